@@ -1,0 +1,24 @@
+//! Rosetta's domain, protocol-agnostic: ids and their spellings, entities, the canonical status
+//! model, filters, orderings, pages, keyset cursors, domain errors and the store's interface.
+//!
+//! No actix, no diesel, no dialect JSON here (ARCHITECTURE.md).
+
+pub mod cursor;
+pub mod error;
+pub mod id;
+pub mod key;
+pub mod model;
+pub mod query;
+pub mod status;
+pub mod store;
+pub mod time;
+pub mod validate;
+
+pub use cursor::{CursorCodec, KeysetPosition};
+pub use error::{CursorError, Error, Result};
+pub use id::{EntityKind, Id, IdError, Spelling};
+pub use model::*;
+pub use query::*;
+pub use status::{ConversationStatus, Dialect};
+pub use store::*;
+pub use time::Timestamp;

@@ -1,0 +1,144 @@
+//! The canonical conversation status and how each dialect projects it (design.md, "Status model").
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The three API dialects Rosetta speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    Wacrm,
+    Kirim,
+    Envelope,
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 3] = [Dialect::Wacrm, Dialect::Kirim, Dialect::Envelope];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Wacrm => "wacrm",
+            Dialect::Kirim => "kirim",
+            Dialect::Envelope => "envelope",
+        }
+    }
+}
+
+impl FromStr for Dialect {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Dialect::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| format!("unknown dialect {s:?} (expected wacrm, kirim or envelope)"))
+    }
+}
+
+/// One status, stored once; each dialect shows its own word for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConversationStatus {
+    Open,
+    Pending,
+    AiHandling,
+    Escalated,
+    Closed,
+}
+
+impl ConversationStatus {
+    pub const ALL: [ConversationStatus; 5] = [
+        ConversationStatus::Open,
+        ConversationStatus::Pending,
+        ConversationStatus::AiHandling,
+        ConversationStatus::Escalated,
+        ConversationStatus::Closed,
+    ];
+
+    /// The stored (canonical) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Open => "open",
+            ConversationStatus::Pending => "pending",
+            ConversationStatus::AiHandling => "ai_handling",
+            ConversationStatus::Escalated => "escalated",
+            ConversationStatus::Closed => "closed",
+        }
+    }
+
+    /// What `dialect` calls this status.
+    pub fn project(self, dialect: Dialect) -> &'static str {
+        use ConversationStatus::*;
+        match (dialect, self) {
+            (_, Open) => "open",
+            (Dialect::Envelope, Pending) => "open",
+            (_, Pending) => "pending",
+            (Dialect::Envelope, AiHandling) => "ai_handling",
+            (Dialect::Envelope, Escalated) => "escalated",
+            (_, AiHandling | Escalated) => "open",
+            (Dialect::Kirim, Closed) => "resolved",
+            (_, Closed) => "closed",
+        }
+    }
+
+    /// Every canonical status that `dialect` shows as `value`; empty for a word the dialect
+    /// does not use. A status filter selects exactly this set.
+    pub fn matching(dialect: Dialect, value: &str) -> Vec<ConversationStatus> {
+        ConversationStatus::ALL.into_iter().filter(|s| s.project(dialect) == value).collect()
+    }
+
+    /// The canonical status a dialect means when it *writes* `value` (e.g. kirim's PATCH):
+    /// the status that projects to it and is not a refinement of another.
+    pub fn from_dialect(dialect: Dialect, value: &str) -> Option<ConversationStatus> {
+        ConversationStatus::matching(dialect, value).into_iter().next()
+    }
+}
+
+impl fmt::Display for ConversationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ConversationStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ConversationStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown status {s:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConversationStatus::*;
+    use super::*;
+
+    #[test]
+    fn projection_table() {
+        // canonical, wacrm, kirim, envelope: the table in design.md.
+        let table = [
+            (Open, "open", "open", "open"),
+            (Pending, "pending", "pending", "open"),
+            (AiHandling, "open", "open", "ai_handling"),
+            (Escalated, "open", "open", "escalated"),
+            (Closed, "closed", "resolved", "closed"),
+        ];
+        for (canonical, wacrm, kirim, envelope) in table {
+            assert_eq!(canonical.project(Dialect::Wacrm), wacrm);
+            assert_eq!(canonical.project(Dialect::Kirim), kirim);
+            assert_eq!(canonical.project(Dialect::Envelope), envelope);
+            assert_eq!(canonical.as_str().parse::<ConversationStatus>(), Ok(canonical));
+        }
+    }
+
+    #[test]
+    fn filters_select_every_status_that_projects_to_the_value() {
+        assert_eq!(ConversationStatus::matching(Dialect::Wacrm, "open"), vec![Open, AiHandling, Escalated]);
+        assert_eq!(ConversationStatus::matching(Dialect::Kirim, "resolved"), vec![Closed]);
+        assert_eq!(ConversationStatus::matching(Dialect::Kirim, "closed"), vec![]);
+        assert_eq!(ConversationStatus::matching(Dialect::Envelope, "open"), vec![Open, Pending]);
+        assert_eq!(ConversationStatus::matching(Dialect::Envelope, "ai_handling"), vec![AiHandling]);
+        assert_eq!(ConversationStatus::matching(Dialect::Wacrm, "bogus"), vec![]);
+        assert_eq!(ConversationStatus::from_dialect(Dialect::Kirim, "open"), Some(Open));
+        assert_eq!(ConversationStatus::from_dialect(Dialect::Kirim, "resolved"), Some(Closed));
+    }
+}

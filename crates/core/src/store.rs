@@ -1,0 +1,128 @@
+//! The store's interface: every operation a dialect, the CLI or an embedding program calls.
+//!
+//! Every operation that touches tenant data takes the organization first and can reach no row of
+//! another organization: a foreign id is `Error::NotFound`, exactly like an unknown one.
+//! Operations are synchronous (the store is diesel); async callers run them on a blocking pool.
+
+use crate::error::Result;
+use crate::id::Id;
+use crate::key::KeyStyle;
+use crate::model::*;
+use crate::query::*;
+use crate::status::ConversationStatus;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Default)]
+pub struct NewContact {
+    /// Any common spelling; stored as E.164.
+    pub phone: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub company: Option<String>,
+    pub avatar_url: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub conversation_id: Id,
+    pub wamid: Option<String>,
+    pub direction: Direction,
+    pub sender_type: SenderType,
+    pub sender_user_id: Option<Id>,
+    pub content_type: ContentType,
+    pub body: MessageBody,
+    pub status: MessageStatus,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: Option<String>,
+    pub style: KeyStyle,
+    /// Checked with `key::parse_scopes`.
+    pub scopes: Vec<String>,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A key just made: its metadata and the secret, which is never shown again.
+#[derive(Debug, Clone)]
+pub struct CreatedApiKey {
+    pub key: ApiKey,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CloseConversation {
+    pub resolution: Option<String>,
+    /// The user who closed it, when the caller acts as one.
+    pub closed_by: Option<Id>,
+}
+
+/// The outcome of `create_contact`: the contact, and whether this call made it.
+#[derive(Debug, Clone)]
+pub struct ContactCreated {
+    pub contact: ContactWithTags,
+    pub created: bool,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// The database answers (readiness).
+    fn ping(&self) -> Result<()>;
+
+    // Organizations, accounts, users
+    fn create_organization(&self, name: &str) -> Result<Organization>;
+    fn get_organization(&self, org: Id) -> Result<Organization>;
+    fn create_account(&self, org: Id, phone_number_id: &str, phone_number: &str, name: Option<&str>) -> Result<WhatsAppAccount>;
+    fn list_accounts(&self, org: Id, connected_only: bool) -> Result<Vec<WhatsAppAccount>>;
+    /// The account with this `phone_number_id` in this organization.
+    fn find_account(&self, org: Id, phone_number_id: &str) -> Result<WhatsAppAccount>;
+    fn create_user(&self, org: Id, name: &str, email: &str) -> Result<User>;
+    fn get_user(&self, org: Id, user: Id) -> Result<User>;
+
+    // Contacts and tags
+    /// Creates the contact, or returns the existing one with that phone (`created: false`).
+    fn create_contact(&self, org: Id, contact: NewContact) -> Result<ContactCreated>;
+    fn get_contact(&self, org: Id, contact: Id) -> Result<ContactWithTags>;
+    fn list_contacts(&self, org: Id, filter: &ContactFilter, page: &PageRequest) -> Result<Page<ContactWithTags>>;
+    /// Creates the tag `name` if the organization has none, then attaches it (idempotent).
+    /// A colour given for an existing tag updates it.
+    fn attach_tag(&self, org: Id, contact: Id, name: &str, color: Option<&str>) -> Result<Tag>;
+    fn detach_tag(&self, org: Id, contact: Id, tag: Id) -> Result<()>;
+
+    // Conversations
+    /// The conversation of this account and contact, created open if there is none.
+    fn open_conversation(&self, org: Id, account: Id, contact: Id) -> Result<Conversation>;
+    fn list_conversations(
+        &self,
+        org: Id,
+        filter: &ConversationFilter,
+        order: ConversationOrder,
+        page: &PageRequest,
+    ) -> Result<Page<ConversationDetail>>;
+    fn get_conversation(&self, org: Id, conversation: Id) -> Result<ConversationDetail>;
+    /// Closes with a resolution; `closed_at` is now. Closing a closed conversation keeps its first close.
+    fn close_conversation(&self, org: Id, conversation: Id, close: CloseConversation) -> Result<Conversation>;
+    /// Reopens a closed conversation (status open, close fields cleared); an open one is unchanged.
+    fn reopen_conversation(&self, org: Id, conversation: Id) -> Result<Conversation>;
+    /// Any status; closing through here records `closed_at`, leaving `closed` clears it.
+    fn set_status(&self, org: Id, conversation: Id, status: ConversationStatus, actor: Option<Id>) -> Result<Conversation>;
+    /// `Some(user)` assigns (the user must belong to `org`: else `Error::NotMember`), `None` unassigns.
+    fn assign(&self, org: Id, conversation: Id, user: Option<Id>) -> Result<Conversation>;
+    /// Sets `unread_count` to zero.
+    fn mark_read(&self, org: Id, conversation: Id) -> Result<Conversation>;
+
+    // Messages
+    /// Newest first, keyset paged.
+    fn list_messages(&self, org: Id, conversation: Id, page: &PageRequest) -> Result<Page<Message>>;
+    /// Stores a message and updates its conversation (last message, unread count for inbound,
+    /// reopening a closed conversation on an inbound message), in one transaction.
+    fn append_message(&self, org: Id, message: NewMessage) -> Result<Message>;
+
+    // API keys
+    fn create_api_key(&self, org: Id, key: NewApiKey) -> Result<CreatedApiKey>;
+    /// Revokes a key by id; revoking twice keeps the first time.
+    fn revoke_api_key(&self, key: Id) -> Result<ApiKey>;
+    /// The usable key with this secret (not revoked, not expired), compared by hash in constant time.
+    fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>>;
+}
