@@ -93,8 +93,12 @@ pub struct IdError {
 }
 
 impl Id {
+    /// A new id, later than every id this process made before (monotonic within a millisecond),
+    /// so that rows made in one millisecond still list newest first.
     pub fn new() -> Self {
-        Id(Ulid::new())
+        static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+        let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+        Id(generator.generate().unwrap_or_else(|_| Ulid::new()))
     }
 
     /// An id whose time part is `millis` (used to give seeded rows their historical time order).
@@ -264,6 +268,12 @@ mod tests {
         // A contact prefix is not a conversation prefix.
         let contact = id.render(EntityKind::Contact, Spelling::Kirim);
         assert!(Id::parse(EntityKind::Conversation, Spelling::Kirim, &contact).is_err());
+    }
+
+    #[test]
+    fn new_ids_increase() {
+        let ids: Vec<Id> = (0..1000).map(|_| Id::new()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

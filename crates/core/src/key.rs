@@ -125,3 +125,9 @@ mod tests {
         assert!(parse_scopes(Some(",")).is_err());
     }
 }
+
+/// Compares two hashes in constant time.
+pub fn hashes_equal(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}

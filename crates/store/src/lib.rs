@@ -1,1 +1,317 @@
+//! Rosetta's store: diesel over SQLite (the embedded default) and PostgreSQL, one schema and one
+//! codebase for both (`DbConnection` is a diesel `MultiConnection`).
+//!
+//! It implements `rosetta_core::Store`. Every query is scoped to an organization; every write is
+//! one transaction.
 
+mod contacts;
+mod conversations;
+pub mod db;
+mod directory;
+mod explain;
+mod messages;
+mod rows;
+pub mod schema;
+pub mod seed;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use rand::RngCore;
+use rosetta_core::store::*;
+use rosetta_core::*;
+
+pub use db::{DatabaseUrl, DbConnection};
+use db::{map_error, map_pool_error, write_transaction, Manager, Pool};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// The backend type of `DbConnection`, for boxed queries.
+pub(crate) type Backend = <DbConnection as diesel::Connection>::Backend;
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections in the pool.
+    pub pool_size: u32,
+    /// How long a caller waits for a free connection before `Error::Unavailable`.
+    pub connection_timeout: Duration,
+    /// Apply pending migrations when opening (default true).
+    pub migrate: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { pool_size: 16, connection_timeout: Duration::from_secs(5), migrate: true }
+    }
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{0}")]
+    Url(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(String),
+}
+
+/// The diesel implementation of `rosetta_core::Store`.
+pub struct DieselStore {
+    pool: Pool,
+    url: DatabaseUrl,
+    /// SQLite has one writer: this process's writers queue here instead of in SQLite's busy loop.
+    write_lock: Option<Mutex<()>>,
+    cursors: CursorCodec,
+}
+
+impl std::fmt::Debug for DieselStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DieselStore").field("backend", &self.backend_name()).finish()
+    }
+}
+
+impl DieselStore {
+    /// Opens `sqlite://PATH` or `postgres://…` with default options, applying migrations.
+    pub fn open(url: &str) -> Result<Self, OpenError> {
+        Self::open_with(url, StoreOptions::default())
+    }
+
+    pub fn open_with(url: &str, options: StoreOptions) -> Result<Self, OpenError> {
+        let parsed = DatabaseUrl::parse(url).map_err(OpenError::Url)?;
+        if let DatabaseUrl::Sqlite(path) = &parsed {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                if !parent.is_dir() {
+                    return Err(OpenError::Connect(format!("directory {} does not exist", parent.display())));
+                }
+            }
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(options.connection_timeout)
+            .build(Manager::new(parsed.clone()))
+            .map_err(|e| OpenError::Connect(e.to_string()))?;
+        let write_lock = parsed.is_sqlite().then(|| Mutex::new(()));
+        let mut store = DieselStore { pool, url: parsed, write_lock, cursors: CursorCodec::new(b"unset") };
+        if options.migrate {
+            store.migrate()?;
+        }
+        store.cursors = CursorCodec::new(&store.cursor_secret().map_err(|e| OpenError::Migrate(format!("{e:?}")))?);
+        Ok(store)
+    }
+
+    /// Applies every pending migration; returns how many ran. On PostgreSQL an advisory lock keeps
+    /// instances that start together from migrating at once.
+    pub fn migrate(&self) -> Result<usize, OpenError> {
+        let mut conn = self.pool.get().map_err(|e| OpenError::Connect(e.to_string()))?;
+        let ran = match &mut *conn {
+            DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            DbConnection::Pg(c) => {
+                diesel::sql_query("SELECT pg_advisory_lock(1919903744)").execute(c).map_err(|e| OpenError::Migrate(e.to_string()))?;
+                let ran = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+                let _ = diesel::sql_query("SELECT pg_advisory_unlock(1919903744)").execute(c);
+                ran
+            }
+        };
+        ran.map_err(|e| OpenError::Migrate(e.to_string()))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.url {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The cursor-signing key, made once per database so that every instance over it agrees.
+    fn cursor_secret(&self) -> Result<Vec<u8>, Error> {
+        use schema::settings::dsl::*;
+        let read = |c: &mut DbConnection| {
+            settings.filter(name.eq("cursor_key")).select(value).first::<Vec<u8>>(c).optional().map_err(map_error)
+        };
+        if let Some(existing) = self.read(read)? {
+            return Ok(existing);
+        }
+        let mut fresh = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut fresh);
+        let inserted = self.write(|c| {
+            if let Some(existing) = read(c)? {
+                return Ok(existing);
+            }
+            diesel::insert_into(settings).values((name.eq("cursor_key"), value.eq(&fresh))).execute(c).map_err(map_error)?;
+            Ok(fresh.clone())
+        });
+        match inserted {
+            Err(Error::Conflict(_)) => self.read(read)?.ok_or_else(|| Error::Internal("cursor key vanished".into())),
+            other => other,
+        }
+    }
+
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let mut conn = self.pool.get().map_err(map_pool_error)?;
+        f(&mut conn)
+    }
+
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let mut conn = self.pool.get().map_err(map_pool_error)?;
+        write_transaction(&mut conn, self.write_lock.as_ref(), f)
+    }
+
+    pub(crate) fn cursors(&self) -> &CursorCodec {
+        &self.cursors
+    }
+
+    /// Runs `EXPLAIN` (SQLite: `EXPLAIN QUERY PLAN`) for the query a conversation list runs, for
+    /// checking that every list is an index range scan.
+    pub fn explain_conversation_list(
+        &self,
+        org: Id,
+        filter: &ConversationFilter,
+        order: ConversationOrder,
+        deep: bool,
+    ) -> Result<String> {
+        self.read(|c| conversations::explain(c, org, filter, order, deep))
+    }
+}
+
+impl Store for DieselStore {
+    fn ping(&self) -> Result<()> {
+        self.read(|c| diesel::sql_query("SELECT 1").execute(c).map(|_| ()).map_err(map_error))
+    }
+
+    fn create_organization(&self, name: &str) -> Result<Organization> {
+        let name = validate::check_name("name", name, 200)?;
+        self.write(|c| directory::create_organization(c, &name))
+    }
+
+    fn get_organization(&self, org: Id) -> Result<Organization> {
+        self.read(|c| directory::get_organization(c, org))
+    }
+
+    fn create_account(&self, org: Id, phone_number_id: &str, phone_number: &str, name: Option<&str>) -> Result<WhatsAppAccount> {
+        validate::check_phone_number_id("phone_number_id", phone_number_id)?;
+        let phone = validate::normalize_phone("phone_number", phone_number)?;
+        let name = name.map(|n| validate::check_name("name", n, 200)).transpose()?;
+        self.write(|c| directory::create_account(c, org, phone_number_id, &phone, name))
+    }
+
+    fn list_accounts(&self, org: Id, connected_only: bool) -> Result<Vec<WhatsAppAccount>> {
+        self.read(|c| directory::list_accounts(c, org, connected_only))
+    }
+
+    fn find_account(&self, org: Id, phone_number_id: &str) -> Result<WhatsAppAccount> {
+        self.read(|c| directory::find_account(c, org, phone_number_id))
+    }
+
+    fn create_user(&self, org: Id, name: &str, email: &str) -> Result<User> {
+        let name = validate::check_name("name", name, 200)?;
+        let email = email.trim().to_owned();
+        validate::check_email("email", &email)?;
+        self.write(|c| directory::create_user(c, org, &name, &email))
+    }
+
+    fn get_user(&self, org: Id, user: Id) -> Result<User> {
+        self.read(|c| directory::get_user(c, org, user))
+    }
+
+    fn create_contact(&self, org: Id, contact: NewContact) -> Result<ContactCreated> {
+        let checked = contacts::check_new(contact)?;
+        match self.write(|c| contacts::create(c, org, &checked)) {
+            // Another writer made the same phone between our read and our insert (PostgreSQL).
+            Err(Error::Conflict(_)) => self.read(|c| {
+                let existing = contacts::find_by_phone(c, org, &checked.phone)?.ok_or(Error::NotFound(EntityKind::Contact))?;
+                Ok(ContactCreated { contact: contacts::with_tags(c, existing)?, created: false })
+            }),
+            other => other,
+        }
+    }
+
+    fn get_contact(&self, org: Id, contact: Id) -> Result<ContactWithTags> {
+        self.read(|c| {
+            let row = contacts::load(c, org, contact)?;
+            contacts::with_tags(c, row)
+        })
+    }
+
+    fn list_contacts(&self, org: Id, filter: &ContactFilter, page: &PageRequest) -> Result<Page<ContactWithTags>> {
+        self.read(|c| contacts::list(c, self.cursors(), org, filter, page))
+    }
+
+    fn attach_tag(&self, org: Id, contact: Id, name: &str, color: Option<&str>) -> Result<Tag> {
+        let name = validate::check_name("name", name, 64)?;
+        let color = color.map(|col| validate::normalize_color("color", col)).transpose()?;
+        self.write(|c| contacts::attach_tag(c, org, contact, &name, color.as_deref()))
+    }
+
+    fn detach_tag(&self, org: Id, contact: Id, tag: Id) -> Result<()> {
+        self.write(|c| contacts::detach_tag(c, org, contact, tag))
+    }
+
+    fn open_conversation(&self, org: Id, account: Id, contact: Id) -> Result<Conversation> {
+        self.write(|c| conversations::open(c, org, account, contact, Timestamp::now()))
+    }
+
+    fn list_conversations(
+        &self,
+        org: Id,
+        filter: &ConversationFilter,
+        order: ConversationOrder,
+        page: &PageRequest,
+    ) -> Result<Page<ConversationDetail>> {
+        self.read(|c| conversations::list(c, self.cursors(), org, filter, order, page))
+    }
+
+    fn get_conversation(&self, org: Id, conversation: Id) -> Result<ConversationDetail> {
+        self.read(|c| {
+            let row = conversations::load(c, org, conversation)?;
+            conversations::hydrate(c, vec![row]).map(|mut v| v.remove(0))
+        })
+    }
+
+    fn close_conversation(&self, org: Id, conversation: Id, close: CloseConversation) -> Result<Conversation> {
+        let resolution = close.resolution.as_deref().map(|r| validate::check_name("resolution", r, 200)).transpose()?;
+        self.write(|c| conversations::close(c, org, conversation, resolution, close.closed_by))
+    }
+
+    fn reopen_conversation(&self, org: Id, conversation: Id) -> Result<Conversation> {
+        self.write(|c| conversations::set_status(c, org, conversation, ConversationStatus::Open, None, true))
+    }
+
+    fn set_status(&self, org: Id, conversation: Id, status: ConversationStatus, actor: Option<Id>) -> Result<Conversation> {
+        self.write(|c| conversations::set_status(c, org, conversation, status, actor, false))
+    }
+
+    fn assign(&self, org: Id, conversation: Id, user: Option<Id>) -> Result<Conversation> {
+        self.write(|c| conversations::assign(c, org, conversation, user))
+    }
+
+    fn mark_read(&self, org: Id, conversation: Id) -> Result<Conversation> {
+        self.write(|c| conversations::mark_read(c, org, conversation))
+    }
+
+    fn list_messages(&self, org: Id, conversation: Id, page: &PageRequest) -> Result<Page<Message>> {
+        self.read(|c| messages::list(c, self.cursors(), org, conversation, page))
+    }
+
+    fn append_message(&self, org: Id, message: NewMessage) -> Result<Message> {
+        self.write(|c| messages::append(c, org, message))
+    }
+
+    fn create_api_key(&self, org: Id, key: NewApiKey) -> Result<CreatedApiKey> {
+        let name = key.name.as_deref().map(|n| validate::check_name("name", n, 200)).transpose()?;
+        self.write(|c| directory::create_api_key(c, org, name, &key))
+    }
+
+    fn revoke_api_key(&self, key: Id) -> Result<ApiKey> {
+        self.write(|c| directory::revoke_api_key(c, key))
+    }
+
+    fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>> {
+        self.read(|c| directory::authenticate(c, secret))
+    }
+}

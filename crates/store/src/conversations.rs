@@ -1,0 +1,323 @@
+//! Conversations: lists in every ordering and paging, and the status, assignment and read rules.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use rosetta_core::*;
+
+use crate::contacts as contact_ops;
+use crate::db::{map_error, DbConnection};
+use crate::directory;
+use crate::rows::*;
+use crate::schema::*;
+use crate::Backend;
+
+pub fn load(c: &mut DbConnection, org: Id, conversation: Id) -> Result<ConversationRow> {
+    conversations::table
+        .find(b(conversation))
+        .filter(conversations::org_id.eq(b(org)))
+        .select(ConversationRow::as_select())
+        .first(c)
+        .optional()
+        .map_err(map_error)?
+        .ok_or(Error::NotFound(EntityKind::Conversation))
+}
+
+fn save(c: &mut DbConnection, row: &ConversationRow) -> Result<()> {
+    diesel::update(conversations::table.find(row.id.clone())).set(row).execute(c).map(|_| ()).map_err(map_error)
+}
+
+pub fn open(c: &mut DbConnection, org: Id, account: Id, contact: Id, now: Timestamp) -> Result<Conversation> {
+    directory::load_account(c, org, account)?;
+    contact_ops::load(c, org, contact)?;
+    let existing: Option<ConversationRow> = conversations::table
+        .filter(conversations::account_id.eq(b(account)))
+        .filter(conversations::contact_id.eq(b(contact)))
+        .select(ConversationRow::as_select())
+        .first(c)
+        .optional()
+        .map_err(map_error)?;
+    if let Some(row) = existing {
+        return Ok(row.into());
+    }
+    let conversation = Conversation {
+        id: Id::new(),
+        org_id: org,
+        account_id: account,
+        contact_id: contact,
+        status: ConversationStatus::Open,
+        assignee_id: None,
+        unread_count: 0,
+        last_message_text: None,
+        last_message_direction: None,
+        last_message_at: None,
+        last_inbound_at: None,
+        source: None,
+        first_message_at: None,
+        resolution: None,
+        closed_at: None,
+        closed_by: None,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(conversations::table)
+        .values(&ConversationRow::from_domain(&conversation))
+        .execute(c)
+        .map_err(map_error)?;
+    Ok(conversation)
+}
+
+/// The conversations a filter selects, not yet ordered or paged.
+fn filtered(org: Id, filter: &ConversationFilter) -> conversations::BoxedQuery<'static, Backend> {
+    let mut q = conversations::table.filter(conversations::org_id.eq(b(org))).into_boxed();
+    if let Some(statuses) = &filter.statuses {
+        let names: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
+        q = q.filter(conversations::status.eq_any(names));
+    }
+    if let Some(contact) = filter.contact_id {
+        q = q.filter(conversations::contact_id.eq(b(contact)));
+    }
+    if let Some(user) = filter.assignee_id {
+        q = q.filter(conversations::assignee_id.eq(b(user)));
+    }
+    if let Some(account) = filter.account_id {
+        q = q.filter(conversations::account_id.eq(b(account)));
+    }
+    q
+}
+
+/// Orders by `order`, then id, both descending, starting after `after` when given. The
+/// `sort <= k AND (sort < k OR id < i)` form keeps the index range bound visible to both planners.
+fn ordered(
+    q: conversations::BoxedQuery<'static, Backend>,
+    order: ConversationOrder,
+    after: Option<KeysetPosition>,
+) -> conversations::BoxedQuery<'static, Backend> {
+    macro_rules! by {
+        ($col:expr) => {{
+            let mut q = q;
+            if let Some(p) = after {
+                q = q.filter($col.le(p.sort)).filter($col.lt(p.sort).or(conversations::id.lt(b(p.id))));
+            }
+            q.order_by(($col.desc(), conversations::id.desc()))
+        }};
+    }
+    match order {
+        ConversationOrder::CreatedDesc => by!(conversations::created_at),
+        ConversationOrder::LastMessageDesc => by!(conversations::last_message_key),
+        ConversationOrder::LastActivityDesc => by!(conversations::last_activity_at),
+    }
+}
+
+pub fn decode_cursor(cursors: &CursorCodec, fingerprint: &str, cursor: Option<&str>) -> Result<Option<KeysetPosition>> {
+    cursor.map(|text| cursors.decode(fingerprint, text)).transpose().map_err(Error::InvalidCursor)
+}
+
+/// Cuts the extra row read to learn whether another page exists, and makes the next cursor.
+pub fn finish_keyset<R>(mut rows: Vec<R>, limit: i64, cursor_of: impl Fn(&R) -> String) -> (Vec<R>, Option<String>, bool) {
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = if has_more { rows.last().map(cursor_of) } else { None };
+    (rows, next, has_more)
+}
+
+pub fn list(
+    c: &mut DbConnection,
+    cursors: &CursorCodec,
+    org: Id,
+    filter: &ConversationFilter,
+    order: ConversationOrder,
+    page: &PageRequest,
+) -> Result<Page<ConversationDetail>> {
+    let limit = page.limit() as i64;
+    match page {
+        PageRequest::Keyset { cursor, .. } => {
+            let fingerprint = filter.fingerprint(org, order);
+            let after = decode_cursor(cursors, &fingerprint, cursor.as_deref())?;
+            if filter.is_empty_set() {
+                return Ok(Page::empty());
+            }
+            let rows: Vec<ConversationRow> = ordered(filtered(org, filter), order, after)
+                .limit(limit + 1)
+                .select(ConversationRow::as_select())
+                .load(c)
+                .map_err(map_error)?;
+            let (rows, next_cursor, has_more) = finish_keyset(rows, limit, |r| {
+                cursors.encode(&fingerprint, KeysetPosition { sort: r.sort_key(order), id: id(&r.id) })
+            });
+            Ok(Page { items: hydrate(c, rows)?, next_cursor, has_more, total: None })
+        }
+        PageRequest::Offset { page: number, .. } => {
+            if filter.is_empty_set() {
+                return Ok(Page { total: Some(0), ..Page::empty() });
+            }
+            let total = filtered(org, filter).count().get_result::<i64>(c).map_err(map_error)?;
+            let offset = i64::from(number.saturating_sub(1)) * limit;
+            let rows: Vec<ConversationRow> = if offset >= total {
+                Vec::new()
+            } else {
+                ordered(filtered(org, filter), order, None)
+                    .offset(offset)
+                    .limit(limit)
+                    .select(ConversationRow::as_select())
+                    .load(c)
+                    .map_err(map_error)?
+            };
+            let has_more = offset + (rows.len() as i64) < total;
+            Ok(Page { items: hydrate(c, rows)?, next_cursor: None, has_more, total: Some(total as u64) })
+        }
+    }
+}
+
+/// Loads what every dialect embeds (contact with tags, assignee, account) for a page of
+/// conversations: four queries for the whole page, whatever its size.
+pub fn hydrate(c: &mut DbConnection, rows: Vec<ConversationRow>) -> Result<Vec<ConversationDetail>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut contact_ids: Vec<Vec<u8>> = rows.iter().map(|r| r.contact_id.clone()).collect();
+    contact_ids.sort_unstable();
+    contact_ids.dedup();
+    let contact_rows: Vec<ContactRow> = contacts::table
+        .filter(contacts::id.eq_any(&contact_ids))
+        .select(ContactRow::as_select())
+        .load(c)
+        .map_err(map_error)?;
+    let mut contacts_by_id: HashMap<Vec<u8>, ContactWithTags> =
+        contact_ops::hydrate(c, contact_rows)?.into_iter().map(|ct| (b(ct.contact.id), ct)).collect();
+
+    let mut user_ids: Vec<Vec<u8>> = rows.iter().filter_map(|r| r.assignee_id.clone()).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let users_by_id: HashMap<Vec<u8>, User> = if user_ids.is_empty() {
+        HashMap::new()
+    } else {
+        users::table
+            .filter(users::id.eq_any(&user_ids))
+            .select(UserRow::as_select())
+            .load(c)
+            .map_err(map_error)?
+            .into_iter()
+            .map(|u| (u.id.clone(), u.into()))
+            .collect()
+    };
+
+    let mut account_ids: Vec<Vec<u8>> = rows.iter().map(|r| r.account_id.clone()).collect();
+    account_ids.sort_unstable();
+    account_ids.dedup();
+    let accounts_by_id: HashMap<Vec<u8>, WhatsAppAccount> = whatsapp_accounts::table
+        .filter(whatsapp_accounts::id.eq_any(&account_ids))
+        .select(AccountRow::as_select())
+        .load(c)
+        .map_err(map_error)?
+        .into_iter()
+        .map(|a| (a.id.clone(), a.into()))
+        .collect();
+
+    rows.into_iter()
+        .map(|row| {
+            // A contact may appear in several conversations of the page (one per account).
+            let contact = contacts_by_id
+                .get(&row.contact_id)
+                .cloned()
+                .ok_or_else(|| Error::Internal("conversation without its contact".into()))?;
+            let assignee = row.assignee_id.as_ref().and_then(|u| users_by_id.get(u).cloned());
+            let account = accounts_by_id
+                .get(&row.account_id)
+                .cloned()
+                .ok_or_else(|| Error::Internal("conversation without its account".into()))?;
+            Ok(ConversationDetail { conversation: row.into(), contact, assignee, account })
+        })
+        .collect::<Result<Vec<_>>>()
+        .inspect(|_| contacts_by_id.clear())
+}
+
+pub fn close(c: &mut DbConnection, org: Id, conversation: Id, resolution: Option<String>, closed_by: Option<Id>) -> Result<Conversation> {
+    let mut row = load(c, org, conversation)?;
+    if let Some(user) = closed_by {
+        directory::member(c, org, user)?;
+    }
+    if row.status == ConversationStatus::Closed.as_str() {
+        return Ok(row.into());
+    }
+    let now = Timestamp::now().millis();
+    row.status = ConversationStatus::Closed.as_str().to_owned();
+    row.resolution = resolution.or_else(|| Some("resolved".to_owned()));
+    row.closed_at = Some(now);
+    row.closed_by = closed_by.map(b);
+    row.updated_at = now;
+    save(c, &row)?;
+    Ok(row.into())
+}
+
+/// Moves to `status`. Entering `closed` records when and by whom; leaving it clears that.
+/// `only_if_closed` is `reopen`: an open conversation stays as it is.
+pub fn set_status(
+    c: &mut DbConnection,
+    org: Id,
+    conversation: Id,
+    status: ConversationStatus,
+    actor: Option<Id>,
+    only_if_closed: bool,
+) -> Result<Conversation> {
+    let mut row = load(c, org, conversation)?;
+    if let Some(user) = actor {
+        directory::member(c, org, user)?;
+    }
+    let current: ConversationStatus = row.status.parse().unwrap_or(ConversationStatus::Open);
+    if current == status || (only_if_closed && current != ConversationStatus::Closed) {
+        return Ok(row.into());
+    }
+    if status == ConversationStatus::Closed {
+        return close(c, org, conversation, None, actor);
+    }
+    let now = Timestamp::now().millis();
+    row.status = status.as_str().to_owned();
+    if current == ConversationStatus::Closed {
+        row.resolution = None;
+        row.closed_at = None;
+        row.closed_by = None;
+    }
+    row.updated_at = now;
+    save(c, &row)?;
+    Ok(row.into())
+}
+
+pub fn assign(c: &mut DbConnection, org: Id, conversation: Id, user: Option<Id>) -> Result<Conversation> {
+    let mut row = load(c, org, conversation)?;
+    if let Some(user) = user {
+        directory::member(c, org, user)?;
+    }
+    let wanted = user.map(b);
+    if row.assignee_id == wanted {
+        return Ok(row.into());
+    }
+    row.assignee_id = wanted;
+    row.updated_at = Timestamp::now().millis();
+    save(c, &row)?;
+    Ok(row.into())
+}
+
+pub fn mark_read(c: &mut DbConnection, org: Id, conversation: Id) -> Result<Conversation> {
+    let mut row = load(c, org, conversation)?;
+    if row.unread_count != 0 {
+        row.unread_count = 0;
+        row.updated_at = Timestamp::now().millis();
+        save(c, &row)?;
+    }
+    Ok(row.into())
+}
+
+/// The query plan of a conversation list page (first page, or one after a cursor when `deep`).
+pub fn explain(c: &mut DbConnection, org: Id, filter: &ConversationFilter, order: ConversationOrder, deep: bool) -> Result<String> {
+    let after = deep.then(|| KeysetPosition { sort: i64::MAX / 2, id: Id::from_bytes([0x7f; 16]) });
+    let sql = crate::explain::capture_sql(c, |c| {
+        ordered(filtered(org, filter), order, after)
+            .limit(51)
+            .select(ConversationRow::as_select())
+            .load::<ConversationRow>(c)
+            .map(|_| ())
+            .map_err(map_error)
+    })?;
+    crate::explain::plan(c, &sql)
+}

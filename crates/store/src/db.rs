@@ -1,0 +1,212 @@
+//! Connections: one `MultiConnection` over SQLite and PostgreSQL, an r2d2 manager that picks the
+//! backend from the URL's scheme, SQLite's pragmas, and the transaction helpers.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::R2D2Connection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use rosetta_core::Error;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+impl std::fmt::Debug for DbConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DbConnection::Sqlite(_) => "DbConnection::Sqlite",
+            DbConnection::Pg(_) => "DbConnection::Pg",
+        })
+    }
+}
+
+/// Where the data lives, read from `sqlite://PATH` or `postgres://…` (`postgresql://` too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, like sqlite://rosetta.db".to_owned());
+            }
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.to_owned()))
+        } else {
+            Err(format!("unsupported database URL {:?}: expected sqlite://PATH or postgres://…", redact(url)))
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DatabaseUrl::Sqlite(_))
+    }
+}
+
+/// A URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// How long a statement waits for SQLite's write lock before giving up.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl Manager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Manager { url }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {};
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA temp_store = MEMORY;
+                     PRAGMA cache_size = -65536;",
+                    SQLITE_BUSY_TIMEOUT.as_millis()
+                ))
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Pg)
+                .map_err(diesel::r2d2::Error::ConnectionError),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+
+/// Runs `f` in one write transaction. On SQLite the transaction starts `IMMEDIATE` (it takes the
+/// write lock first, so it never fails half-way on a lock upgrade) and writers of this process queue
+/// on `lock` rather than spinning in SQLite's busy handler. Nested `conn.transaction` calls inside
+/// `f` become savepoints.
+pub fn write_transaction<T>(
+    conn: &mut DbConnection,
+    lock: Option<&Mutex<()>>,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    match conn {
+        DbConnection::Sqlite(_) => {
+            let _guard: Option<MutexGuard<'_, ()>> = lock.map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
+            if let DbConnection::Sqlite(c) = conn {
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE").map_err(map_error)?;
+            }
+            let result = f(conn);
+            let DbConnection::Sqlite(c) = conn else { unreachable!("matched above") };
+            match result {
+                Ok(value) => match AnsiTransactionManager::commit_transaction(c) {
+                    Ok(()) => Ok(value),
+                    Err(e) => {
+                        let _ = AnsiTransactionManager::rollback_transaction(c);
+                        Err(map_error(e))
+                    }
+                },
+                Err(e) => {
+                    let _ = AnsiTransactionManager::rollback_transaction(c);
+                    Err(e)
+                }
+            }
+        }
+        DbConnection::Pg(_) => {
+            let mut outcome: Option<Error> = None;
+            let result = conn.transaction::<T, DieselError, _>(|c| {
+                f(c).map_err(|e| {
+                    outcome = Some(e);
+                    DieselError::RollbackTransaction
+                })
+            });
+            match (result, outcome) {
+                (Ok(v), _) => Ok(v),
+                (Err(_), Some(domain)) => Err(domain),
+                (Err(e), None) => Err(map_error(e)),
+            }
+        }
+    }
+}
+
+/// Maps a database error to a domain error. Internals go to the log, never to a caller.
+pub fn map_error(e: DieselError) -> Error {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::Conflict(info.message().to_owned()),
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, info) => {
+            Error::Unavailable(info.message().to_owned())
+        }
+        DieselError::DatabaseError(_, info) if is_busy(info.message()) => Error::Unavailable(info.message().to_owned()),
+        other => {
+            let text = other.to_string();
+            if is_busy(&text) {
+                Error::Unavailable(text)
+            } else {
+                Error::Internal(text)
+            }
+        }
+    }
+}
+
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("database is busy") || message.contains("unable to open database")
+}
+
+pub fn map_pool_error(e: r2d2::Error) -> Error {
+    Error::Unavailable(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(DatabaseUrl::parse("sqlite://rosetta.db"), Ok(DatabaseUrl::Sqlite("rosetta.db".into())));
+        assert_eq!(DatabaseUrl::parse("sqlite:///var/lib/r.db"), Ok(DatabaseUrl::Sqlite("/var/lib/r.db".into())));
+        assert!(DatabaseUrl::parse("postgres://u@h/db").unwrap().eq(&DatabaseUrl::Postgres("postgres://u@h/db".into())));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+        assert_eq!(redact("postgres://u:hunter2@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

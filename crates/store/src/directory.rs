@@ -1,0 +1,187 @@
+//! Organizations, WhatsApp accounts, users and API keys.
+
+use diesel::prelude::*;
+use rosetta_core::key::{hash_secret, hashes_equal};
+use rosetta_core::store::{CreatedApiKey, NewApiKey};
+use rosetta_core::*;
+
+use crate::db::{map_error, DbConnection};
+use crate::rows::*;
+use crate::schema::*;
+
+pub fn create_organization(c: &mut DbConnection, name: &str) -> Result<Organization> {
+    let row = OrganizationRow { id: b(Id::new()), name: name.to_owned(), created_at: Timestamp::now().millis() };
+    diesel::insert_into(organizations::table).values(&row).execute(c).map_err(map_error)?;
+    Ok(row.into())
+}
+
+pub fn get_organization(c: &mut DbConnection, org: Id) -> Result<Organization> {
+    organizations::table
+        .find(b(org))
+        .select(OrganizationRow::as_select())
+        .first(c)
+        .optional()
+        .map_err(map_error)?
+        .map(Into::into)
+        .ok_or(Error::NotFound(EntityKind::Organization))
+}
+
+pub fn require_organization(c: &mut DbConnection, org: Id) -> Result<()> {
+    get_organization(c, org).map(|_| ())
+}
+
+pub fn create_account(
+    c: &mut DbConnection,
+    org: Id,
+    phone_number_id: &str,
+    phone_number: &str,
+    name: Option<String>,
+) -> Result<WhatsAppAccount> {
+    require_organization(c, org)?;
+    let taken = whatsapp_accounts::table
+        .filter(whatsapp_accounts::phone_number_id.eq(phone_number_id))
+        .count()
+        .get_result::<i64>(c)
+        .map_err(map_error)?;
+    if taken > 0 {
+        return Err(Error::Conflict(format!("phone_number_id {phone_number_id} is already connected")));
+    }
+    let row = AccountRow {
+        id: b(Id::new()),
+        org_id: b(org),
+        phone_number_id: phone_number_id.to_owned(),
+        phone_number: phone_number.to_owned(),
+        name,
+        connected: true,
+        created_at: Timestamp::now().millis(),
+    };
+    diesel::insert_into(whatsapp_accounts::table).values(&row).execute(c).map_err(map_error)?;
+    Ok(row.into())
+}
+
+pub fn list_accounts(c: &mut DbConnection, org: Id, connected_only: bool) -> Result<Vec<WhatsAppAccount>> {
+    let mut q = whatsapp_accounts::table.filter(whatsapp_accounts::org_id.eq(b(org))).into_boxed();
+    if connected_only {
+        q = q.filter(whatsapp_accounts::connected.eq(true));
+    }
+    let rows = q
+        .order_by((whatsapp_accounts::created_at.asc(), whatsapp_accounts::id.asc()))
+        .select(AccountRow::as_select())
+        .load(c)
+        .map_err(map_error)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub fn find_account(c: &mut DbConnection, org: Id, phone_number_id: &str) -> Result<WhatsAppAccount> {
+    whatsapp_accounts::table
+        .filter(whatsapp_accounts::org_id.eq(b(org)))
+        .filter(whatsapp_accounts::phone_number_id.eq(phone_number_id))
+        .select(AccountRow::as_select())
+        .first(c)
+        .optional()
+        .map_err(map_error)?
+        .map(Into::into)
+        .ok_or(Error::NotFound(EntityKind::Account))
+}
+
+pub fn load_account(c: &mut DbConnection, org: Id, account: Id) -> Result<WhatsAppAccount> {
+    whatsapp_accounts::table
+        .find(b(account))
+        .filter(whatsapp_accounts::org_id.eq(b(org)))
+        .select(AccountRow::as_select())
+        .first(c)
+        .optional()
+        .map_err(map_error)?
+        .map(Into::into)
+        .ok_or(Error::NotFound(EntityKind::Account))
+}
+
+pub fn create_user(c: &mut DbConnection, org: Id, name: &str, email: &str) -> Result<User> {
+    require_organization(c, org)?;
+    let taken = users::table
+        .filter(users::org_id.eq(b(org)))
+        .filter(users::email.eq(email))
+        .count()
+        .get_result::<i64>(c)
+        .map_err(map_error)?;
+    if taken > 0 {
+        return Err(Error::Conflict(format!("a user with email {email} already exists in this organization")));
+    }
+    let row = UserRow { id: b(Id::new()), org_id: b(org), name: name.to_owned(), email: email.to_owned(), created_at: Timestamp::now().millis() };
+    diesel::insert_into(users::table).values(&row).execute(c).map_err(map_error)?;
+    Ok(row.into())
+}
+
+pub fn get_user(c: &mut DbConnection, org: Id, user: Id) -> Result<User> {
+    users::table
+        .find(b(user))
+        .filter(users::org_id.eq(b(org)))
+        .select(UserRow::as_select())
+        .first(c)
+        .optional()
+        .map_err(map_error)?
+        .map(Into::into)
+        .ok_or(Error::NotFound(EntityKind::User))
+}
+
+/// The user, who must belong to `org`; anyone else (unknown or foreign) is `NotMember`.
+pub fn member(c: &mut DbConnection, org: Id, user: Id) -> Result<User> {
+    match get_user(c, org, user) {
+        Err(Error::NotFound(_)) => Err(Error::NotMember),
+        other => other,
+    }
+}
+
+pub fn create_api_key(c: &mut DbConnection, org: Id, name: Option<String>, key: &NewApiKey) -> Result<CreatedApiKey> {
+    require_organization(c, org)?;
+    if key.scopes.is_empty() {
+        return Err(Error::invalid("scopes", "a key needs at least one scope"));
+    }
+    let secret = key.style.generate_secret();
+    let last4: String = secret.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let row = ApiKeyRow {
+        id: b(Id::new()),
+        org_id: b(org),
+        name,
+        style: key.style.as_str().to_owned(),
+        scopes: key.scopes.join(","),
+        secret_hash: hash_secret(&secret).to_vec(),
+        last4,
+        created_at: Timestamp::now().millis(),
+        expires_at: key.expires_at.map(Timestamp::millis),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    diesel::insert_into(api_keys::table).values(&row).execute(c).map_err(map_error)?;
+    Ok(CreatedApiKey { key: row.into(), secret })
+}
+
+pub fn revoke_api_key(c: &mut DbConnection, key: Id) -> Result<ApiKey> {
+    let row: ApiKeyRow = api_keys::table
+        .find(b(key))
+        .select(ApiKeyRow::as_select())
+        .first(c)
+        .optional()
+        .map_err(map_error)?
+        .ok_or(Error::NotFound(EntityKind::ApiKey))?;
+    if row.revoked_at.is_none() {
+        let now = Timestamp::now().millis();
+        diesel::update(api_keys::table.find(b(key))).set(api_keys::revoked_at.eq(now)).execute(c).map_err(map_error)?;
+        return Ok(ApiKeyRow { revoked_at: Some(now), ..row }.into());
+    }
+    Ok(row.into())
+}
+
+pub fn authenticate(c: &mut DbConnection, secret: &str) -> Result<Option<ApiKey>> {
+    let hash = hash_secret(secret);
+    let row: Option<ApiKeyRow> = api_keys::table
+        .filter(api_keys::secret_hash.eq(hash.to_vec()))
+        .select(ApiKeyRow::as_select())
+        .first(c)
+        .optional()
+        .map_err(map_error)?;
+    Ok(row
+        .filter(|r| hashes_equal(&r.secret_hash, &hash))
+        .map(ApiKey::from)
+        .filter(|k| k.is_usable_at(Timestamp::now())))
+}

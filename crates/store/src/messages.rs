@@ -1,0 +1,106 @@
+//! Messages: the newest-first list, and appending with the conversation rules that follow.
+
+use diesel::prelude::*;
+use rosetta_core::store::NewMessage;
+use rosetta_core::*;
+
+use crate::conversations::{decode_cursor, finish_keyset};
+use crate::db::{map_error, DbConnection};
+use crate::rows::*;
+use crate::schema::*;
+
+pub fn list(c: &mut DbConnection, cursors: &CursorCodec, org: Id, conversation: Id, page: &PageRequest) -> Result<Page<Message>> {
+    crate::conversations::load(c, org, conversation)?;
+    let limit = page.limit() as i64;
+    let fingerprint = query::messages_fingerprint(org, conversation);
+    let cursor = match page {
+        PageRequest::Keyset { cursor, .. } => cursor.as_deref(),
+        PageRequest::Offset { .. } => return Err(Error::Internal("messages are keyset paged only".into())),
+    };
+    let after = decode_cursor(cursors, &fingerprint, cursor)?;
+    let mut q = messages::table.filter(messages::conversation_id.eq(b(conversation))).into_boxed();
+    if let Some(p) = after {
+        q = q.filter(messages::created_at.le(p.sort)).filter(messages::created_at.lt(p.sort).or(messages::id.lt(b(p.id))));
+    }
+    let rows: Vec<MessageRow> = q
+        .order_by((messages::created_at.desc(), messages::id.desc()))
+        .limit(limit + 1)
+        .select(MessageRow::as_select())
+        .load(c)
+        .map_err(map_error)?;
+    let (rows, next_cursor, has_more) = finish_keyset(rows, limit, |r| {
+        cursors.encode(&fingerprint, KeysetPosition { sort: r.created_at, id: id(&r.id) })
+    });
+    Ok(Page { items: rows.into_iter().map(Into::into).collect(), next_cursor, has_more, total: None })
+}
+
+pub fn find_by_wamid(c: &mut DbConnection, org: Id, wamid: &str) -> Result<Option<MessageRow>> {
+    messages::table
+        .filter(messages::org_id.eq(b(org)))
+        .filter(messages::wamid.eq(wamid))
+        .select(MessageRow::as_select())
+        .first(c)
+        .optional()
+        .map_err(map_error)
+}
+
+/// Stores a message and moves its conversation along. A wamid already stored returns the stored
+/// message and changes nothing (Meta redelivers).
+pub fn append(c: &mut DbConnection, org: Id, new: NewMessage) -> Result<Message> {
+    let mut conversation = crate::conversations::load(c, org, new.conversation_id)?;
+    if let Some(wamid) = &new.wamid {
+        if let Some(existing) = find_by_wamid(c, org, wamid)? {
+            return Ok(existing.into());
+        }
+    }
+    if let Some(user) = new.sender_user_id {
+        crate::directory::member(c, org, user)?;
+    }
+    let mut body = new.body;
+    if body.reply_to_message_id.is_none() {
+        if let Some(context) = body.context_wamid.clone() {
+            body.reply_to_message_id = find_by_wamid(c, org, &context)?.map(|m| id(&m.id));
+        }
+    }
+    let now = Timestamp::now();
+    let message = Message {
+        id: Id::new(),
+        org_id: org,
+        conversation_id: new.conversation_id,
+        wamid: new.wamid,
+        direction: new.direction,
+        sender_type: new.sender_type,
+        sender_user_id: new.sender_user_id,
+        content_type: new.content_type,
+        body,
+        status: new.status,
+        error_code: None,
+        error_title: None,
+        created_at: new.created_at,
+        updated_at: now,
+    };
+    diesel::insert_into(messages::table).values(&MessageRow::from_domain(&message)).execute(c).map_err(map_error)?;
+
+    let at = message.created_at.millis();
+    if conversation.last_message_at.is_none_or(|last| at >= last) {
+        conversation.last_message_at = Some(at);
+        conversation.last_message_text = message.body.text.clone();
+        conversation.last_message_direction = Some(message.direction.as_str().to_owned());
+    }
+    conversation.first_message_at = Some(conversation.first_message_at.map_or(at, |first| first.min(at)));
+    if message.direction == Direction::Inbound {
+        conversation.unread_count += 1;
+        conversation.last_inbound_at = Some(conversation.last_inbound_at.map_or(at, |last| last.max(at)));
+        // A new inbound message reopens a closed conversation.
+        if conversation.status == ConversationStatus::Closed.as_str() {
+            conversation.status = ConversationStatus::Open.as_str().to_owned();
+            conversation.resolution = None;
+            conversation.closed_at = None;
+            conversation.closed_by = None;
+        }
+    }
+    conversation.updated_at = now.millis();
+    conversation.refresh_sort_keys();
+    diesel::update(conversations::table.find(conversation.id.clone())).set(&conversation).execute(c).map_err(map_error)?;
+    Ok(message)
+}

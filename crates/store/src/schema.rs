@@ -1,0 +1,164 @@
+//! The schema, kept by hand: one set of column types that SQLite and PostgreSQL share
+//! (ids `Binary`, times `BigInt`). It mirrors `migrations/{sqlite,postgres}`.
+
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Binary,
+    }
+}
+
+diesel::table! {
+    organizations (id) {
+        id -> Binary,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    whatsapp_accounts (id) {
+        id -> Binary,
+        org_id -> Binary,
+        phone_number_id -> Text,
+        phone_number -> Text,
+        name -> Nullable<Text>,
+        connected -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Binary,
+        org_id -> Binary,
+        name -> Text,
+        email -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> Binary,
+        org_id -> Binary,
+        phone -> Text,
+        name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        company -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        metadata -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    tags (id) {
+        id -> Binary,
+        org_id -> Binary,
+        name -> Text,
+        color -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    contact_tags (contact_id, tag_id) {
+        contact_id -> Binary,
+        tag_id -> Binary,
+    }
+}
+
+diesel::table! {
+    conversations (id) {
+        id -> Binary,
+        org_id -> Binary,
+        account_id -> Binary,
+        contact_id -> Binary,
+        status -> Text,
+        assignee_id -> Nullable<Binary>,
+        unread_count -> BigInt,
+        last_message_text -> Nullable<Text>,
+        last_message_direction -> Nullable<Text>,
+        last_message_at -> Nullable<BigInt>,
+        last_message_key -> BigInt,
+        last_activity_at -> BigInt,
+        last_inbound_at -> Nullable<BigInt>,
+        source -> Nullable<Text>,
+        first_message_at -> Nullable<BigInt>,
+        resolution -> Nullable<Text>,
+        closed_at -> Nullable<BigInt>,
+        closed_by -> Nullable<Binary>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Binary,
+        org_id -> Binary,
+        conversation_id -> Binary,
+        wamid -> Nullable<Text>,
+        direction -> Text,
+        sender_type -> Text,
+        sender_user_id -> Nullable<Binary>,
+        content_type -> Text,
+        text -> Nullable<Text>,
+        media_id -> Nullable<Text>,
+        media_url -> Nullable<Text>,
+        mime_type -> Nullable<Text>,
+        filename -> Nullable<Text>,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        location_name -> Nullable<Text>,
+        location_address -> Nullable<Text>,
+        template_name -> Nullable<Text>,
+        interactive_reply_id -> Nullable<Text>,
+        interactive_reply_title -> Nullable<Text>,
+        button_payload -> Nullable<Text>,
+        reaction_emoji -> Nullable<Text>,
+        reaction_to_wamid -> Nullable<Text>,
+        reply_to_message_id -> Nullable<Binary>,
+        context_wamid -> Nullable<Text>,
+        raw_type -> Nullable<Text>,
+        status -> Text,
+        error_code -> Nullable<BigInt>,
+        error_title -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Binary,
+        org_id -> Binary,
+        name -> Nullable<Text>,
+        style -> Text,
+        scopes -> Text,
+        secret_hash -> Binary,
+        last4 -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(contact_tags -> tags (tag_id));
+diesel::joinable!(contact_tags -> contacts (contact_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    settings,
+    organizations,
+    whatsapp_accounts,
+    users,
+    contacts,
+    tags,
+    contact_tags,
+    conversations,
+    messages,
+    api_keys,
+);

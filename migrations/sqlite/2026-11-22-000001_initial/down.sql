@@ -1,0 +1,10 @@
+DROP TABLE api_keys;
+DROP TABLE messages;
+DROP TABLE conversations;
+DROP TABLE contact_tags;
+DROP TABLE tags;
+DROP TABLE contacts;
+DROP TABLE users;
+DROP TABLE whatsapp_accounts;
+DROP TABLE organizations;
+DROP TABLE settings;
