@@ -1,1 +1,426 @@
-fn main(){}
+//! `rosetta`: the admin CLI operators script against, and the server.
+//!
+//! Every command that creates something prints one line, or with `--json` exactly one JSON object
+//! with `id` (ULID) and `uuid` plus the fields it set. Wrong input is one line on stderr and a
+//! non-zero exit; each command is one transaction, so nothing is half written.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rosetta_core::key::{parse_scopes, KeyStyle};
+use rosetta_core::store::NewApiKey;
+use rosetta_core::*;
+use rosetta_store::seed::SeedOptions;
+use rosetta_store::DieselStore;
+use serde_json::{json, Map, Value};
+
+#[derive(Parser, Debug)]
+#[command(name = "rosetta", version, about = "One WhatsApp Business inbox store, served in three API dialects")]
+struct Cli {
+    /// sqlite://PATH (embedded, the default) or postgres://USER@HOST:PORT/DB.
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://rosetta.db", hide_env_values = true)]
+    database_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Apply pending migrations.
+    Migrate,
+    /// Organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// WhatsApp accounts (phone numbers connected to an organization).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Users (agents).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Tags on contacts.
+    Tag {
+        #[command(subcommand)]
+        command: TagCommand,
+    },
+    /// API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Fill an organization with realistic synthetic data (the same for the same --seed).
+    Seed(SeedArgs),
+    /// Start the HTTP server.
+    Serve(ServeArgs),
+    /// Print a dialect's OpenAPI document.
+    Openapi {
+        #[arg(long, value_enum)]
+        dialect: DialectArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OrgCommand {
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountCommand {
+    Create {
+        #[arg(long, value_parser = org_id)]
+        org: Id,
+        #[arg(long)]
+        phone_number_id: String,
+        #[arg(long)]
+        phone_number: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    Create {
+        #[arg(long, value_parser = org_id)]
+        org: Id,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TagCommand {
+    /// Creates the tag if new and attaches it to the contact.
+    Add {
+        #[arg(long, value_parser = org_id)]
+        org: Id,
+        #[arg(long, value_parser = contact_id)]
+        contact: Id,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        color: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Creates a key and prints its secret, once.
+    Create {
+        #[arg(long, value_parser = org_id)]
+        org: Id,
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma-separated; every scope when left out.
+        #[arg(long)]
+        scopes: Option<String>,
+        #[arg(long, value_enum, default_value = "wacrm")]
+        style: DialectArg,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
+        expires_in_days: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revokes a key at once.
+    Revoke {
+        #[arg(long, value_parser = key_id)]
+        key_id: Id,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct SeedArgs {
+    #[arg(long, value_parser = org_id)]
+    org: Id,
+    #[arg(long, default_value_t = 1000)]
+    conversations: u64,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    messages_per_conversation: u32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    #[arg(long, value_enum, default_value = "all")]
+    dialect: ServeDialect,
+    #[arg(long, env = "ROSETTA_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Worker threads (default: one per core).
+    #[arg(long, env = "ROSETTA_WORKERS")]
+    workers: Option<usize>,
+    /// Database connections in the pool.
+    #[arg(long, env = "ROSETTA_POOL_SIZE", default_value_t = 16)]
+    pool_size: u32,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DialectArg {
+    Wacrm,
+    Kirim,
+    Envelope,
+}
+
+impl DialectArg {
+    fn dialect(self) -> Dialect {
+        match self {
+            DialectArg::Wacrm => Dialect::Wacrm,
+            DialectArg::Kirim => Dialect::Kirim,
+            DialectArg::Envelope => Dialect::Envelope,
+        }
+    }
+    fn key_style(self) -> KeyStyle {
+        match self {
+            DialectArg::Wacrm => KeyStyle::Wacrm,
+            DialectArg::Kirim => KeyStyle::Kirim,
+            DialectArg::Envelope => KeyStyle::Envelope,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ServeDialect {
+    All,
+    Wacrm,
+    Kirim,
+    Envelope,
+}
+
+fn org_id(s: &str) -> Result<Id, String> {
+    Id::parse_any(EntityKind::Organization, s).map_err(|e| e.to_string())
+}
+fn contact_id(s: &str) -> Result<Id, String> {
+    Id::parse_any(EntityKind::Contact, s).map_err(|e| e.to_string())
+}
+fn key_id(s: &str) -> Result<Id, String> {
+    Id::parse_any(EntityKind::ApiKey, s).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ROSETTA_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open(url: &str, pool_size: u32) -> Result<DieselStore, String> {
+    let options = rosetta_store::StoreOptions { pool_size, ..Default::default() };
+    DieselStore::open_with(url, options).map_err(|e| e.to_string())
+}
+
+/// Turns a domain error into the one line an operator reads.
+fn explain(e: Error) -> String {
+    match e {
+        Error::NotFound(kind) => format!("{} not found", kind.noun()),
+        Error::Invalid { message, .. } => message,
+        Error::InvalidCursor(c) => format!("invalid cursor: {c}"),
+        Error::NotMember => "user is not a member of this organization".into(),
+        Error::Conflict(m) => m,
+        Error::Unavailable(m) => format!("database unavailable: {m}"),
+        Error::Internal(m) => format!("internal error: {m}"),
+    }
+}
+
+/// The output of a command that made something: `id` (ULID), `uuid`, then the fields it set.
+fn created(json_out: bool, noun: &str, id: Id, fields: Vec<(&str, Value)>) {
+    if json_out {
+        let mut object = Map::new();
+        object.insert("id".into(), json!(id.to_string()));
+        object.insert("uuid".into(), json!(id.uuid().hyphenated().to_string()));
+        for (k, v) in fields {
+            object.insert(k.into(), v);
+        }
+        println!("{}", Value::Object(object));
+    } else {
+        let detail: Vec<String> = fields
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+            .collect();
+        println!("{noun} {id} (uuid {}) {}", id.uuid().hyphenated(), detail.join(" "));
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let url = cli.database_url.clone();
+    match cli.command {
+        Command::Migrate => {
+            let store = open(&url, 1)?;
+            println!("{} migration(s) applied to {}", store.migrations_applied(), rosetta_store::db::redact(&url));
+            Ok(())
+        }
+        Command::Org { command: OrgCommand::Create { name, json } } => {
+            let org = open(&url, 1)?.create_organization(&name).map_err(explain)?;
+            created(json, "organization", org.id, vec![("name", json!(org.name))]);
+            Ok(())
+        }
+        Command::Account { command: AccountCommand::Create { org, phone_number_id, phone_number, name, json } } => {
+            let a = open(&url, 1)?.create_account(org, &phone_number_id, &phone_number, name.as_deref()).map_err(explain)?;
+            created(
+                json,
+                "account",
+                a.id,
+                vec![
+                    ("org", json!(org.to_string())),
+                    ("phone_number_id", json!(a.phone_number_id)),
+                    ("phone_number", json!(a.phone_number)),
+                    ("name", json!(a.name)),
+                ],
+            );
+            Ok(())
+        }
+        Command::User { command: UserCommand::Create { org, name, email, json } } => {
+            let u = open(&url, 1)?.create_user(org, &name, &email).map_err(explain)?;
+            created(json, "user", u.id, vec![("org", json!(org.to_string())), ("name", json!(u.name)), ("email", json!(u.email))]);
+            Ok(())
+        }
+        Command::Tag { command: TagCommand::Add { org, contact, name, color, json } } => {
+            let t = open(&url, 1)?.attach_tag(org, contact, &name, color.as_deref()).map_err(explain)?;
+            created(
+                json,
+                "tag",
+                t.id,
+                vec![("org", json!(org.to_string())), ("contact", json!(contact.to_string())), ("name", json!(t.name)), ("color", json!(t.color))],
+            );
+            Ok(())
+        }
+        Command::Key { command: KeyCommand::Create { org, name, scopes, style, expires_in_days, json } } => {
+            let scopes = parse_scopes(scopes.as_deref())?;
+            let expires_at = expires_in_days.map(|d| Timestamp::now().plus_days(i64::from(d)));
+            let made = open(&url, 1)?
+                .create_api_key(org, NewApiKey { name, style: style.key_style(), scopes, expires_at })
+                .map_err(explain)?;
+            let k = &made.key;
+            created(
+                json,
+                "key",
+                k.id,
+                vec![
+                    ("org", json!(org.to_string())),
+                    ("name", json!(k.name)),
+                    ("style", json!(k.style.as_str())),
+                    ("scopes", json!(k.scopes)),
+                    ("expires_at", json!(k.expires_at.map(|t| t.to_rfc3339()))),
+                    ("key", json!(made.secret)),
+                ],
+            );
+            if !json {
+                eprintln!("The key is shown only this once: store it now.");
+            }
+            Ok(())
+        }
+        Command::Key { command: KeyCommand::Revoke { key_id, json } } => {
+            let k = open(&url, 1)?.revoke_api_key(key_id).map_err(explain)?;
+            created(json, "revoked key", k.id, vec![("revoked_at", json!(k.revoked_at.map(|t| t.to_rfc3339())))]);
+            Ok(())
+        }
+        Command::Seed(args) => seed(&url, args),
+        Command::Serve(args) => serve(&url, args),
+        Command::Openapi { dialect } => Err(format!(
+            "the {} dialect is not part of this build yet, so it has no OpenAPI document",
+            dialect.dialect().as_str()
+        )),
+    }
+}
+
+fn seed(url: &str, args: SeedArgs) -> Result<(), String> {
+    let store = open(url, 2)?;
+    let bar = indicatif::ProgressBar::new(args.conversations);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} seeding [{bar:40}] {pos}/{len} conversations ({per_sec}, eta {eta})")
+                .map_err(|e| e.to_string())?
+                .progress_chars("=> "),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let started = std::time::Instant::now();
+    let options = SeedOptions { conversations: args.conversations, messages_per_conversation: args.messages_per_conversation, seed: args.seed };
+    let report = store.seed(args.org, &options, &mut |done| bar.set_position(done)).map_err(explain)?;
+    bar.finish_and_clear();
+    let summary = json!({
+        "org": args.org.to_string(),
+        "accounts": report.accounts,
+        "users": report.users,
+        "tags": report.tags,
+        "contacts": report.contacts,
+        "conversations": report.conversations,
+        "messages": report.messages,
+        "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    });
+    if args.json {
+        println!("{summary}");
+    } else {
+        println!(
+            "seeded {} conversations, {} messages, {} contacts in {:.1}s",
+            report.conversations,
+            report.messages,
+            report.contacts,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn serve(url: &str, args: ServeArgs) -> Result<(), String> {
+    let store = Arc::new(open(url, args.pool_size)?);
+    let dialects: Vec<Dialect> = match args.dialect {
+        ServeDialect::All => Dialect::ALL.to_vec(),
+        ServeDialect::Wacrm => vec![Dialect::Wacrm],
+        ServeDialect::Kirim => vec![Dialect::Kirim],
+        ServeDialect::Envelope => vec![Dialect::Envelope],
+    };
+    for d in &dialects {
+        tracing::warn!(dialect = d.as_str(), "this dialect is not part of this build yet; serving /healthz and /readyz only");
+    }
+    let state = rosetta_http::AppState::new(store.clone());
+    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    tracing::info!(bind = %args.bind, backend = store.backend_name(), "rosetta listening");
+    actix_web::rt::System::new()
+        .block_on(async move {
+            actix_web::HttpServer::new(move || {
+                actix_web::App::new()
+                    .app_data(actix_web::web::Data::new(state.clone()))
+                    .configure(rosetta_http::health_routes)
+                    .default_service(actix_web::web::to(rosetta_http::not_found))
+            })
+            .workers(workers)
+            .bind(&args.bind)?
+            .run()
+            .await
+        })
+        .map_err(|e| format!("server: {e}"))
+}

@@ -1,1 +1,134 @@
+//! What every dialect shares on the wire. So far: the shared state, running store operations off
+//! the async workers, and the liveness/readiness routes. Dialect crates add their routes beside
+//! these; no dialect's JSON shapes live here.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use rosetta_core::{Error, Store};
+use serde_json::json;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppState")
+    }
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        AppState { store }
+    }
+
+    /// Runs a (blocking, diesel) store operation on actix's blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(&dyn Store) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.store.clone();
+        web::block(move || f(store.as_ref()))
+            .await
+            .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+    }
+}
+
+/// How long `/readyz` waits for the database before answering not ready.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the database answers, within `READY_TIMEOUT`.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let ping = tokio_timeout(READY_TIMEOUT, state.run(|s| s.ping())).await;
+    match ping {
+        Some(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Some(Err(e)) => {
+            tracing::warn!(error = ?e, "readiness check failed");
+            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "reason": "database"}))
+        }
+        None => HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "reason": "database timeout"})),
+    }
+}
+
+async fn tokio_timeout<T>(limit: Duration, fut: impl std::future::Future<Output = T>) -> Option<T> {
+    actix_web::rt::time::timeout(limit, fut).await.ok()
+}
+
+/// Mounts `/healthz` and `/readyz`.
+pub fn health_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz));
+}
+
+/// The answer for a path no dialect serves.
+pub async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({"error": {"code": "not_found", "message": "No route matches this path"}}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{test, App};
+    use rosetta_core::*;
+
+    /// A store whose database is gone.
+    struct Down;
+    macro_rules! down {
+        ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
+            $(fn $name(&self, $(_: $arg),*) -> Result<$ret> { Err(Error::Unavailable("down".into())) })*
+        };
+    }
+    impl Store for Down {
+        down! {
+            ping() -> ();
+            create_organization(&str) -> Organization;
+            get_organization(Id) -> Organization;
+            create_account(Id, &str, &str, Option<&str>) -> WhatsAppAccount;
+            list_accounts(Id, bool) -> Vec<WhatsAppAccount>;
+            find_account(Id, &str) -> WhatsAppAccount;
+            create_user(Id, &str, &str) -> User;
+            get_user(Id, Id) -> User;
+            create_contact(Id, NewContact) -> ContactCreated;
+            get_contact(Id, Id) -> ContactWithTags;
+            list_contacts(Id, &ContactFilter, &PageRequest) -> Page<ContactWithTags>;
+            attach_tag(Id, Id, &str, Option<&str>) -> Tag;
+            detach_tag(Id, Id, Id) -> ();
+            open_conversation(Id, Id, Id) -> Conversation;
+            list_conversations(Id, &ConversationFilter, ConversationOrder, &PageRequest) -> Page<ConversationDetail>;
+            get_conversation(Id, Id) -> ConversationDetail;
+            close_conversation(Id, Id, CloseConversation) -> Conversation;
+            reopen_conversation(Id, Id) -> Conversation;
+            set_status(Id, Id, ConversationStatus, Option<Id>) -> Conversation;
+            assign(Id, Id, Option<Id>) -> Conversation;
+            mark_read(Id, Id) -> Conversation;
+            list_messages(Id, Id, &PageRequest) -> Page<Message>;
+            append_message(Id, NewMessage) -> Message;
+            create_api_key(Id, NewApiKey) -> CreatedApiKey;
+            revoke_api_key(Id) -> ApiKey;
+            authenticate(&str) -> Option<ApiKey>;
+        }
+    }
+
+    #[actix_web::test]
+    async fn readiness_follows_the_database() {
+        let app = test::init_service(
+            App::new().app_data(web::Data::new(AppState::new(Arc::new(Down)))).configure(health_routes),
+        )
+        .await;
+        let live = test::call_service(&app, test::TestRequest::get().uri("/healthz").to_request()).await;
+        assert_eq!(live.status(), 200);
+        assert_eq!(test::read_body(live).await, r#"{"status":"ok"}"#);
+        let ready = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+        assert_eq!(ready.status(), 503);
+        assert_eq!(test::read_body(ready).await, r#"{"reason":"database","status":"unavailable"}"#);
+    }
+}

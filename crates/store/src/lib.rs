@@ -67,6 +67,7 @@ pub struct DieselStore {
     /// SQLite has one writer: this process's writers queue here instead of in SQLite's busy loop.
     write_lock: Option<Mutex<()>>,
     cursors: CursorCodec,
+    migrations_applied: usize,
 }
 
 impl std::fmt::Debug for DieselStore {
@@ -97,9 +98,9 @@ impl DieselStore {
             .build(Manager::new(parsed.clone()))
             .map_err(|e| OpenError::Connect(e.to_string()))?;
         let write_lock = parsed.is_sqlite().then(|| Mutex::new(()));
-        let mut store = DieselStore { pool, url: parsed, write_lock, cursors: CursorCodec::new(b"unset") };
+        let mut store = DieselStore { pool, url: parsed, write_lock, cursors: CursorCodec::new(b"unset"), migrations_applied: 0 };
         if options.migrate {
-            store.migrate()?;
+            store.migrations_applied = store.migrate()?;
         }
         store.cursors = CursorCodec::new(&store.cursor_secret().map_err(|e| OpenError::Migrate(format!("{e:?}")))?);
         Ok(store)
@@ -119,6 +120,11 @@ impl DieselStore {
             }
         };
         ran.map_err(|e| OpenError::Migrate(e.to_string()))
+    }
+
+    /// How many migrations opening this store applied.
+    pub fn migrations_applied(&self) -> usize {
+        self.migrations_applied
     }
 
     pub fn backend_name(&self) -> &'static str {

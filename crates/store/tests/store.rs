@@ -543,3 +543,37 @@ fn seed_is_realistic_and_deterministic() {
     let b = summary(&common::TestDb::sqlite());
     assert!(a == b, "same seed, same data");
 }
+
+/// Every list is an index range scan, at the first page and after a cursor: the plan names the
+/// ordering's index and never sorts (no temporary B-tree).
+#[test]
+fn conversation_lists_are_index_range_scans() {
+    let db = common::TestDb::sqlite();
+    let s = &db.store;
+    let w = world(s, "Acme", "106540352242922");
+    conversations(s, &w, 5);
+    let cases = [
+        (ConversationFilter::default(), ConversationOrder::CreatedDesc, "conversations_org_created"),
+        (ConversationFilter::default(), ConversationOrder::LastMessageDesc, "conversations_org_last_message"),
+        (ConversationFilter::default(), ConversationOrder::LastActivityDesc, "conversations_org_activity"),
+        (ConversationFilter { account_id: Some(w.account), ..Default::default() }, ConversationOrder::LastMessageDesc, "conversations_account_last_message"),
+        (ConversationFilter { assignee_id: Some(w.agent), ..Default::default() }, ConversationOrder::CreatedDesc, "conversations_assignee_created"),
+        (ConversationFilter { assignee_id: Some(w.agent), ..Default::default() }, ConversationOrder::LastActivityDesc, "conversations_assignee_activity"),
+        (
+            ConversationFilter { statuses: Some(ConversationStatus::matching(Dialect::Wacrm, "open")), ..Default::default() },
+            ConversationOrder::CreatedDesc,
+            "conversations_org_created",
+        ),
+    ];
+    for (filter, order, index) in cases {
+        for deep in [false, true] {
+            let plan = s.explain_conversation_list(w.org, &filter, order, deep).unwrap();
+            assert!(plan.contains(index), "{order:?} {filter:?} deep={deep}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{order:?} {filter:?} deep={deep}: {plan}");
+        }
+    }
+    // A contact has one conversation per account: its few rows are sorted, found by its index.
+    let contact_filter = ConversationFilter { contact_id: Some(Id::new()), ..Default::default() };
+    let plan = s.explain_conversation_list(w.org, &contact_filter, ConversationOrder::CreatedDesc, true).unwrap();
+    assert!(plan.contains("conversations_contact"), "{plan}");
+}
