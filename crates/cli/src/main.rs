@@ -17,10 +17,20 @@ use rosetta_store::DieselStore;
 use serde_json::{json, Map, Value};
 
 #[derive(Parser, Debug)]
-#[command(name = "rosetta", version, about = "One WhatsApp Business inbox store, served in three API dialects")]
+#[command(
+    name = "rosetta",
+    version,
+    about = "One WhatsApp Business inbox store, served in three API dialects"
+)]
 struct Cli {
     /// sqlite://PATH (embedded, the default) or postgres://USER@HOST:PORT/DB.
-    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://rosetta.db", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        default_value = "sqlite://rosetta.db",
+        hide_env_values = true
+    )]
     database_url: String,
     #[command(subcommand)]
     command: Command,
@@ -223,7 +233,10 @@ fn key_id(s: &str) -> Result<Id, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ROSETTA_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ROSETTA_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
@@ -236,7 +249,10 @@ fn main() -> ExitCode {
 }
 
 fn open(url: &str, pool_size: u32) -> Result<DieselStore, String> {
-    let options = rosetta_store::StoreOptions { pool_size, ..Default::default() };
+    let options = rosetta_store::StoreOptions {
+        pool_size,
+        ..Default::default()
+    };
     DieselStore::open_with(url, options).map_err(|e| e.to_string())
 }
 
@@ -267,9 +283,20 @@ fn created(json_out: bool, noun: &str, id: Id, fields: Vec<(&str, Value)>) {
         let detail: Vec<String> = fields
             .into_iter()
             .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string())
+                )
+            })
             .collect();
-        println!("{noun} {id} (uuid {}) {}", id.uuid().hyphenated(), detail.join(" "));
+        println!(
+            "{noun} {id} (uuid {}) {}",
+            id.uuid().hyphenated(),
+            detail.join(" ")
+        );
     }
 }
 
@@ -278,16 +305,38 @@ fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Migrate => {
             let store = open(&url, 1)?;
-            println!("{} migration(s) applied to {}", store.migrations_applied(), rosetta_store::db::redact(&url));
+            println!(
+                "{} migration(s) applied to {}",
+                store.migrations_applied(),
+                rosetta_store::db::redact(&url)
+            );
             Ok(())
         }
-        Command::Org { command: OrgCommand::Create { name, json } } => {
+        Command::Org {
+            command: OrgCommand::Create { name, json },
+        } => {
             let org = open(&url, 1)?.create_organization(&name).map_err(explain)?;
-            created(json, "organization", org.id, vec![("name", json!(org.name))]);
+            created(
+                json,
+                "organization",
+                org.id,
+                vec![("name", json!(org.name))],
+            );
             Ok(())
         }
-        Command::Account { command: AccountCommand::Create { org, phone_number_id, phone_number, name, json } } => {
-            let a = open(&url, 1)?.create_account(org, &phone_number_id, &phone_number, name.as_deref()).map_err(explain)?;
+        Command::Account {
+            command:
+                AccountCommand::Create {
+                    org,
+                    phone_number_id,
+                    phone_number,
+                    name,
+                    json,
+                },
+        } => {
+            let a = open(&url, 1)?
+                .create_account(org, &phone_number_id, &phone_number, name.as_deref())
+                .map_err(explain)?;
             created(
                 json,
                 "account",
@@ -301,26 +350,79 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::User { command: UserCommand::Create { org, name, email, json } } => {
-            let u = open(&url, 1)?.create_user(org, &name, &email).map_err(explain)?;
-            created(json, "user", u.id, vec![("org", json!(org.to_string())), ("name", json!(u.name)), ("email", json!(u.email))]);
+        Command::User {
+            command:
+                UserCommand::Create {
+                    org,
+                    name,
+                    email,
+                    json,
+                },
+        } => {
+            let u = open(&url, 1)?
+                .create_user(org, &name, &email)
+                .map_err(explain)?;
+            created(
+                json,
+                "user",
+                u.id,
+                vec![
+                    ("org", json!(org.to_string())),
+                    ("name", json!(u.name)),
+                    ("email", json!(u.email)),
+                ],
+            );
             Ok(())
         }
-        Command::Tag { command: TagCommand::Add { org, contact, name, color, json } } => {
-            let t = open(&url, 1)?.attach_tag(org, contact, &name, color.as_deref()).map_err(explain)?;
+        Command::Tag {
+            command:
+                TagCommand::Add {
+                    org,
+                    contact,
+                    name,
+                    color,
+                    json,
+                },
+        } => {
+            let t = open(&url, 1)?
+                .attach_tag(org, contact, &name, color.as_deref())
+                .map_err(explain)?;
             created(
                 json,
                 "tag",
                 t.id,
-                vec![("org", json!(org.to_string())), ("contact", json!(contact.to_string())), ("name", json!(t.name)), ("color", json!(t.color))],
+                vec![
+                    ("org", json!(org.to_string())),
+                    ("contact", json!(contact.to_string())),
+                    ("name", json!(t.name)),
+                    ("color", json!(t.color)),
+                ],
             );
             Ok(())
         }
-        Command::Key { command: KeyCommand::Create { org, name, scopes, style, expires_in_days, json } } => {
+        Command::Key {
+            command:
+                KeyCommand::Create {
+                    org,
+                    name,
+                    scopes,
+                    style,
+                    expires_in_days,
+                    json,
+                },
+        } => {
             let scopes = parse_scopes(scopes.as_deref())?;
             let expires_at = expires_in_days.map(|d| Timestamp::now().plus_days(i64::from(d)));
             let made = open(&url, 1)?
-                .create_api_key(org, NewApiKey { name, style: style.key_style(), scopes, expires_at })
+                .create_api_key(
+                    org,
+                    NewApiKey {
+                        name,
+                        style: style.key_style(),
+                        scopes,
+                        expires_at,
+                    },
+                )
                 .map_err(explain)?;
             let k = &made.key;
             created(
@@ -341,9 +443,16 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Key { command: KeyCommand::Revoke { key_id, json } } => {
+        Command::Key {
+            command: KeyCommand::Revoke { key_id, json },
+        } => {
             let k = open(&url, 1)?.revoke_api_key(key_id).map_err(explain)?;
-            created(json, "revoked key", k.id, vec![("revoked_at", json!(k.revoked_at.map(|t| t.to_rfc3339())))]);
+            created(
+                json,
+                "revoked key",
+                k.id,
+                vec![("revoked_at", json!(k.revoked_at.map(|t| t.to_rfc3339())))],
+            );
             Ok(())
         }
         Command::Seed(args) => seed(&url, args),
@@ -360,16 +469,24 @@ fn seed(url: &str, args: SeedArgs) -> Result<(), String> {
     let bar = indicatif::ProgressBar::new(args.conversations);
     if std::io::stderr().is_terminal() {
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} seeding [{bar:40}] {pos}/{len} conversations ({per_sec}, eta {eta})")
-                .map_err(|e| e.to_string())?
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} seeding [{bar:40}] {pos}/{len} conversations ({per_sec}, eta {eta})",
+            )
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
         );
     } else {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let started = std::time::Instant::now();
-    let options = SeedOptions { conversations: args.conversations, messages_per_conversation: args.messages_per_conversation, seed: args.seed };
-    let report = store.seed(args.org, &options, &mut |done| bar.set_position(done)).map_err(explain)?;
+    let options = SeedOptions {
+        conversations: args.conversations,
+        messages_per_conversation: args.messages_per_conversation,
+        seed: args.seed,
+    };
+    let report = store
+        .seed(args.org, &options, &mut |done| bar.set_position(done))
+        .map_err(explain)?;
     bar.finish_and_clear();
     let summary = json!({
         "org": args.org.to_string(),
@@ -404,10 +521,15 @@ fn serve(url: &str, args: ServeArgs) -> Result<(), String> {
         ServeDialect::Envelope => vec![Dialect::Envelope],
     };
     for d in &dialects {
-        tracing::warn!(dialect = d.as_str(), "this dialect is not part of this build yet; serving /healthz and /readyz only");
+        tracing::warn!(
+            dialect = d.as_str(),
+            "this dialect is not part of this build yet; serving /healthz and /readyz only"
+        );
     }
     let state = rosetta_http::AppState::new(store.clone());
-    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     tracing::info!(bind = %args.bind, backend = store.backend_name(), "rosetta listening");
     actix_web::rt::System::new()
         .block_on(async move {

@@ -15,7 +15,11 @@ struct Sandbox {
 
 impl Sandbox {
     fn new() -> Sandbox {
-        let dir = std::env::temp_dir().join(format!("rosetta-cli-{}-{}", std::process::id(), rand_suffix()));
+        let dir = std::env::temp_dir().join(format!(
+            "rosetta-cli-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("cli.db").display());
         Sandbox { dir, url }
@@ -34,7 +38,11 @@ impl Sandbox {
 
     fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         assert_eq!(text.lines().count(), 1, "exactly one JSON object: {text}");
         serde_json::from_str(&text).unwrap()
@@ -57,11 +65,16 @@ impl Drop for Sandbox {
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 fn s(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_else(|| panic!("{k} in {v}")).to_owned()
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("{k} in {v}"))
+        .to_owned()
 }
 
 #[test]
@@ -75,22 +88,86 @@ fn creating_commands_print_one_json_object_with_id_and_uuid() {
     assert_eq!(org.as_object().unwrap().len(), 3);
 
     // Ids in any spelling: ULID, UUID, kirim's org_ form.
-    let account = sb.json(&["account", "create", "--org", &uuid, "--phone-number-id", "106540352242922", "--phone-number", "+1 555 078 3881", "--name", "Support", "--json"]);
-    assert_eq!((account["phone_number_id"].as_str(), account["phone_number"].as_str(), account["org"].as_str()), (Some("106540352242922"), Some("+15550783881"), Some(id.as_str())));
-    let user = sb.json(&["user", "create", "--org", &format!("org_{id}"), "--name", "Support Agent", "--email", "agent@example.com", "--json"]);
+    let account = sb.json(&[
+        "account",
+        "create",
+        "--org",
+        &uuid,
+        "--phone-number-id",
+        "106540352242922",
+        "--phone-number",
+        "+1 555 078 3881",
+        "--name",
+        "Support",
+        "--json",
+    ]);
+    assert_eq!(
+        (
+            account["phone_number_id"].as_str(),
+            account["phone_number"].as_str(),
+            account["org"].as_str()
+        ),
+        (
+            Some("106540352242922"),
+            Some("+15550783881"),
+            Some(id.as_str())
+        )
+    );
+    let user = sb.json(&[
+        "user",
+        "create",
+        "--org",
+        &format!("org_{id}"),
+        "--name",
+        "Support Agent",
+        "--email",
+        "agent@example.com",
+        "--json",
+    ]);
     assert_eq!(user["email"], "agent@example.com");
 
-    let key = sb.json(&["key", "create", "--org", &id, "--name", "ci", "--scopes", "conversations:read,messages:read", "--style", "kirim", "--expires-in-days", "30", "--json"]);
+    let key = sb.json(&[
+        "key",
+        "create",
+        "--org",
+        &id,
+        "--name",
+        "ci",
+        "--scopes",
+        "conversations:read,messages:read",
+        "--style",
+        "kirim",
+        "--expires-in-days",
+        "30",
+        "--json",
+    ]);
     assert!(s(&key, "key").starts_with("kdv_live_"));
-    assert_eq!(key["scopes"], serde_json::json!(["conversations:read", "messages:read"]));
+    assert_eq!(
+        key["scopes"],
+        serde_json::json!(["conversations:read", "messages:read"])
+    );
     let every = sb.json(&["key", "create", "--org", &id, "--json"]);
     assert!(s(&every, "key").starts_with("wacrm_live_"));
-    assert_eq!(every["scopes"].as_array().unwrap().len(), rosetta_core::key::ALL_SCOPES.len());
+    assert_eq!(
+        every["scopes"].as_array().unwrap().len(),
+        rosetta_core::key::ALL_SCOPES.len()
+    );
     let revoked = sb.json(&["key", "revoke", "--key-id", &s(&every, "uuid"), "--json"]);
     assert_eq!(revoked["id"], every["id"]);
     assert!(revoked["revoked_at"].is_string());
 
-    let seeded = sb.json(&["seed", "--org", &id, "--conversations", "50", "--messages-per-conversation", "3", "--seed", "9", "--json"]);
+    let seeded = sb.json(&[
+        "seed",
+        "--org",
+        &id,
+        "--conversations",
+        "50",
+        "--messages-per-conversation",
+        "3",
+        "--seed",
+        "9",
+        "--json",
+    ]);
     assert_eq!(seeded["conversations"], 50);
     assert_eq!(seeded["contacts"], 50);
 
@@ -98,7 +175,10 @@ fn creating_commands_print_one_json_object_with_id_and_uuid() {
     for entry in std::fs::read_dir(&sb.dir).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         let secret = s(&key, "key");
-        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "secret found in database file");
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "secret found in database file"
+        );
     }
 }
 
@@ -107,17 +187,64 @@ fn tag_add_creates_and_attaches() {
     let sb = Sandbox::new();
     let org = sb.json(&["org", "create", "--name", "Acme", "--json"]);
     let id = s(&org, "id");
-    sb.json(&["seed", "--org", &id, "--conversations", "3", "--messages-per-conversation", "1", "--json"]);
+    sb.json(&[
+        "seed",
+        "--org",
+        &id,
+        "--conversations",
+        "3",
+        "--messages-per-conversation",
+        "1",
+        "--json",
+    ]);
     // Find a contact through the store (the CLI has no contact listing).
     let store = rosetta_store::DieselStore::open(&sb.url).unwrap();
     use rosetta_core::Store;
     let org_id: rosetta_core::Id = id.parse().unwrap();
-    let contact = store.list_contacts(org_id, &Default::default(), &rosetta_core::PageRequest::first(1)).unwrap().items.remove(0).contact.id;
+    let contact = store
+        .list_contacts(
+            org_id,
+            &Default::default(),
+            &rosetta_core::PageRequest::first(1),
+        )
+        .unwrap()
+        .items
+        .remove(0)
+        .contact
+        .id;
     let contact_uuid = contact.uuid().hyphenated().to_string();
-    let tag = sb.json(&["tag", "add", "--org", &id, "--contact", &format!("contact_{contact_uuid}"), "--name", "vip-test", "--json"]);
-    assert_eq!((tag["name"].as_str(), tag["color"].as_str()), (Some("vip-test"), Some("#3b82f6")));
-    let again = sb.json(&["tag", "add", "--org", &id, "--contact", &contact.to_string(), "--name", "vip-test", "--color", "#10B981", "--json"]);
-    assert_eq!((again["id"].as_str(), again["color"].as_str()), (tag["id"].as_str(), Some("#10b981")));
+    let tag = sb.json(&[
+        "tag",
+        "add",
+        "--org",
+        &id,
+        "--contact",
+        &format!("contact_{contact_uuid}"),
+        "--name",
+        "vip-test",
+        "--json",
+    ]);
+    assert_eq!(
+        (tag["name"].as_str(), tag["color"].as_str()),
+        (Some("vip-test"), Some("#3b82f6"))
+    );
+    let again = sb.json(&[
+        "tag",
+        "add",
+        "--org",
+        &id,
+        "--contact",
+        &contact.to_string(),
+        "--name",
+        "vip-test",
+        "--color",
+        "#10B981",
+        "--json",
+    ]);
+    assert_eq!(
+        (again["id"].as_str(), again["color"].as_str()),
+        (tag["id"].as_str(), Some("#10b981"))
+    );
     let tags = store.get_contact(org_id, contact).unwrap().tags;
     assert_eq!(tags.iter().filter(|t| t.name == "vip-test").count(), 1);
 }
@@ -127,26 +254,79 @@ fn wrong_input_is_one_line_and_writes_nothing() {
     let sb = Sandbox::new();
     let org = sb.json(&["org", "create", "--name", "Acme", "--json"]);
     let id = s(&org, "id");
-    assert_eq!(sb.fails(&["org", "create", "--name", "  "]), "error: name must not be empty");
-    assert!(sb.fails(&["account", "create", "--org", "nope", "--phone-number-id", "1234567", "--phone-number", "+15550783881"]).contains("malformed organization id"));
     assert_eq!(
-        sb.fails(&["account", "create", "--org", &id, "--phone-number-id", "12ab", "--phone-number", "+15550783881"]),
+        sb.fails(&["org", "create", "--name", "  "]),
+        "error: name must not be empty"
+    );
+    assert!(sb
+        .fails(&[
+            "account",
+            "create",
+            "--org",
+            "nope",
+            "--phone-number-id",
+            "1234567",
+            "--phone-number",
+            "+15550783881"
+        ])
+        .contains("malformed organization id"));
+    assert_eq!(
+        sb.fails(&[
+            "account",
+            "create",
+            "--org",
+            &id,
+            "--phone-number-id",
+            "12ab",
+            "--phone-number",
+            "+15550783881"
+        ]),
         "error: phone_number_id must be 6 to 20 digits"
     );
-    assert!(sb.fails(&["account", "create", "--org", &id, "--phone-number-id", "1234567", "--phone-number", "555"]).contains("E.164"));
+    assert!(sb
+        .fails(&[
+            "account",
+            "create",
+            "--org",
+            &id,
+            "--phone-number-id",
+            "1234567",
+            "--phone-number",
+            "555"
+        ])
+        .contains("E.164"));
     assert_eq!(
-        sb.fails(&["user", "create", "--org", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "--name", "X", "--email", "x@example.com"]),
+        sb.fails(&[
+            "user",
+            "create",
+            "--org",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "--name",
+            "X",
+            "--email",
+            "x@example.com"
+        ]),
         "error: organization not found"
     );
-    assert!(sb.fails(&["key", "create", "--org", &id, "--scopes", "bogus"]).contains("unknown scope"));
-    assert!(sb.fails(&["key", "revoke", "--key-id", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]).contains("API key not found"));
-    let bad_url = Command::new(env!("CARGO_BIN_EXE_rosetta")).args(["--database-url", "mysql://x", "migrate"]).output().unwrap();
+    assert!(sb
+        .fails(&["key", "create", "--org", &id, "--scopes", "bogus"])
+        .contains("unknown scope"));
+    assert!(sb
+        .fails(&["key", "revoke", "--key-id", "01ARZ3NDEKTSV4RRFFQ69G5FAV"])
+        .contains("API key not found"));
+    let bad_url = Command::new(env!("CARGO_BIN_EXE_rosetta"))
+        .args(["--database-url", "mysql://x", "migrate"])
+        .output()
+        .unwrap();
     assert!(!bad_url.status.success());
     assert!(String::from_utf8_lossy(&bad_url.stderr).starts_with("error: unsupported database URL"));
     // Nothing was half written: the organization still has no account, user or key.
     let store = rosetta_store::DieselStore::open(&sb.url).unwrap();
     use rosetta_core::Store;
-    assert!(store.list_accounts(id.parse().unwrap(), false).unwrap().is_empty());
+    assert!(store
+        .list_accounts(id.parse().unwrap(), false)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -161,7 +341,11 @@ fn migrate_is_idempotent() {
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split(' ').nth(1)?.parse().ok()?;
@@ -172,9 +356,21 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
 #[test]
 fn serve_answers_health_and_readiness() {
     let sb = Sandbox::new();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_rosetta"))
-        .args(["--database-url", &sb.url, "serve", "--bind", &format!("127.0.0.1:{port}"), "--workers", "1"])
+        .args([
+            "--database-url",
+            &sb.url,
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            "1",
+        ])
         .env("ROSETTA_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -37,7 +37,9 @@ impl std::fmt::Debug for CursorCodec {
 
 impl CursorCodec {
     pub fn new(secret: &[u8]) -> Self {
-        CursorCodec { key: Sha256::digest(secret).into() }
+        CursorCodec {
+            key: Sha256::digest(secret).into(),
+        }
     }
 
     /// A cursor for the position after `position`, in the list described by `fingerprint`.
@@ -57,7 +59,9 @@ impl CursorCodec {
         if cursor.len() > 128 {
             return Err(CursorError::Malformed);
         }
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| CursorError::Malformed)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(cursor)
+            .map_err(|_| CursorError::Malformed)?;
         if bytes.len() != PAYLOAD_LEN + MAC_LEN || bytes[0] != VERSION {
             return Err(CursorError::Malformed);
         }
@@ -68,7 +72,11 @@ impl CursorCodec {
         if payload[1..1 + SCOPE_LEN] != scope(fingerprint) {
             return Err(CursorError::FilterMismatch);
         }
-        let sort = i64::from_be_bytes(payload[1 + SCOPE_LEN..1 + SCOPE_LEN + 8].try_into().expect("8 bytes"));
+        let sort = i64::from_be_bytes(
+            payload[1 + SCOPE_LEN..1 + SCOPE_LEN + 8]
+                .try_into()
+                .expect("8 bytes"),
+        );
         let id = Id::from_slice(&payload[1 + SCOPE_LEN + 8..]).ok_or(CursorError::Malformed)?;
         Ok(KeysetPosition { sort, id })
     }
@@ -82,7 +90,9 @@ impl CursorCodec {
 }
 
 fn scope(fingerprint: &str) -> [u8; SCOPE_LEN] {
-    Sha256::digest(fingerprint.as_bytes())[..SCOPE_LEN].try_into().expect("8 bytes")
+    Sha256::digest(fingerprint.as_bytes())[..SCOPE_LEN]
+        .try_into()
+        .expect("8 bytes")
 }
 
 #[cfg(test)]
@@ -92,15 +102,27 @@ mod tests {
     #[test]
     fn round_trip_and_refusals() {
         let codec = CursorCodec::new(b"secret one");
-        let pos = KeysetPosition { sort: 1_751_384_640_000, id: Id::new() };
+        let pos = KeysetPosition {
+            sort: 1_751_384_640_000,
+            id: Id::new(),
+        };
         let cursor = codec.encode("list A", pos);
         assert_eq!(codec.decode("list A", &cursor), Ok(pos));
         // Another instance with the same key reads it.
-        assert_eq!(CursorCodec::new(b"secret one").decode("list A", &cursor), Ok(pos));
+        assert_eq!(
+            CursorCodec::new(b"secret one").decode("list A", &cursor),
+            Ok(pos)
+        );
         // Other filters.
-        assert_eq!(codec.decode("list B", &cursor), Err(CursorError::FilterMismatch));
+        assert_eq!(
+            codec.decode("list B", &cursor),
+            Err(CursorError::FilterMismatch)
+        );
         // Another key.
-        assert_eq!(CursorCodec::new(b"secret two").decode("list A", &cursor), Err(CursorError::Forged));
+        assert_eq!(
+            CursorCodec::new(b"secret two").decode("list A", &cursor),
+            Err(CursorError::Forged)
+        );
         // Any flipped byte.
         let mut raw = URL_SAFE_NO_PAD.decode(&cursor).unwrap();
         for i in 0..raw.len() {
@@ -110,14 +132,21 @@ mod tests {
             raw[i] ^= 1;
         }
         for junk in ["", "abc", "eyJpZCI6MX0", "!!!!", &"A".repeat(500)] {
-            assert_eq!(codec.decode("list A", junk), Err(CursorError::Malformed), "{junk}");
+            assert_eq!(
+                codec.decode("list A", junk),
+                Err(CursorError::Malformed),
+                "{junk}"
+            );
         }
     }
 
     #[test]
     fn negative_sort_keys_survive() {
         let codec = CursorCodec::new(b"k");
-        let pos = KeysetPosition { sort: -1, id: Id::new() };
+        let pos = KeysetPosition {
+            sort: -1,
+            id: Id::new(),
+        };
         assert_eq!(codec.decode("x", &codec.encode("x", pos)), Ok(pos));
     }
 }

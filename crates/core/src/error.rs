@@ -9,7 +9,10 @@ pub enum Error {
     NotFound(EntityKind),
     /// A field failed validation.
     #[error("{message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     /// A cursor that Rosetta did not make, that was tampered with, or that was made for other filters.
     #[error("invalid cursor: {0}")]
     InvalidCursor(CursorError),
@@ -39,7 +42,10 @@ pub enum CursorError {
 
 impl Error {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Error::Invalid { field, message: message.into() }
+        Error::Invalid {
+            field,
+            message: message.into(),
+        }
     }
 }
 

@@ -96,7 +96,8 @@ impl Id {
     /// A new id, later than every id this process made before (monotonic within a millisecond),
     /// so that rows made in one millisecond still list newest first.
     pub fn new() -> Self {
-        static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+        static GENERATOR: std::sync::Mutex<ulid::Generator> =
+            std::sync::Mutex::new(ulid::Generator::new());
         let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
         Id(generator.generate().unwrap_or_else(|_| Ulid::new()))
     }
@@ -143,12 +144,19 @@ impl Id {
 
     /// Reads an id written in exactly `spelling`; anything else is an error.
     pub fn parse(kind: EntityKind, spelling: Spelling, value: &str) -> Result<Id, IdError> {
-        let err = || IdError { kind: kind.noun(), value: value.to_owned() };
+        let err = || IdError {
+            kind: kind.noun(),
+            value: value.to_owned(),
+        };
         let parsed = match spelling {
             Spelling::Ulid => parse_strict_ulid(value),
             Spelling::Uuid => parse_hyphenated_uuid(value),
-            Spelling::Kirim => value.strip_prefix(kind.kirim_prefix()).and_then(parse_strict_ulid),
-            Spelling::Envelope => value.strip_prefix(kind.envelope_prefix()).and_then(parse_hyphenated_uuid),
+            Spelling::Kirim => value
+                .strip_prefix(kind.kirim_prefix())
+                .and_then(parse_strict_ulid),
+            Spelling::Envelope => value
+                .strip_prefix(kind.envelope_prefix())
+                .and_then(parse_hyphenated_uuid),
         };
         parsed.ok_or_else(err)
     }
@@ -161,7 +169,10 @@ impl Id {
             .into_iter()
             .find_map(|s| Id::parse(kind, s, value).ok())
             .or_else(|| parse_strict_ulid(&value.to_ascii_uppercase()))
-            .ok_or_else(|| IdError { kind: kind.noun(), value: value.to_owned() })
+            .ok_or_else(|| IdError {
+                kind: kind.noun(),
+                value: value.to_owned(),
+            })
     }
 }
 
@@ -187,7 +198,9 @@ fn parse_hyphenated_uuid(value: &str) -> Option<Id> {
     if value.len() != 36 {
         return None;
     }
-    Uuid::try_parse(value).ok().map(|u| Id(Ulid::from_bytes(*u.as_bytes())))
+    Uuid::try_parse(value)
+        .ok()
+        .map(|u| Id(Ulid::from_bytes(*u.as_bytes())))
 }
 
 impl fmt::Debug for Id {
@@ -206,7 +219,10 @@ impl FromStr for Id {
     type Err = IdError;
     /// A bare ULID.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ulid::from_string(s).map(Id).map_err(|_| IdError { kind: "entity", value: s.to_owned() })
+        Ulid::from_string(s).map(Id).map_err(|_| IdError {
+            kind: "entity",
+            value: s.to_owned(),
+        })
     }
 }
 
@@ -225,7 +241,12 @@ mod tests {
         EntityKind::ApiKey,
         EntityKind::Request,
     ];
-    const SPELLINGS: [Spelling; 4] = [Spelling::Ulid, Spelling::Uuid, Spelling::Kirim, Spelling::Envelope];
+    const SPELLINGS: [Spelling; 4] = [
+        Spelling::Ulid,
+        Spelling::Uuid,
+        Spelling::Kirim,
+        Spelling::Envelope,
+    ];
 
     #[test]
     fn every_spelling_round_trips() {
@@ -234,8 +255,16 @@ mod tests {
             for kind in KINDS {
                 for spelling in SPELLINGS {
                     let text = id.render(kind, spelling);
-                    assert_eq!(Id::parse(kind, spelling, &text), Ok(id), "{kind:?} {spelling:?} {text}");
-                    assert_eq!(Id::parse_any(kind, &text), Ok(id), "any: {kind:?} {spelling:?} {text}");
+                    assert_eq!(
+                        Id::parse(kind, spelling, &text),
+                        Ok(id),
+                        "{kind:?} {spelling:?} {text}"
+                    );
+                    assert_eq!(
+                        Id::parse_any(kind, &text),
+                        Ok(id),
+                        "any: {kind:?} {spelling:?} {text}"
+                    );
                 }
             }
         }
@@ -243,17 +272,43 @@ mod tests {
 
     #[test]
     fn spellings_match_the_design_table() {
-        let id = Id::parse(EntityKind::Conversation, Spelling::Ulid, "01HXYZABCDEFGHJKMNPQRSTVWX").unwrap();
-        assert_eq!(id.render(EntityKind::Conversation, Spelling::Kirim), "cnv_01HXYZABCDEFGHJKMNPQRSTVWX");
+        let id = Id::parse(
+            EntityKind::Conversation,
+            Spelling::Ulid,
+            "01HXYZABCDEFGHJKMNPQRSTVWX",
+        )
+        .unwrap();
+        assert_eq!(
+            id.render(EntityKind::Conversation, Spelling::Kirim),
+            "cnv_01HXYZABCDEFGHJKMNPQRSTVWX"
+        );
         let uuid = id.render(EntityKind::Conversation, Spelling::Uuid);
         assert_eq!(uuid, id.uuid().hyphenated().to_string());
-        assert_eq!(id.render(EntityKind::Conversation, Spelling::Envelope), format!("conv_{uuid}"));
-        assert_eq!(id.render(EntityKind::Contact, Spelling::Envelope), format!("contact_{uuid}"));
-        assert_eq!(id.render(EntityKind::User, Spelling::Envelope), format!("user_{uuid}"));
-        assert_eq!(id.render(EntityKind::Organization, Spelling::Envelope), uuid);
-        assert_eq!(id.render(EntityKind::Request, Spelling::Kirim), "req_01HXYZABCDEFGHJKMNPQRSTVWX");
+        assert_eq!(
+            id.render(EntityKind::Conversation, Spelling::Envelope),
+            format!("conv_{uuid}")
+        );
+        assert_eq!(
+            id.render(EntityKind::Contact, Spelling::Envelope),
+            format!("contact_{uuid}")
+        );
+        assert_eq!(
+            id.render(EntityKind::User, Spelling::Envelope),
+            format!("user_{uuid}")
+        );
+        assert_eq!(
+            id.render(EntityKind::Organization, Spelling::Envelope),
+            uuid
+        );
+        assert_eq!(
+            id.render(EntityKind::Request, Spelling::Kirim),
+            "req_01HXYZABCDEFGHJKMNPQRSTVWX"
+        );
         // The same bits through the UUID.
-        assert_eq!(Id::parse(EntityKind::Contact, Spelling::Uuid, &uuid), Ok(id));
+        assert_eq!(
+            Id::parse(EntityKind::Contact, Spelling::Uuid, &uuid),
+            Ok(id)
+        );
     }
 
     #[test]
@@ -279,15 +334,18 @@ mod tests {
     #[test]
     fn kirim_spelling_is_strict() {
         for bad in [
-            "ctc_01hxyzabcdefghjkmnpqrstvwx", // lower case
-            "ctc_01HXYZABCDEFGHJKMNPQRSTVW",  // 25
+            "ctc_01hxyzabcdefghjkmnpqrstvwx",  // lower case
+            "ctc_01HXYZABCDEFGHJKMNPQRSTVW",   // 25
             "ctc_01HXYZABCDEFGHJKMNPQRSTVWXY", // 27
-            "ctc_01HXYZABCDEFGHJKMNPQRSTVWI", // I is not Crockford
-            "ctc_81HXYZABCDEFGHJKMNPQRSTVWX", // overflows 128 bits
+            "ctc_01HXYZABCDEFGHJKMNPQRSTVWI",  // I is not Crockford
+            "ctc_81HXYZABCDEFGHJKMNPQRSTVWX",  // overflows 128 bits
             "ctc-01HXYZABCDEFGHJKMNPQRSTVWX",
             "",
         ] {
-            assert!(Id::parse(EntityKind::Contact, Spelling::Kirim, bad).is_err(), "{bad}");
+            assert!(
+                Id::parse(EntityKind::Contact, Spelling::Kirim, bad).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -296,9 +354,19 @@ mod tests {
         let id = Id::new();
         let simple = id.uuid().simple().to_string();
         assert!(Id::parse(EntityKind::Contact, Spelling::Uuid, &simple).is_err());
-        let upper = id.render(EntityKind::Contact, Spelling::Uuid).to_uppercase();
-        assert_eq!(Id::parse(EntityKind::Contact, Spelling::Uuid, &upper), Ok(id));
+        let upper = id
+            .render(EntityKind::Contact, Spelling::Uuid)
+            .to_uppercase();
+        assert_eq!(
+            Id::parse(EntityKind::Contact, Spelling::Uuid, &upper),
+            Ok(id)
+        );
         assert!(Id::parse(EntityKind::Contact, Spelling::Uuid, "not-a-uuid").is_err());
-        assert!(Id::parse(EntityKind::Contact, Spelling::Envelope, "contact_f1e2d3c4-5678-90ab-cdef-abcdefabcdeg").is_err());
+        assert!(Id::parse(
+            EntityKind::Contact,
+            Spelling::Envelope,
+            "contact_f1e2d3c4-5678-90ab-cdef-abcdefabcdeg"
+        )
+        .is_err());
     }
 }

@@ -70,7 +70,9 @@ impl FromStr for KeyStyle {
             "wacrm" => Ok(KeyStyle::Wacrm),
             "kirim" => Ok(KeyStyle::Kirim),
             "envelope" => Ok(KeyStyle::Envelope),
-            _ => Err(format!("unknown key style {s:?} (expected wacrm, kirim or envelope)")),
+            _ => Err(format!(
+                "unknown key style {s:?} (expected wacrm, kirim or envelope)"
+            )),
         }
     }
 }
@@ -88,7 +90,10 @@ pub fn parse_scopes(list: Option<&str>) -> Result<Vec<String>, String> {
     let mut scopes: Vec<String> = Vec::new();
     for scope in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if !ALL_SCOPES.contains(&scope) {
-            return Err(format!("unknown scope {scope:?} (known: {})", ALL_SCOPES.join(", ")));
+            return Err(format!(
+                "unknown scope {scope:?} (known: {})",
+                ALL_SCOPES.join(", ")
+            ));
         }
         if !scopes.iter().any(|s| s == scope) {
             scopes.push(scope.to_owned());
@@ -100,6 +105,12 @@ pub fn parse_scopes(list: Option<&str>) -> Result<Vec<String>, String> {
     Ok(scopes)
 }
 
+/// Compares two hashes in constant time.
+pub fn hashes_equal(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,9 +118,15 @@ mod tests {
     #[test]
     fn secrets_follow_their_style() {
         let w = KeyStyle::Wacrm.generate_secret();
-        assert!(w.starts_with("wacrm_live_") && w.len() == "wacrm_live_".len() + 43, "{w}");
+        assert!(
+            w.starts_with("wacrm_live_") && w.len() == "wacrm_live_".len() + 43,
+            "{w}"
+        );
         let k = KeyStyle::Kirim.generate_secret();
-        assert!(k.starts_with("kdv_live_") && k.len() == "kdv_live_".len() + 24, "{k}");
+        assert!(
+            k.starts_with("kdv_live_") && k.len() == "kdv_live_".len() + 24,
+            "{k}"
+        );
         assert_ne!(KeyStyle::Wacrm.generate_secret(), w);
         assert_eq!(hash_secret(&w), hash_secret(&w.clone()));
     }
@@ -124,10 +141,4 @@ mod tests {
         assert!(parse_scopes(Some("conversations:delete")).is_err());
         assert!(parse_scopes(Some(",")).is_err());
     }
-}
-
-/// Compares two hashes in constant time.
-pub fn hashes_equal(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.ct_eq(b).into()
 }

@@ -152,9 +152,14 @@ impl SenderType {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [SenderType::Customer, SenderType::Agent, SenderType::Bot, SenderType::System]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+        [
+            SenderType::Customer,
+            SenderType::Agent,
+            SenderType::Bot,
+            SenderType::System,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
     }
 }
 
@@ -216,7 +221,11 @@ impl ContentType {
     pub fn is_media(self) -> bool {
         matches!(
             self,
-            ContentType::Image | ContentType::Video | ContentType::Audio | ContentType::Document | ContentType::Sticker
+            ContentType::Image
+                | ContentType::Video
+                | ContentType::Audio
+                | ContentType::Document
+                | ContentType::Sticker
         )
     }
 }

@@ -19,8 +19,11 @@ pub enum ConversationOrder {
 }
 
 impl ConversationOrder {
-    pub const ALL: [ConversationOrder; 3] =
-        [ConversationOrder::CreatedDesc, ConversationOrder::LastMessageDesc, ConversationOrder::LastActivityDesc];
+    pub const ALL: [ConversationOrder; 3] = [
+        ConversationOrder::CreatedDesc,
+        ConversationOrder::LastMessageDesc,
+        ConversationOrder::LastActivityDesc,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -44,14 +47,17 @@ pub struct ConversationFilter {
 impl ConversationFilter {
     /// A stable description of the filter, to which cursors are bound.
     pub fn fingerprint(&self, org: Id, order: ConversationOrder) -> String {
-        let mut statuses: Vec<&str> =
-            self.statuses.iter().flatten().map(|s| s.as_str()).collect();
+        let mut statuses: Vec<&str> = self.statuses.iter().flatten().map(|s| s.as_str()).collect();
         statuses.sort_unstable();
         statuses.dedup();
         format!(
             "conversations|{org}|{}|{}|{}|{}|{}",
             order.as_str(),
-            if self.statuses.is_some() { statuses.join(",") } else { "*".to_owned() },
+            if self.statuses.is_some() {
+                statuses.join(",")
+            } else {
+                "*".to_owned()
+            },
             opt(self.contact_id),
             opt(self.assignee_id),
             opt(self.account_id),
@@ -105,12 +111,17 @@ pub enum PageRequest {
 
 impl PageRequest {
     pub fn first(limit: u32) -> Self {
-        PageRequest::Keyset { limit, cursor: None }
+        PageRequest::Keyset {
+            limit,
+            cursor: None,
+        }
     }
 
     pub fn limit(&self) -> u32 {
         match self {
-            PageRequest::Keyset { limit, .. } | PageRequest::Offset { limit, .. } => (*limit).clamp(1, MAX_LIMIT),
+            PageRequest::Keyset { limit, .. } | PageRequest::Offset { limit, .. } => {
+                (*limit).clamp(1, MAX_LIMIT)
+            }
         }
     }
 }
@@ -128,11 +139,21 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn empty() -> Self {
-        Page { items: Vec::new(), next_cursor: None, has_more: false, total: None }
+        Page {
+            items: Vec::new(),
+            next_cursor: None,
+            has_more: false,
+            total: None,
+        }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor, has_more: self.has_more, total: self.total }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+            has_more: self.has_more,
+            total: self.total,
+        }
     }
 }
 
@@ -144,20 +165,39 @@ mod tests {
     fn fingerprints_ignore_status_order_but_not_status_sets() {
         let org = Id::new();
         let a = ConversationFilter {
-            statuses: Some(vec![ConversationStatus::Open, ConversationStatus::Escalated]),
+            statuses: Some(vec![
+                ConversationStatus::Open,
+                ConversationStatus::Escalated,
+            ]),
             ..Default::default()
         };
         let b = ConversationFilter {
-            statuses: Some(vec![ConversationStatus::Escalated, ConversationStatus::Open]),
+            statuses: Some(vec![
+                ConversationStatus::Escalated,
+                ConversationStatus::Open,
+            ]),
             ..Default::default()
         };
-        let c = ConversationFilter { statuses: Some(vec![ConversationStatus::Open]), ..Default::default() };
+        let c = ConversationFilter {
+            statuses: Some(vec![ConversationStatus::Open]),
+            ..Default::default()
+        };
         let order = ConversationOrder::CreatedDesc;
         assert_eq!(a.fingerprint(org, order), b.fingerprint(org, order));
         assert_ne!(a.fingerprint(org, order), c.fingerprint(org, order));
-        assert_ne!(a.fingerprint(org, order), a.fingerprint(org, ConversationOrder::LastMessageDesc));
+        assert_ne!(
+            a.fingerprint(org, order),
+            a.fingerprint(org, ConversationOrder::LastMessageDesc)
+        );
         assert_ne!(a.fingerprint(org, order), a.fingerprint(Id::new(), order));
-        assert_ne!(ConversationFilter::default().fingerprint(org, order), ConversationFilter { statuses: Some(vec![]), ..Default::default() }.fingerprint(org, order));
+        assert_ne!(
+            ConversationFilter::default().fingerprint(org, order),
+            ConversationFilter {
+                statuses: Some(vec![]),
+                ..Default::default()
+            }
+            .fingerprint(org, order)
+        );
     }
 
     #[test]

@@ -81,13 +81,18 @@ impl ConversationStatus {
     /// Every canonical status that `dialect` shows as `value`; empty for a word the dialect
     /// does not use. A status filter selects exactly this set.
     pub fn matching(dialect: Dialect, value: &str) -> Vec<ConversationStatus> {
-        ConversationStatus::ALL.into_iter().filter(|s| s.project(dialect) == value).collect()
+        ConversationStatus::ALL
+            .into_iter()
+            .filter(|s| s.project(dialect) == value)
+            .collect()
     }
 
     /// The canonical status a dialect means when it *writes* `value` (e.g. kirim's PATCH):
     /// the status that projects to it and is not a refinement of another.
     pub fn from_dialect(dialect: Dialect, value: &str) -> Option<ConversationStatus> {
-        ConversationStatus::matching(dialect, value).into_iter().next()
+        ConversationStatus::matching(dialect, value)
+            .into_iter()
+            .next()
     }
 }
 
@@ -126,19 +131,46 @@ mod tests {
             assert_eq!(canonical.project(Dialect::Wacrm), wacrm);
             assert_eq!(canonical.project(Dialect::Kirim), kirim);
             assert_eq!(canonical.project(Dialect::Envelope), envelope);
-            assert_eq!(canonical.as_str().parse::<ConversationStatus>(), Ok(canonical));
+            assert_eq!(
+                canonical.as_str().parse::<ConversationStatus>(),
+                Ok(canonical)
+            );
         }
     }
 
     #[test]
     fn filters_select_every_status_that_projects_to_the_value() {
-        assert_eq!(ConversationStatus::matching(Dialect::Wacrm, "open"), vec![Open, AiHandling, Escalated]);
-        assert_eq!(ConversationStatus::matching(Dialect::Kirim, "resolved"), vec![Closed]);
-        assert_eq!(ConversationStatus::matching(Dialect::Kirim, "closed"), vec![]);
-        assert_eq!(ConversationStatus::matching(Dialect::Envelope, "open"), vec![Open, Pending]);
-        assert_eq!(ConversationStatus::matching(Dialect::Envelope, "ai_handling"), vec![AiHandling]);
-        assert_eq!(ConversationStatus::matching(Dialect::Wacrm, "bogus"), vec![]);
-        assert_eq!(ConversationStatus::from_dialect(Dialect::Kirim, "open"), Some(Open));
-        assert_eq!(ConversationStatus::from_dialect(Dialect::Kirim, "resolved"), Some(Closed));
+        assert_eq!(
+            ConversationStatus::matching(Dialect::Wacrm, "open"),
+            vec![Open, AiHandling, Escalated]
+        );
+        assert_eq!(
+            ConversationStatus::matching(Dialect::Kirim, "resolved"),
+            vec![Closed]
+        );
+        assert_eq!(
+            ConversationStatus::matching(Dialect::Kirim, "closed"),
+            vec![]
+        );
+        assert_eq!(
+            ConversationStatus::matching(Dialect::Envelope, "open"),
+            vec![Open, Pending]
+        );
+        assert_eq!(
+            ConversationStatus::matching(Dialect::Envelope, "ai_handling"),
+            vec![AiHandling]
+        );
+        assert_eq!(
+            ConversationStatus::matching(Dialect::Wacrm, "bogus"),
+            vec![]
+        );
+        assert_eq!(
+            ConversationStatus::from_dialect(Dialect::Kirim, "open"),
+            Some(Open)
+        );
+        assert_eq!(
+            ConversationStatus::from_dialect(Dialect::Kirim, "resolved"),
+            Some(Closed)
+        );
     }
 }

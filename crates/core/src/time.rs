@@ -34,7 +34,9 @@ impl Timestamp {
 
     /// `2026-07-01T15:44:00.000Z`.
     pub fn to_rfc3339(self) -> String {
-        let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+        let format = format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
             .ok()
             .and_then(|t| t.format(format).ok())
@@ -70,6 +72,9 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2026-07-01T15:44:00.000Z");
         let t = Timestamp::parse_rfc3339("2026-07-01T17:44:00.123456+02:00").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-07-01T15:44:00.123Z");
-        assert_eq!(Timestamp::from_unix_seconds(1749416383).to_rfc3339(), "2025-06-08T20:59:43.000Z");
+        assert_eq!(
+            Timestamp::from_unix_seconds(1749416383).to_rfc3339(),
+            "2025-06-08T20:59:43.000Z"
+        );
     }
 }

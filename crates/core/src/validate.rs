@@ -19,11 +19,19 @@ pub fn normalize_phone(field: &'static str, input: &str) -> Result<String, Error
         match c {
             '0'..='9' => digits.push(c),
             ' ' | '-' | '.' | '(' | ')' => {}
-            _ => return Err(Error::invalid(field, format!("{field} must be a phone number in E.164 form, like +14155550123"))),
+            _ => {
+                return Err(Error::invalid(
+                    field,
+                    format!("{field} must be a phone number in E.164 form, like +14155550123"),
+                ))
+            }
         }
     }
     if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
-        return Err(Error::invalid(field, format!("{field} must be a phone number in E.164 form, like +14155550123")));
+        return Err(Error::invalid(
+            field,
+            format!("{field} must be a phone number in E.164 form, like +14155550123"),
+        ));
     }
     Ok(format!("+{digits}"))
 }
@@ -32,7 +40,10 @@ pub fn check_email(field: &'static str, email: &str) -> Result<(), Error> {
     if email.len() <= 254 && email.validate_email() {
         Ok(())
     } else {
-        Err(Error::invalid(field, format!("{field} must be an email address")))
+        Err(Error::invalid(
+            field,
+            format!("{field} must be an email address"),
+        ))
     }
 }
 
@@ -42,7 +53,10 @@ pub fn normalize_color(field: &'static str, color: &str) -> Result<String, Error
     if (hex.len() == 3 || hex.len() == 6) && hex.chars().all(|c| c.is_ascii_hexdigit()) {
         Ok(format!("#{}", hex.to_ascii_lowercase()))
     } else {
-        Err(Error::invalid(field, format!("{field} must be a hex colour like #3b82f6")))
+        Err(Error::invalid(
+            field,
+            format!("{field} must be a hex colour like #3b82f6"),
+        ))
     }
 }
 
@@ -53,7 +67,10 @@ pub fn check_name(field: &'static str, name: &str, max: usize) -> Result<String,
         return Err(Error::invalid(field, format!("{field} must not be empty")));
     }
     if trimmed.chars().count() > max {
-        return Err(Error::invalid(field, format!("{field} must be at most {max} characters")));
+        return Err(Error::invalid(
+            field,
+            format!("{field} must be at most {max} characters"),
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -63,7 +80,10 @@ pub fn check_phone_number_id(field: &'static str, value: &str) -> Result<(), Err
     if (6..=20).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(Error::invalid(field, format!("{field} must be 6 to 20 digits")))
+        Err(Error::invalid(
+            field,
+            format!("{field} must be 6 to 20 digits"),
+        ))
     }
 }
 
@@ -73,10 +93,27 @@ mod tests {
 
     #[test]
     fn phones() {
-        assert_eq!(normalize_phone("phone", "+1 (415) 555-0123").unwrap(), "+14155550123");
-        assert_eq!(normalize_phone("phone", "16505551234").unwrap(), "+16505551234");
-        assert_eq!(normalize_phone("phone", "00971501234567").unwrap(), "+971501234567");
-        for bad in ["", "+", "+0123456789", "+1234567", "+1234567890123456", "abc", "+1 415 555 0123 x2"] {
+        assert_eq!(
+            normalize_phone("phone", "+1 (415) 555-0123").unwrap(),
+            "+14155550123"
+        );
+        assert_eq!(
+            normalize_phone("phone", "16505551234").unwrap(),
+            "+16505551234"
+        );
+        assert_eq!(
+            normalize_phone("phone", "00971501234567").unwrap(),
+            "+971501234567"
+        );
+        for bad in [
+            "",
+            "+",
+            "+0123456789",
+            "+1234567",
+            "+1234567890123456",
+            "abc",
+            "+1 415 555 0123 x2",
+        ] {
             assert!(normalize_phone("phone", bad).is_err(), "{bad}");
         }
     }

@@ -54,9 +54,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Some(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
         Some(Err(e)) => {
             tracing::warn!(error = ?e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "reason": "database"}))
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"status": "unavailable", "reason": "database"}))
         }
-        None => HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "reason": "database timeout"})),
+        None => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "unavailable", "reason": "database timeout"})),
     }
 }
 
@@ -66,12 +68,14 @@ async fn tokio_timeout<T>(limit: Duration, fut: impl std::future::Future<Output 
 
 /// Mounts `/healthz` and `/readyz`.
 pub fn health_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz));
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
 }
 
 /// The answer for a path no dialect serves.
 pub async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(json!({"error": {"code": "not_found", "message": "No route matches this path"}}))
+    HttpResponse::NotFound()
+        .json(json!({"error": {"code": "not_found", "message": "No route matches this path"}}))
 }
 
 #[cfg(test)]
@@ -121,14 +125,21 @@ mod tests {
     #[actix_web::test]
     async fn readiness_follows_the_database() {
         let app = test::init_service(
-            App::new().app_data(web::Data::new(AppState::new(Arc::new(Down)))).configure(health_routes),
+            App::new()
+                .app_data(web::Data::new(AppState::new(Arc::new(Down))))
+                .configure(health_routes),
         )
         .await;
-        let live = test::call_service(&app, test::TestRequest::get().uri("/healthz").to_request()).await;
+        let live =
+            test::call_service(&app, test::TestRequest::get().uri("/healthz").to_request()).await;
         assert_eq!(live.status(), 200);
         assert_eq!(test::read_body(live).await, r#"{"status":"ok"}"#);
-        let ready = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+        let ready =
+            test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
         assert_eq!(ready.status(), 503);
-        assert_eq!(test::read_body(ready).await, r#"{"reason":"database","status":"unavailable"}"#);
+        assert_eq!(
+            test::read_body(ready).await,
+            r#"{"reason":"database","status":"unavailable"}"#
+        );
     }
 }

@@ -16,7 +16,10 @@ use rosetta_store::seed::SeedOptions;
 use rosetta_store::DieselStore;
 
 fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -25,9 +28,16 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let url = env_or("ROSETTA_BENCH_DATABASE_URL", "sqlite://bench/data/store-1m.db");
-    let conversations: u64 = env_or("ROSETTA_BENCH_CONVERSATIONS", "1000000").parse().expect("number");
-    let depth: usize = env_or("ROSETTA_BENCH_DEPTH", "500000").parse().expect("number");
+    let url = env_or(
+        "ROSETTA_BENCH_DATABASE_URL",
+        "sqlite://bench/data/store-1m.db",
+    );
+    let conversations: u64 = env_or("ROSETTA_BENCH_CONVERSATIONS", "1000000")
+        .parse()
+        .expect("number");
+    let depth: usize = env_or("ROSETTA_BENCH_DEPTH", "500000")
+        .parse()
+        .expect("number");
     let runs: usize = env_or("ROSETTA_BENCH_RUNS", "300").parse().expect("number");
     if let Some(path) = url.strip_prefix("sqlite://") {
         if let Some(dir) = std::path::Path::new(path).parent() {
@@ -37,7 +47,11 @@ fn main() {
     let store = DieselStore::open(&url).expect("open");
     let org = find_or_seed(&store, &url, conversations);
     println!("# Store page benchmark\n");
-    println!("database: {} ({})  conversations: {conversations}  depth: {depth}  runs: {runs}\n", store.backend_name(), rosetta_store::db::redact(&url));
+    println!(
+        "database: {} ({})  conversations: {conversations}  depth: {depth}  runs: {runs}\n",
+        store.backend_name(),
+        rosetta_store::db::redact(&url)
+    );
     println!("| ordering | first page (median) | page {depth} rows deep (median) | deep / first |");
     println!("|---|---|---|---|");
     let filter = ConversationFilter::default();
@@ -46,7 +60,14 @@ fn main() {
         let mut cursor = None;
         let mut walked = 0;
         while walked < depth {
-            let page = store.list_conversations(org, &filter, order, &PageRequest::Keyset { limit: 100, cursor }).expect("walk");
+            let page = store
+                .list_conversations(
+                    org,
+                    &filter,
+                    order,
+                    &PageRequest::Keyset { limit: 100, cursor },
+                )
+                .expect("walk");
             walked += page.items.len();
             cursor = page.next_cursor;
             assert!(cursor.is_some(), "fewer than {depth} conversations");
@@ -54,12 +75,16 @@ fn main() {
         let time = |cursor: Option<String>| {
             let request = PageRequest::Keyset { limit: 50, cursor };
             for _ in 0..20 {
-                store.list_conversations(org, &filter, order, &request).expect("warm");
+                store
+                    .list_conversations(org, &filter, order, &request)
+                    .expect("warm");
             }
             let samples: Vec<Duration> = (0..runs)
                 .map(|_| {
                     let start = Instant::now();
-                    let page = store.list_conversations(org, &filter, order, &request).expect("page");
+                    let page = store
+                        .list_conversations(org, &filter, order, &request)
+                        .expect("page");
                     assert_eq!(page.items.len(), 50);
                     start.elapsed()
                 })
@@ -98,12 +123,26 @@ fn find_or_seed(store: &DieselStore, url: &str, conversations: u64) -> Id {
     let started = Instant::now();
     eprintln!("seeding {conversations} conversations with 10 messages each ...");
     let report = store
-        .seed(org, &SeedOptions { conversations, messages_per_conversation: 10, seed: 7 }, &mut |done| {
-            if done % 100_000 == 0 {
-                eprintln!("  {done} conversations, {:.0}s", started.elapsed().as_secs_f64());
-            }
-        })
+        .seed(
+            org,
+            &SeedOptions {
+                conversations,
+                messages_per_conversation: 10,
+                seed: 7,
+            },
+            &mut |done| {
+                if done % 100_000 == 0 {
+                    eprintln!(
+                        "  {done} conversations, {:.0}s",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            },
+        )
         .expect("seed");
-    eprintln!("seeded {report:?} in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "seeded {report:?} in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     org
 }

@@ -29,18 +29,36 @@ pub struct CheckedContact {
 
 pub fn check_new(new: NewContact) -> Result<CheckedContact> {
     let phone = validate::normalize_phone("phone_number", &new.phone)?;
-    let name = new.name.as_deref().map(|n| validate::check_name("name", n, 200)).transpose()?;
-    let email = new.email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+    let name = new
+        .name
+        .as_deref()
+        .map(|n| validate::check_name("name", n, 200))
+        .transpose()?;
+    let email = new
+        .email
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty());
     if let Some(e) = &email {
         validate::check_email("email", e)?;
     }
-    let company = new.company.as_deref().map(|n| validate::check_name("company", n, 200)).transpose()?;
+    let company = new
+        .company
+        .as_deref()
+        .map(|n| validate::check_name("company", n, 200))
+        .transpose()?;
     let metadata = match new.metadata {
         None | Some(serde_json::Value::Null) => None,
         Some(v @ serde_json::Value::Object(_)) => Some(v.to_string()),
         Some(_) => return Err(Error::invalid("metadata", "metadata must be a JSON object")),
     };
-    Ok(CheckedContact { phone, name, email, company, avatar_url: new.avatar_url, metadata })
+    Ok(CheckedContact {
+        phone,
+        name,
+        email,
+        company,
+        avatar_url: new.avatar_url,
+        metadata,
+    })
 }
 
 pub fn find_by_phone(c: &mut DbConnection, org: Id, phone: &str) -> Result<Option<ContactRow>> {
@@ -56,7 +74,10 @@ pub fn find_by_phone(c: &mut DbConnection, org: Id, phone: &str) -> Result<Optio
 pub fn create(c: &mut DbConnection, org: Id, new: &CheckedContact) -> Result<ContactCreated> {
     crate::directory::require_organization(c, org)?;
     if let Some(existing) = find_by_phone(c, org, &new.phone)? {
-        return Ok(ContactCreated { contact: with_tags(c, existing)?, created: false });
+        return Ok(ContactCreated {
+            contact: with_tags(c, existing)?,
+            created: false,
+        });
     }
     let now = Timestamp::now().millis();
     let row = ContactRow {
@@ -71,8 +92,17 @@ pub fn create(c: &mut DbConnection, org: Id, new: &CheckedContact) -> Result<Con
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(contacts::table).values(&row).execute(c).map_err(map_error)?;
-    Ok(ContactCreated { contact: ContactWithTags { contact: row.into(), tags: Vec::new() }, created: true })
+    diesel::insert_into(contacts::table)
+        .values(&row)
+        .execute(c)
+        .map_err(map_error)?;
+    Ok(ContactCreated {
+        contact: ContactWithTags {
+            contact: row.into(),
+            tags: Vec::new(),
+        },
+        created: true,
+    })
 }
 
 pub fn load(c: &mut DbConnection, org: Id, contact: Id) -> Result<ContactRow> {
@@ -89,11 +119,17 @@ pub fn load(c: &mut DbConnection, org: Id, contact: Id) -> Result<ContactRow> {
 pub fn with_tags(c: &mut DbConnection, row: ContactRow) -> Result<ContactWithTags> {
     let mut tags = tags_of(c, std::slice::from_ref(&row.id))?;
     let tags = tags.remove(&row.id).unwrap_or_default();
-    Ok(ContactWithTags { contact: row.into(), tags })
+    Ok(ContactWithTags {
+        contact: row.into(),
+        tags,
+    })
 }
 
 /// The tags of each contact, by contact id, each list ordered by name.
-pub fn tags_of(c: &mut DbConnection, contact_ids: &[Vec<u8>]) -> Result<HashMap<Vec<u8>, Vec<Tag>>> {
+pub fn tags_of(
+    c: &mut DbConnection,
+    contact_ids: &[Vec<u8>],
+) -> Result<HashMap<Vec<u8>, Vec<Tag>>> {
     let mut out: HashMap<Vec<u8>, Vec<Tag>> = HashMap::new();
     if contact_ids.is_empty() {
         return Ok(out);
@@ -119,17 +155,31 @@ pub fn hydrate(c: &mut DbConnection, rows: Vec<ContactRow>) -> Result<Vec<Contac
         .into_iter()
         .map(|r| {
             let t = tags.remove(&r.id).unwrap_or_default();
-            ContactWithTags { contact: r.into(), tags: t }
+            ContactWithTags {
+                contact: r.into(),
+                tags: t,
+            }
         })
         .collect())
 }
 
 fn filtered(org: Id, filter: &ContactFilter) -> contacts::BoxedQuery<'static, Backend> {
-    let mut q = contacts::table.filter(contacts::org_id.eq(b(org))).into_boxed();
-    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let mut q = contacts::table
+        .filter(contacts::org_id.eq(b(org)))
+        .into_boxed();
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
         let digits: String = search.chars().filter(char::is_ascii_digit).collect();
-        let phone_pattern = if digits.is_empty() { pattern.clone() } else { format!("%{digits}%") };
+        let phone_pattern = if digits.is_empty() {
+            pattern.clone()
+        } else {
+            format!("%{digits}%")
+        };
         q = q.filter(
             lower(contacts::name.nullable())
                 .like(pattern)
@@ -141,13 +191,21 @@ fn filtered(org: Id, filter: &ContactFilter) -> contacts::BoxedQuery<'static, Ba
         q = q.filter(contacts::phone.eq(phone.clone()));
     }
     if let Some(tag) = filter.tag_id {
-        q = q.filter(contacts::id.eq_any(contact_tags::table.filter(contact_tags::tag_id.eq(b(tag))).select(contact_tags::contact_id)));
+        q = q.filter(
+            contacts::id.eq_any(
+                contact_tags::table
+                    .filter(contact_tags::tag_id.eq(b(tag)))
+                    .select(contact_tags::contact_id),
+            ),
+        );
     }
     q
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 pub fn list(
@@ -162,22 +220,42 @@ pub fn list(
     match page {
         PageRequest::Keyset { cursor, .. } => {
             let fingerprint = filter.fingerprint(org);
-            let after = crate::conversations::decode_cursor(cursors, &fingerprint, cursor.as_deref())?;
+            let after =
+                crate::conversations::decode_cursor(cursors, &fingerprint, cursor.as_deref())?;
             let mut q = filtered(org, filter);
             if let Some(p) = after {
                 q = q
                     .filter(contacts::created_at.le(p.sort))
                     .filter(contacts::created_at.lt(p.sort).or(contacts::id.lt(b(p.id))));
             }
-            let rows: Vec<ContactRow> =
-                q.order_by(order).limit(limit + 1).select(ContactRow::as_select()).load(c).map_err(map_error)?;
-            let (rows, next_cursor, has_more) = crate::conversations::finish_keyset(rows, limit, |r| {
-                cursors.encode(&fingerprint, KeysetPosition { sort: r.created_at, id: id(&r.id) })
-            });
-            Ok(Page { items: hydrate(c, rows)?, next_cursor, has_more, total: None })
+            let rows: Vec<ContactRow> = q
+                .order_by(order)
+                .limit(limit + 1)
+                .select(ContactRow::as_select())
+                .load(c)
+                .map_err(map_error)?;
+            let (rows, next_cursor, has_more) =
+                crate::conversations::finish_keyset(rows, limit, |r| {
+                    cursors.encode(
+                        &fingerprint,
+                        KeysetPosition {
+                            sort: r.created_at,
+                            id: id(&r.id),
+                        },
+                    )
+                });
+            Ok(Page {
+                items: hydrate(c, rows)?,
+                next_cursor,
+                has_more,
+                total: None,
+            })
         }
         PageRequest::Offset { page: number, .. } => {
-            let total = filtered(org, filter).count().get_result::<i64>(c).map_err(map_error)?;
+            let total = filtered(org, filter)
+                .count()
+                .get_result::<i64>(c)
+                .map_err(map_error)?;
             let offset = i64::from(number.saturating_sub(1)) * limit;
             let rows: Vec<ContactRow> = filtered(org, filter)
                 .order_by(order)
@@ -187,12 +265,23 @@ pub fn list(
                 .load(c)
                 .map_err(map_error)?;
             let has_more = offset + (rows.len() as i64) < total;
-            Ok(Page { items: hydrate(c, rows)?, next_cursor: None, has_more, total: Some(total as u64) })
+            Ok(Page {
+                items: hydrate(c, rows)?,
+                next_cursor: None,
+                has_more,
+                total: Some(total as u64),
+            })
         }
     }
 }
 
-pub fn attach_tag(c: &mut DbConnection, org: Id, contact: Id, name: &str, color: Option<&str>) -> Result<Tag> {
+pub fn attach_tag(
+    c: &mut DbConnection,
+    org: Id,
+    contact: Id,
+    name: &str,
+    color: Option<&str>,
+) -> Result<Tag> {
     load(c, org, contact)?;
     let existing: Option<TagRow> = tags::table
         .filter(tags::org_id.eq(b(org)))
@@ -204,7 +293,10 @@ pub fn attach_tag(c: &mut DbConnection, org: Id, contact: Id, name: &str, color:
     let tag = match existing {
         Some(mut tag) => {
             if let Some(color) = color.filter(|col| *col != tag.color) {
-                diesel::update(tags::table.find(tag.id.clone())).set(tags::color.eq(color)).execute(c).map_err(map_error)?;
+                diesel::update(tags::table.find(tag.id.clone()))
+                    .set(tags::color.eq(color))
+                    .execute(c)
+                    .map_err(map_error)?;
                 tag.color = color.to_owned();
             }
             tag
@@ -217,7 +309,10 @@ pub fn attach_tag(c: &mut DbConnection, org: Id, contact: Id, name: &str, color:
                 color: color.unwrap_or(DEFAULT_TAG_COLOR).to_owned(),
                 created_at: Timestamp::now().millis(),
             };
-            diesel::insert_into(tags::table).values(&row).execute(c).map_err(map_error)?;
+            diesel::insert_into(tags::table)
+                .values(&row)
+                .execute(c)
+                .map_err(map_error)?;
             row
         }
     };
@@ -228,7 +323,10 @@ pub fn attach_tag(c: &mut DbConnection, org: Id, contact: Id, name: &str, color:
         .map_err(map_error)?;
     if linked == 0 {
         diesel::insert_into(contact_tags::table)
-            .values(&ContactTagRow { contact_id: b(contact), tag_id: tag.id.clone() })
+            .values(&ContactTagRow {
+                contact_id: b(contact),
+                tag_id: tag.id.clone(),
+            })
             .execute(c)
             .map_err(map_error)?;
         touch(c, contact)?;
@@ -247,7 +345,9 @@ pub fn detach_tag(c: &mut DbConnection, org: Id, contact: Id, tag: Id) -> Result
     if tag_in_org == 0 {
         return Err(Error::NotFound(EntityKind::Tag));
     }
-    let removed = diesel::delete(contact_tags::table.find((b(contact), b(tag)))).execute(c).map_err(map_error)?;
+    let removed = diesel::delete(contact_tags::table.find((b(contact), b(tag))))
+        .execute(c)
+        .map_err(map_error)?;
     if removed > 0 {
         touch(c, contact)?;
     }

@@ -24,10 +24,20 @@ pub fn load(c: &mut DbConnection, org: Id, conversation: Id) -> Result<Conversat
 }
 
 fn save(c: &mut DbConnection, row: &ConversationRow) -> Result<()> {
-    diesel::update(conversations::table.find(row.id.clone())).set(row).execute(c).map(|_| ()).map_err(map_error)
+    diesel::update(conversations::table.find(row.id.clone()))
+        .set(row)
+        .execute(c)
+        .map(|_| ())
+        .map_err(map_error)
 }
 
-pub fn open(c: &mut DbConnection, org: Id, account: Id, contact: Id, now: Timestamp) -> Result<Conversation> {
+pub fn open(
+    c: &mut DbConnection,
+    org: Id,
+    account: Id,
+    contact: Id,
+    now: Timestamp,
+) -> Result<Conversation> {
     directory::load_account(c, org, account)?;
     contact_ops::load(c, org, contact)?;
     let existing: Option<ConversationRow> = conversations::table
@@ -69,7 +79,9 @@ pub fn open(c: &mut DbConnection, org: Id, account: Id, contact: Id, now: Timest
 
 /// The conversations a filter selects, not yet ordered or paged.
 fn filtered(org: Id, filter: &ConversationFilter) -> conversations::BoxedQuery<'static, Backend> {
-    let mut q = conversations::table.filter(conversations::org_id.eq(b(org))).into_boxed();
+    let mut q = conversations::table
+        .filter(conversations::org_id.eq(b(org)))
+        .into_boxed();
     if let Some(statuses) = &filter.statuses {
         let names: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
         q = q.filter(conversations::status.eq_any(names));
@@ -97,7 +109,9 @@ fn ordered(
         ($col:expr) => {{
             let mut q = q;
             if let Some(p) = after {
-                q = q.filter($col.le(p.sort)).filter($col.lt(p.sort).or(conversations::id.lt(b(p.id))));
+                q = q
+                    .filter($col.le(p.sort))
+                    .filter($col.lt(p.sort).or(conversations::id.lt(b(p.id))));
             }
             q.order_by(($col.desc(), conversations::id.desc()))
         }};
@@ -109,15 +123,30 @@ fn ordered(
     }
 }
 
-pub fn decode_cursor(cursors: &CursorCodec, fingerprint: &str, cursor: Option<&str>) -> Result<Option<KeysetPosition>> {
-    cursor.map(|text| cursors.decode(fingerprint, text)).transpose().map_err(Error::InvalidCursor)
+pub fn decode_cursor(
+    cursors: &CursorCodec,
+    fingerprint: &str,
+    cursor: Option<&str>,
+) -> Result<Option<KeysetPosition>> {
+    cursor
+        .map(|text| cursors.decode(fingerprint, text))
+        .transpose()
+        .map_err(Error::InvalidCursor)
 }
 
 /// Cuts the extra row read to learn whether another page exists, and makes the next cursor.
-pub fn finish_keyset<R>(mut rows: Vec<R>, limit: i64, cursor_of: impl Fn(&R) -> String) -> (Vec<R>, Option<String>, bool) {
+pub fn finish_keyset<R>(
+    mut rows: Vec<R>,
+    limit: i64,
+    cursor_of: impl Fn(&R) -> String,
+) -> (Vec<R>, Option<String>, bool) {
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next = if has_more { rows.last().map(cursor_of) } else { None };
+    let next = if has_more {
+        rows.last().map(cursor_of)
+    } else {
+        None
+    };
     (rows, next, has_more)
 }
 
@@ -143,15 +172,32 @@ pub fn list(
                 .load(c)
                 .map_err(map_error)?;
             let (rows, next_cursor, has_more) = finish_keyset(rows, limit, |r| {
-                cursors.encode(&fingerprint, KeysetPosition { sort: r.sort_key(order), id: id(&r.id) })
+                cursors.encode(
+                    &fingerprint,
+                    KeysetPosition {
+                        sort: r.sort_key(order),
+                        id: id(&r.id),
+                    },
+                )
             });
-            Ok(Page { items: hydrate(c, rows)?, next_cursor, has_more, total: None })
+            Ok(Page {
+                items: hydrate(c, rows)?,
+                next_cursor,
+                has_more,
+                total: None,
+            })
         }
         PageRequest::Offset { page: number, .. } => {
             if filter.is_empty_set() {
-                return Ok(Page { total: Some(0), ..Page::empty() });
+                return Ok(Page {
+                    total: Some(0),
+                    ..Page::empty()
+                });
             }
-            let total = filtered(org, filter).count().get_result::<i64>(c).map_err(map_error)?;
+            let total = filtered(org, filter)
+                .count()
+                .get_result::<i64>(c)
+                .map_err(map_error)?;
             let offset = i64::from(number.saturating_sub(1)) * limit;
             let rows: Vec<ConversationRow> = if offset >= total {
                 Vec::new()
@@ -164,14 +210,22 @@ pub fn list(
                     .map_err(map_error)?
             };
             let has_more = offset + (rows.len() as i64) < total;
-            Ok(Page { items: hydrate(c, rows)?, next_cursor: None, has_more, total: Some(total as u64) })
+            Ok(Page {
+                items: hydrate(c, rows)?,
+                next_cursor: None,
+                has_more,
+                total: Some(total as u64),
+            })
         }
     }
 }
 
 /// Loads what every dialect embeds (contact with tags, assignee, account) for a page of
 /// conversations: four queries for the whole page, whatever its size.
-pub fn hydrate(c: &mut DbConnection, rows: Vec<ConversationRow>) -> Result<Vec<ConversationDetail>> {
+pub fn hydrate(
+    c: &mut DbConnection,
+    rows: Vec<ConversationRow>,
+) -> Result<Vec<ConversationDetail>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -184,7 +238,10 @@ pub fn hydrate(c: &mut DbConnection, rows: Vec<ConversationRow>) -> Result<Vec<C
         .load(c)
         .map_err(map_error)?;
     let mut contacts_by_id: HashMap<Vec<u8>, ContactWithTags> =
-        contact_ops::hydrate(c, contact_rows)?.into_iter().map(|ct| (b(ct.contact.id), ct)).collect();
+        contact_ops::hydrate(c, contact_rows)?
+            .into_iter()
+            .map(|ct| (b(ct.contact.id), ct))
+            .collect();
 
     let mut user_ids: Vec<Vec<u8>> = rows.iter().filter_map(|r| r.assignee_id.clone()).collect();
     user_ids.sort_unstable();
@@ -221,18 +278,32 @@ pub fn hydrate(c: &mut DbConnection, rows: Vec<ConversationRow>) -> Result<Vec<C
                 .get(&row.contact_id)
                 .cloned()
                 .ok_or_else(|| Error::Internal("conversation without its contact".into()))?;
-            let assignee = row.assignee_id.as_ref().and_then(|u| users_by_id.get(u).cloned());
+            let assignee = row
+                .assignee_id
+                .as_ref()
+                .and_then(|u| users_by_id.get(u).cloned());
             let account = accounts_by_id
                 .get(&row.account_id)
                 .cloned()
                 .ok_or_else(|| Error::Internal("conversation without its account".into()))?;
-            Ok(ConversationDetail { conversation: row.into(), contact, assignee, account })
+            Ok(ConversationDetail {
+                conversation: row.into(),
+                contact,
+                assignee,
+                account,
+            })
         })
         .collect::<Result<Vec<_>>>()
         .inspect(|_| contacts_by_id.clear())
 }
 
-pub fn close(c: &mut DbConnection, org: Id, conversation: Id, resolution: Option<String>, closed_by: Option<Id>) -> Result<Conversation> {
+pub fn close(
+    c: &mut DbConnection,
+    org: Id,
+    conversation: Id,
+    resolution: Option<String>,
+    closed_by: Option<Id>,
+) -> Result<Conversation> {
     let mut row = load(c, org, conversation)?;
     if let Some(user) = closed_by {
         directory::member(c, org, user)?;
@@ -283,7 +354,12 @@ pub fn set_status(
     Ok(row.into())
 }
 
-pub fn assign(c: &mut DbConnection, org: Id, conversation: Id, user: Option<Id>) -> Result<Conversation> {
+pub fn assign(
+    c: &mut DbConnection,
+    org: Id,
+    conversation: Id,
+    user: Option<Id>,
+) -> Result<Conversation> {
     let mut row = load(c, org, conversation)?;
     if let Some(user) = user {
         directory::member(c, org, user)?;
@@ -309,8 +385,17 @@ pub fn mark_read(c: &mut DbConnection, org: Id, conversation: Id) -> Result<Conv
 }
 
 /// The query plan of a conversation list page (first page, or one after a cursor when `deep`).
-pub fn explain(c: &mut DbConnection, org: Id, filter: &ConversationFilter, order: ConversationOrder, deep: bool) -> Result<String> {
-    let after = deep.then(|| KeysetPosition { sort: i64::MAX / 2, id: Id::from_bytes([0x7f; 16]) });
+pub fn explain(
+    c: &mut DbConnection,
+    org: Id,
+    filter: &ConversationFilter,
+    order: ConversationOrder,
+    deep: bool,
+) -> Result<String> {
+    let after = deep.then(|| KeysetPosition {
+        sort: i64::MAX / 2,
+        id: Id::from_bytes([0x7f; 16]),
+    });
     let sql = crate::explain::capture_sql(c, |c| {
         ordered(filtered(org, filter), order, after)
             .limit(51)

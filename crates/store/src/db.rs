@@ -45,7 +45,10 @@ impl DatabaseUrl {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(DatabaseUrl::Postgres(url.to_owned()))
         } else {
-            Err(format!("unsupported database URL {:?}: expected sqlite://PATH or postgres://…", redact(url)))
+            Err(format!(
+                "unsupported database URL {:?}: expected sqlite://PATH or postgres://…",
+                redact(url)
+            ))
         }
     }
 
@@ -60,7 +63,12 @@ pub fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
                 None => url.to_owned(),
             }
         }
@@ -110,7 +118,9 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.ping().map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
+        conn.ping()
+            .map(|_| ())
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
@@ -131,12 +141,16 @@ pub fn write_transaction<T>(
 ) -> Result<T, Error> {
     match conn {
         DbConnection::Sqlite(_) => {
-            let _guard: Option<MutexGuard<'_, ()>> = lock.map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
+            let _guard: Option<MutexGuard<'_, ()>> =
+                lock.map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
             if let DbConnection::Sqlite(c) = conn {
-                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE").map_err(map_error)?;
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+                    .map_err(map_error)?;
             }
             let result = f(conn);
-            let DbConnection::Sqlite(c) = conn else { unreachable!("matched above") };
+            let DbConnection::Sqlite(c) = conn else {
+                unreachable!("matched above")
+            };
             match result {
                 Ok(value) => match AnsiTransactionManager::commit_transaction(c) {
                     Ok(()) => Ok(value),
@@ -171,11 +185,16 @@ pub fn write_transaction<T>(
 /// Maps a database error to a domain error. Internals go to the log, never to a caller.
 pub fn map_error(e: DieselError) -> Error {
     match e {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::Conflict(info.message().to_owned()),
-        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, info) => {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            Error::Conflict(info.message().to_owned())
+        }
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            info,
+        ) => Error::Unavailable(info.message().to_owned()),
+        DieselError::DatabaseError(_, info) if is_busy(info.message()) => {
             Error::Unavailable(info.message().to_owned())
         }
-        DieselError::DatabaseError(_, info) if is_busy(info.message()) => Error::Unavailable(info.message().to_owned()),
         other => {
             let text = other.to_string();
             if is_busy(&text) {
@@ -188,7 +207,9 @@ pub fn map_error(e: DieselError) -> Error {
 }
 
 fn is_busy(message: &str) -> bool {
-    message.contains("database is locked") || message.contains("database is busy") || message.contains("unable to open database")
+    message.contains("database is locked")
+        || message.contains("database is busy")
+        || message.contains("unable to open database")
 }
 
 pub fn map_pool_error(e: r2d2::Error) -> Error {
@@ -201,9 +222,17 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(DatabaseUrl::parse("sqlite://rosetta.db"), Ok(DatabaseUrl::Sqlite("rosetta.db".into())));
-        assert_eq!(DatabaseUrl::parse("sqlite:///var/lib/r.db"), Ok(DatabaseUrl::Sqlite("/var/lib/r.db".into())));
-        assert!(DatabaseUrl::parse("postgres://u@h/db").unwrap().eq(&DatabaseUrl::Postgres("postgres://u@h/db".into())));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://rosetta.db"),
+            Ok(DatabaseUrl::Sqlite("rosetta.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/r.db"),
+            Ok(DatabaseUrl::Sqlite("/var/lib/r.db".into()))
+        );
+        assert!(DatabaseUrl::parse("postgres://u@h/db")
+            .unwrap()
+            .eq(&DatabaseUrl::Postgres("postgres://u@h/db".into())));
         assert!(DatabaseUrl::parse("mysql://x").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
         assert_eq!(redact("postgres://u:hunter2@h/db"), "postgres://u:***@h/db");

@@ -10,8 +10,15 @@ use crate::rows::*;
 use crate::schema::*;
 
 pub fn create_organization(c: &mut DbConnection, name: &str) -> Result<Organization> {
-    let row = OrganizationRow { id: b(Id::new()), name: name.to_owned(), created_at: Timestamp::now().millis() };
-    diesel::insert_into(organizations::table).values(&row).execute(c).map_err(map_error)?;
+    let row = OrganizationRow {
+        id: b(Id::new()),
+        name: name.to_owned(),
+        created_at: Timestamp::now().millis(),
+    };
+    diesel::insert_into(organizations::table)
+        .values(&row)
+        .execute(c)
+        .map_err(map_error)?;
     Ok(row.into())
 }
 
@@ -44,7 +51,9 @@ pub fn create_account(
         .get_result::<i64>(c)
         .map_err(map_error)?;
     if taken > 0 {
-        return Err(Error::Conflict(format!("phone_number_id {phone_number_id} is already connected")));
+        return Err(Error::Conflict(format!(
+            "phone_number_id {phone_number_id} is already connected"
+        )));
     }
     let row = AccountRow {
         id: b(Id::new()),
@@ -55,24 +64,40 @@ pub fn create_account(
         connected: true,
         created_at: Timestamp::now().millis(),
     };
-    diesel::insert_into(whatsapp_accounts::table).values(&row).execute(c).map_err(map_error)?;
+    diesel::insert_into(whatsapp_accounts::table)
+        .values(&row)
+        .execute(c)
+        .map_err(map_error)?;
     Ok(row.into())
 }
 
-pub fn list_accounts(c: &mut DbConnection, org: Id, connected_only: bool) -> Result<Vec<WhatsAppAccount>> {
-    let mut q = whatsapp_accounts::table.filter(whatsapp_accounts::org_id.eq(b(org))).into_boxed();
+pub fn list_accounts(
+    c: &mut DbConnection,
+    org: Id,
+    connected_only: bool,
+) -> Result<Vec<WhatsAppAccount>> {
+    let mut q = whatsapp_accounts::table
+        .filter(whatsapp_accounts::org_id.eq(b(org)))
+        .into_boxed();
     if connected_only {
         q = q.filter(whatsapp_accounts::connected.eq(true));
     }
     let rows = q
-        .order_by((whatsapp_accounts::created_at.asc(), whatsapp_accounts::id.asc()))
+        .order_by((
+            whatsapp_accounts::created_at.asc(),
+            whatsapp_accounts::id.asc(),
+        ))
         .select(AccountRow::as_select())
         .load(c)
         .map_err(map_error)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-pub fn find_account(c: &mut DbConnection, org: Id, phone_number_id: &str) -> Result<WhatsAppAccount> {
+pub fn find_account(
+    c: &mut DbConnection,
+    org: Id,
+    phone_number_id: &str,
+) -> Result<WhatsAppAccount> {
     whatsapp_accounts::table
         .filter(whatsapp_accounts::org_id.eq(b(org)))
         .filter(whatsapp_accounts::phone_number_id.eq(phone_number_id))
@@ -105,10 +130,21 @@ pub fn create_user(c: &mut DbConnection, org: Id, name: &str, email: &str) -> Re
         .get_result::<i64>(c)
         .map_err(map_error)?;
     if taken > 0 {
-        return Err(Error::Conflict(format!("a user with email {email} already exists in this organization")));
+        return Err(Error::Conflict(format!(
+            "a user with email {email} already exists in this organization"
+        )));
     }
-    let row = UserRow { id: b(Id::new()), org_id: b(org), name: name.to_owned(), email: email.to_owned(), created_at: Timestamp::now().millis() };
-    diesel::insert_into(users::table).values(&row).execute(c).map_err(map_error)?;
+    let row = UserRow {
+        id: b(Id::new()),
+        org_id: b(org),
+        name: name.to_owned(),
+        email: email.to_owned(),
+        created_at: Timestamp::now().millis(),
+    };
+    diesel::insert_into(users::table)
+        .values(&row)
+        .execute(c)
+        .map_err(map_error)?;
     Ok(row.into())
 }
 
@@ -132,13 +168,25 @@ pub fn member(c: &mut DbConnection, org: Id, user: Id) -> Result<User> {
     }
 }
 
-pub fn create_api_key(c: &mut DbConnection, org: Id, name: Option<String>, key: &NewApiKey) -> Result<CreatedApiKey> {
+pub fn create_api_key(
+    c: &mut DbConnection,
+    org: Id,
+    name: Option<String>,
+    key: &NewApiKey,
+) -> Result<CreatedApiKey> {
     require_organization(c, org)?;
     if key.scopes.is_empty() {
         return Err(Error::invalid("scopes", "a key needs at least one scope"));
     }
     let secret = key.style.generate_secret();
-    let last4: String = secret.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let last4: String = secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     let row = ApiKeyRow {
         id: b(Id::new()),
         org_id: b(org),
@@ -152,8 +200,14 @@ pub fn create_api_key(c: &mut DbConnection, org: Id, name: Option<String>, key: 
         revoked_at: None,
         last_used_at: None,
     };
-    diesel::insert_into(api_keys::table).values(&row).execute(c).map_err(map_error)?;
-    Ok(CreatedApiKey { key: row.into(), secret })
+    diesel::insert_into(api_keys::table)
+        .values(&row)
+        .execute(c)
+        .map_err(map_error)?;
+    Ok(CreatedApiKey {
+        key: row.into(),
+        secret,
+    })
 }
 
 pub fn revoke_api_key(c: &mut DbConnection, key: Id) -> Result<ApiKey> {
@@ -166,8 +220,15 @@ pub fn revoke_api_key(c: &mut DbConnection, key: Id) -> Result<ApiKey> {
         .ok_or(Error::NotFound(EntityKind::ApiKey))?;
     if row.revoked_at.is_none() {
         let now = Timestamp::now().millis();
-        diesel::update(api_keys::table.find(b(key))).set(api_keys::revoked_at.eq(now)).execute(c).map_err(map_error)?;
-        return Ok(ApiKeyRow { revoked_at: Some(now), ..row }.into());
+        diesel::update(api_keys::table.find(b(key)))
+            .set(api_keys::revoked_at.eq(now))
+            .execute(c)
+            .map_err(map_error)?;
+        return Ok(ApiKeyRow {
+            revoked_at: Some(now),
+            ..row
+        }
+        .into());
     }
     Ok(row.into())
 }

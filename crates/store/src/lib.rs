@@ -23,8 +23,8 @@ use rand::RngCore;
 use rosetta_core::store::*;
 use rosetta_core::*;
 
-pub use db::{DatabaseUrl, DbConnection};
 use db::{map_error, map_pool_error, write_transaction, Manager, Pool};
+pub use db::{DatabaseUrl, DbConnection};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -45,7 +45,11 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { pool_size: 16, connection_timeout: Duration::from_secs(5), migrate: true }
+        StoreOptions {
+            pool_size: 16,
+            connection_timeout: Duration::from_secs(5),
+            migrate: true,
+        }
     }
 }
 
@@ -72,7 +76,9 @@ pub struct DieselStore {
 
 impl std::fmt::Debug for DieselStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DieselStore").field("backend", &self.backend_name()).finish()
+        f.debug_struct("DieselStore")
+            .field("backend", &self.backend_name())
+            .finish()
     }
 }
 
@@ -87,7 +93,10 @@ impl DieselStore {
         if let DatabaseUrl::Sqlite(path) = &parsed {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 if !parent.is_dir() {
-                    return Err(OpenError::Connect(format!("directory {} does not exist", parent.display())));
+                    return Err(OpenError::Connect(format!(
+                        "directory {} does not exist",
+                        parent.display()
+                    )));
                 }
             }
         }
@@ -98,23 +107,40 @@ impl DieselStore {
             .build(Manager::new(parsed.clone()))
             .map_err(|e| OpenError::Connect(e.to_string()))?;
         let write_lock = parsed.is_sqlite().then(|| Mutex::new(()));
-        let mut store = DieselStore { pool, url: parsed, write_lock, cursors: CursorCodec::new(b"unset"), migrations_applied: 0 };
+        let mut store = DieselStore {
+            pool,
+            url: parsed,
+            write_lock,
+            cursors: CursorCodec::new(b"unset"),
+            migrations_applied: 0,
+        };
         if options.migrate {
             store.migrations_applied = store.migrate()?;
         }
-        store.cursors = CursorCodec::new(&store.cursor_secret().map_err(|e| OpenError::Migrate(format!("{e:?}")))?);
+        store.cursors = CursorCodec::new(
+            &store
+                .cursor_secret()
+                .map_err(|e| OpenError::Migrate(format!("{e:?}")))?,
+        );
         Ok(store)
     }
 
     /// Applies every pending migration; returns how many ran. On PostgreSQL an advisory lock keeps
     /// instances that start together from migrating at once.
     pub fn migrate(&self) -> Result<usize, OpenError> {
-        let mut conn = self.pool.get().map_err(|e| OpenError::Connect(e.to_string()))?;
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| OpenError::Connect(e.to_string()))?;
         let ran = match &mut *conn {
             DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
             DbConnection::Pg(c) => {
-                diesel::sql_query("SELECT pg_advisory_lock(1919903744)").execute(c).map_err(|e| OpenError::Migrate(e.to_string()))?;
-                let ran = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+                diesel::sql_query("SELECT pg_advisory_lock(1919903744)")
+                    .execute(c)
+                    .map_err(|e| OpenError::Migrate(e.to_string()))?;
+                let ran = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.len());
                 let _ = diesel::sql_query("SELECT pg_advisory_unlock(1919903744)").execute(c);
                 ran
             }
@@ -138,7 +164,12 @@ impl DieselStore {
     fn cursor_secret(&self) -> Result<Vec<u8>, Error> {
         use schema::settings::dsl::*;
         let read = |c: &mut DbConnection| {
-            settings.filter(name.eq("cursor_key")).select(value).first::<Vec<u8>>(c).optional().map_err(map_error)
+            settings
+                .filter(name.eq("cursor_key"))
+                .select(value)
+                .first::<Vec<u8>>(c)
+                .optional()
+                .map_err(map_error)
         };
         if let Some(existing) = self.read(read)? {
             return Ok(existing);
@@ -149,11 +180,16 @@ impl DieselStore {
             if let Some(existing) = read(c)? {
                 return Ok(existing);
             }
-            diesel::insert_into(settings).values((name.eq("cursor_key"), value.eq(&fresh))).execute(c).map_err(map_error)?;
+            diesel::insert_into(settings)
+                .values((name.eq("cursor_key"), value.eq(&fresh)))
+                .execute(c)
+                .map_err(map_error)?;
             Ok(fresh.clone())
         });
         match inserted {
-            Err(Error::Conflict(_)) => self.read(read)?.ok_or_else(|| Error::Internal("cursor key vanished".into())),
+            Err(Error::Conflict(_)) => self
+                .read(read)?
+                .ok_or_else(|| Error::Internal("cursor key vanished".into())),
             other => other,
         }
     }
@@ -187,7 +223,12 @@ impl DieselStore {
 
 impl Store for DieselStore {
     fn ping(&self) -> Result<()> {
-        self.read(|c| diesel::sql_query("SELECT 1").execute(c).map(|_| ()).map_err(map_error))
+        self.read(|c| {
+            diesel::sql_query("SELECT 1")
+                .execute(c)
+                .map(|_| ())
+                .map_err(map_error)
+        })
     }
 
     fn create_organization(&self, name: &str) -> Result<Organization> {
@@ -199,10 +240,18 @@ impl Store for DieselStore {
         self.read(|c| directory::get_organization(c, org))
     }
 
-    fn create_account(&self, org: Id, phone_number_id: &str, phone_number: &str, name: Option<&str>) -> Result<WhatsAppAccount> {
+    fn create_account(
+        &self,
+        org: Id,
+        phone_number_id: &str,
+        phone_number: &str,
+        name: Option<&str>,
+    ) -> Result<WhatsAppAccount> {
         validate::check_phone_number_id("phone_number_id", phone_number_id)?;
         let phone = validate::normalize_phone("phone_number", phone_number)?;
-        let name = name.map(|n| validate::check_name("name", n, 200)).transpose()?;
+        let name = name
+            .map(|n| validate::check_name("name", n, 200))
+            .transpose()?;
         self.write(|c| directory::create_account(c, org, phone_number_id, &phone, name))
     }
 
@@ -230,8 +279,12 @@ impl Store for DieselStore {
         match self.write(|c| contacts::create(c, org, &checked)) {
             // Another writer made the same phone between our read and our insert (PostgreSQL).
             Err(Error::Conflict(_)) => self.read(|c| {
-                let existing = contacts::find_by_phone(c, org, &checked.phone)?.ok_or(Error::NotFound(EntityKind::Contact))?;
-                Ok(ContactCreated { contact: contacts::with_tags(c, existing)?, created: false })
+                let existing = contacts::find_by_phone(c, org, &checked.phone)?
+                    .ok_or(Error::NotFound(EntityKind::Contact))?;
+                Ok(ContactCreated {
+                    contact: contacts::with_tags(c, existing)?,
+                    created: false,
+                })
             }),
             other => other,
         }
@@ -244,13 +297,20 @@ impl Store for DieselStore {
         })
     }
 
-    fn list_contacts(&self, org: Id, filter: &ContactFilter, page: &PageRequest) -> Result<Page<ContactWithTags>> {
+    fn list_contacts(
+        &self,
+        org: Id,
+        filter: &ContactFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ContactWithTags>> {
         self.read(|c| contacts::list(c, self.cursors(), org, filter, page))
     }
 
     fn attach_tag(&self, org: Id, contact: Id, name: &str, color: Option<&str>) -> Result<Tag> {
         let name = validate::check_name("name", name, 64)?;
-        let color = color.map(|col| validate::normalize_color("color", col)).transpose()?;
+        let color = color
+            .map(|col| validate::normalize_color("color", col))
+            .transpose()?;
         self.write(|c| contacts::attach_tag(c, org, contact, &name, color.as_deref()))
     }
 
@@ -279,16 +339,33 @@ impl Store for DieselStore {
         })
     }
 
-    fn close_conversation(&self, org: Id, conversation: Id, close: CloseConversation) -> Result<Conversation> {
-        let resolution = close.resolution.as_deref().map(|r| validate::check_name("resolution", r, 200)).transpose()?;
+    fn close_conversation(
+        &self,
+        org: Id,
+        conversation: Id,
+        close: CloseConversation,
+    ) -> Result<Conversation> {
+        let resolution = close
+            .resolution
+            .as_deref()
+            .map(|r| validate::check_name("resolution", r, 200))
+            .transpose()?;
         self.write(|c| conversations::close(c, org, conversation, resolution, close.closed_by))
     }
 
     fn reopen_conversation(&self, org: Id, conversation: Id) -> Result<Conversation> {
-        self.write(|c| conversations::set_status(c, org, conversation, ConversationStatus::Open, None, true))
+        self.write(|c| {
+            conversations::set_status(c, org, conversation, ConversationStatus::Open, None, true)
+        })
     }
 
-    fn set_status(&self, org: Id, conversation: Id, status: ConversationStatus, actor: Option<Id>) -> Result<Conversation> {
+    fn set_status(
+        &self,
+        org: Id,
+        conversation: Id,
+        status: ConversationStatus,
+        actor: Option<Id>,
+    ) -> Result<Conversation> {
         self.write(|c| conversations::set_status(c, org, conversation, status, actor, false))
     }
 
@@ -300,7 +377,12 @@ impl Store for DieselStore {
         self.write(|c| conversations::mark_read(c, org, conversation))
     }
 
-    fn list_messages(&self, org: Id, conversation: Id, page: &PageRequest) -> Result<Page<Message>> {
+    fn list_messages(
+        &self,
+        org: Id,
+        conversation: Id,
+        page: &PageRequest,
+    ) -> Result<Page<Message>> {
         self.read(|c| messages::list(c, self.cursors(), org, conversation, page))
     }
 
@@ -309,7 +391,11 @@ impl Store for DieselStore {
     }
 
     fn create_api_key(&self, org: Id, key: NewApiKey) -> Result<CreatedApiKey> {
-        let name = key.name.as_deref().map(|n| validate::check_name("name", n, 200)).transpose()?;
+        let name = key
+            .name
+            .as_deref()
+            .map(|n| validate::check_name("name", n, 200))
+            .transpose()?;
         self.write(|c| directory::create_api_key(c, org, name, &key))
     }
 

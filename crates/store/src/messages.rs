@@ -9,18 +9,30 @@ use crate::db::{map_error, DbConnection};
 use crate::rows::*;
 use crate::schema::*;
 
-pub fn list(c: &mut DbConnection, cursors: &CursorCodec, org: Id, conversation: Id, page: &PageRequest) -> Result<Page<Message>> {
+pub fn list(
+    c: &mut DbConnection,
+    cursors: &CursorCodec,
+    org: Id,
+    conversation: Id,
+    page: &PageRequest,
+) -> Result<Page<Message>> {
     crate::conversations::load(c, org, conversation)?;
     let limit = page.limit() as i64;
     let fingerprint = query::messages_fingerprint(org, conversation);
     let cursor = match page {
         PageRequest::Keyset { cursor, .. } => cursor.as_deref(),
-        PageRequest::Offset { .. } => return Err(Error::Internal("messages are keyset paged only".into())),
+        PageRequest::Offset { .. } => {
+            return Err(Error::Internal("messages are keyset paged only".into()))
+        }
     };
     let after = decode_cursor(cursors, &fingerprint, cursor)?;
-    let mut q = messages::table.filter(messages::conversation_id.eq(b(conversation))).into_boxed();
+    let mut q = messages::table
+        .filter(messages::conversation_id.eq(b(conversation)))
+        .into_boxed();
     if let Some(p) = after {
-        q = q.filter(messages::created_at.le(p.sort)).filter(messages::created_at.lt(p.sort).or(messages::id.lt(b(p.id))));
+        q = q
+            .filter(messages::created_at.le(p.sort))
+            .filter(messages::created_at.lt(p.sort).or(messages::id.lt(b(p.id))));
     }
     let rows: Vec<MessageRow> = q
         .order_by((messages::created_at.desc(), messages::id.desc()))
@@ -29,9 +41,20 @@ pub fn list(c: &mut DbConnection, cursors: &CursorCodec, org: Id, conversation: 
         .load(c)
         .map_err(map_error)?;
     let (rows, next_cursor, has_more) = finish_keyset(rows, limit, |r| {
-        cursors.encode(&fingerprint, KeysetPosition { sort: r.created_at, id: id(&r.id) })
+        cursors.encode(
+            &fingerprint,
+            KeysetPosition {
+                sort: r.created_at,
+                id: id(&r.id),
+            },
+        )
     });
-    Ok(Page { items: rows.into_iter().map(Into::into).collect(), next_cursor, has_more, total: None })
+    Ok(Page {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+        has_more,
+        total: None,
+    })
 }
 
 pub fn find_by_wamid(c: &mut DbConnection, org: Id, wamid: &str) -> Result<Option<MessageRow>> {
@@ -79,7 +102,10 @@ pub fn append(c: &mut DbConnection, org: Id, new: NewMessage) -> Result<Message>
         created_at: new.created_at,
         updated_at: now,
     };
-    diesel::insert_into(messages::table).values(&MessageRow::from_domain(&message)).execute(c).map_err(map_error)?;
+    diesel::insert_into(messages::table)
+        .values(&MessageRow::from_domain(&message))
+        .execute(c)
+        .map_err(map_error)?;
 
     let at = message.created_at.millis();
     if conversation.last_message_at.is_none_or(|last| at >= last) {
@@ -87,10 +113,15 @@ pub fn append(c: &mut DbConnection, org: Id, new: NewMessage) -> Result<Message>
         conversation.last_message_text = message.body.text.clone();
         conversation.last_message_direction = Some(message.direction.as_str().to_owned());
     }
-    conversation.first_message_at = Some(conversation.first_message_at.map_or(at, |first| first.min(at)));
+    conversation.first_message_at = Some(
+        conversation
+            .first_message_at
+            .map_or(at, |first| first.min(at)),
+    );
     if message.direction == Direction::Inbound {
         conversation.unread_count += 1;
-        conversation.last_inbound_at = Some(conversation.last_inbound_at.map_or(at, |last| last.max(at)));
+        conversation.last_inbound_at =
+            Some(conversation.last_inbound_at.map_or(at, |last| last.max(at)));
         // A new inbound message reopens a closed conversation.
         if conversation.status == ConversationStatus::Closed.as_str() {
             conversation.status = ConversationStatus::Open.as_str().to_owned();
@@ -101,6 +132,9 @@ pub fn append(c: &mut DbConnection, org: Id, new: NewMessage) -> Result<Message>
     }
     conversation.updated_at = now.millis();
     conversation.refresh_sort_keys();
-    diesel::update(conversations::table.find(conversation.id.clone())).set(&conversation).execute(c).map_err(map_error)?;
+    diesel::update(conversations::table.find(conversation.id.clone()))
+        .set(&conversation)
+        .execute(c)
+        .map_err(map_error)?;
     Ok(message)
 }

@@ -32,7 +32,11 @@ pub struct OrganizationRow {
 
 impl From<OrganizationRow> for Organization {
     fn from(r: OrganizationRow) -> Self {
-        Organization { id: id(&r.id), name: r.name, created_at: Timestamp(r.created_at) }
+        Organization {
+            id: id(&r.id),
+            name: r.name,
+            created_at: Timestamp(r.created_at),
+        }
     }
 }
 
@@ -74,7 +78,13 @@ pub struct UserRow {
 
 impl From<UserRow> for User {
     fn from(r: UserRow) -> Self {
-        User { id: id(&r.id), org_id: id(&r.org_id), name: r.name, email: r.email, created_at: Timestamp(r.created_at) }
+        User {
+            id: id(&r.id),
+            org_id: id(&r.org_id),
+            name: r.name,
+            email: r.email,
+            created_at: Timestamp(r.created_at),
+        }
     }
 }
 
@@ -122,7 +132,13 @@ pub struct TagRow {
 
 impl From<TagRow> for Tag {
     fn from(r: TagRow) -> Self {
-        Tag { id: id(&r.id), org_id: id(&r.org_id), name: r.name, color: r.color, created_at: Timestamp(r.created_at) }
+        Tag {
+            id: id(&r.id),
+            org_id: id(&r.org_id),
+            name: r.name,
+            color: r.color,
+            created_at: Timestamp(r.created_at),
+        }
     }
 }
 
@@ -162,7 +178,10 @@ impl ConversationRow {
     /// Keeps the derived sort columns in step with the fields they derive from.
     pub fn refresh_sort_keys(&mut self) {
         self.last_message_key = self.last_message_at.unwrap_or(-1);
-        self.last_activity_at = self.last_message_at.unwrap_or(self.created_at).max(self.created_at);
+        self.last_activity_at = self
+            .last_message_at
+            .unwrap_or(self.created_at)
+            .max(self.created_at);
     }
 
     pub fn sort_key(&self, order: ConversationOrder) -> i64 {
@@ -212,7 +231,10 @@ impl From<ConversationRow> for Conversation {
             assignee_id: opt_id(r.assignee_id),
             unread_count: r.unread_count,
             last_message_text: r.last_message_text,
-            last_message_direction: r.last_message_direction.as_deref().and_then(Direction::parse),
+            last_message_direction: r
+                .last_message_direction
+                .as_deref()
+                .and_then(Direction::parse),
             last_message_at: ts(r.last_message_at),
             last_inbound_at: ts(r.last_inbound_at),
             source: r.source,
@@ -364,7 +386,12 @@ impl From<ApiKeyRow> for ApiKey {
             org_id: id(&r.org_id),
             name: r.name,
             style: r.style.parse().unwrap_or(KeyStyle::Wacrm),
-            scopes: r.scopes.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            scopes: r
+                .scopes
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             last4: r.last4,
             created_at: Timestamp(r.created_at),
             expires_at: ts(r.expires_at),

@@ -24,7 +24,11 @@ pub struct SeedOptions {
 
 impl Default for SeedOptions {
     fn default() -> Self {
-        SeedOptions { conversations: 1000, messages_per_conversation: 10, seed: 1 }
+        SeedOptions {
+            conversations: 1000,
+            messages_per_conversation: 10,
+            seed: 1,
+        }
     }
 }
 
@@ -46,15 +50,41 @@ const ANCHOR_MILLIS: i64 = 1_793_491_200_000;
 const SPREAD_DAYS: i64 = 180;
 
 const NAMES: &[(&[&str], &[&str])] = &[
-    (&["James", "Mary", "Robert", "Patricia", "Michael", "Jennifer", "Sarah", "David"], &["Smith", "Johnson", "Williams", "Brown", "Jones", "Miller"]),
-    (&["María", "José", "Lucía", "Carlos", "Sofía", "Javier"], &["García", "Fernández", "López", "Martínez", "Sánchez"]),
-    (&["أحمد", "فاطمة", "محمد", "مريم", "علي", "نور"], &["حسن", "العلي", "الخطيب", "منصور"]),
-    (&["आरव", "सान्या", "विवान", "अनन्या", "रोहन"], &["शर्मा", "वर्मा", "पटेल", "सिंह"]),
-    (&["Иван", "Ольга", "Дмитрий", "Анна", "Сергей"], &["Иванов", "Смирнова", "Кузнецов", "Попова"]),
+    (
+        &[
+            "James", "Mary", "Robert", "Patricia", "Michael", "Jennifer", "Sarah", "David",
+        ],
+        &["Smith", "Johnson", "Williams", "Brown", "Jones", "Miller"],
+    ),
+    (
+        &["María", "José", "Lucía", "Carlos", "Sofía", "Javier"],
+        &["García", "Fernández", "López", "Martínez", "Sánchez"],
+    ),
+    (
+        &["أحمد", "فاطمة", "محمد", "مريم", "علي", "نور"],
+        &["حسن", "العلي", "الخطيب", "منصور"],
+    ),
+    (
+        &["आरव", "सान्या", "विवान", "अनन्या", "रोहन"],
+        &["शर्मा", "वर्मा", "पटेल", "सिंह"],
+    ),
+    (
+        &["Иван", "Ольга", "Дмитрий", "Анна", "Сергей"],
+        &["Иванов", "Смирнова", "Кузнецов", "Попова"],
+    ),
     (&["伟", "芳", "娜", "敏", "静"], &["王", "李", "张", "刘"]),
-    (&["Yuki", "Haruto", "さくら", "蓮", "Aoi"], &["Sato", "Suzuki", "高橋", "田中"]),
-    (&["Budi", "Siti", "Agus", "Dewi", "Putri"], &["Santoso", "Wijaya", "Hidayat", "Lestari"]),
-    (&["Ahmed", "Sheena", "Olu", "Chidi", "Amara"], &["Hassan", "Nelson", "Okafor", "Mensah"]),
+    (
+        &["Yuki", "Haruto", "さくら", "蓮", "Aoi"],
+        &["Sato", "Suzuki", "高橋", "田中"],
+    ),
+    (
+        &["Budi", "Siti", "Agus", "Dewi", "Putri"],
+        &["Santoso", "Wijaya", "Hidayat", "Lestari"],
+    ),
+    (
+        &["Ahmed", "Sheena", "Olu", "Chidi", "Amara"],
+        &["Hassan", "Nelson", "Okafor", "Mensah"],
+    ),
 ];
 
 /// Country prefix and a national prefix; the index fills the remaining digits.
@@ -97,15 +127,27 @@ const TEXTS: &[&str] = &[
 
 impl DieselStore {
     /// Fills `org` with synthetic data. Running it again adds more (new contacts and conversations).
-    pub fn seed(&self, org: Id, options: &SeedOptions, progress: &mut dyn FnMut(u64)) -> Result<SeedReport> {
+    pub fn seed(
+        &self,
+        org: Id,
+        options: &SeedOptions,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<SeedReport> {
         let mut report = SeedReport::default();
         let existing_contacts: i64 = self.read(|c| {
             crate::directory::require_organization(c, org)?;
-            contacts::table.filter(contacts::org_id.eq(b(org))).count().get_result(c).map_err(map_error)
+            contacts::table
+                .filter(contacts::org_id.eq(b(org)))
+                .count()
+                .get_result(c)
+                .map_err(map_error)
         })?;
         let offset = existing_contacts as u64;
         if offset + options.conversations > 10_000_000 {
-            return Err(Error::invalid("conversations", "seed makes at most 10,000,000 contacts per organization"));
+            return Err(Error::invalid(
+                "conversations",
+                "seed makes at most 10,000,000 contacts per organization",
+            ));
         }
         // The content depends only on the seed (and on how many contacts came before, so that a
         // second run adds new rows); account numbers, which are unique across organizations, also
@@ -121,17 +163,27 @@ impl DieselStore {
         let mut accounts = self.list_accounts(org, false)?;
         if accounts.is_empty() {
             for (i, name) in ["Support", "Sales"].into_iter().enumerate() {
-                let phone_number_id: String = format!("1{:014}", org_rng.random_range(0..100_000_000_000_000u64));
-                let phone = format!("+1555{:07}", org_rng.random_range(0..10_000_000u32) / 10 * 10 + i as u32);
+                let phone_number_id: String =
+                    format!("1{:014}", org_rng.random_range(0..100_000_000_000_000u64));
+                let phone = format!(
+                    "+1555{:07}",
+                    org_rng.random_range(0..10_000_000u32) / 10 * 10 + i as u32
+                );
                 accounts.push(self.create_account(org, &phone_number_id, &phone, Some(name))?);
                 report.accounts += 1;
             }
         }
-        let mut users: Vec<User> =
-            self.read(|c| Ok(users::table.filter(users::org_id.eq(b(org))).select(UserRow::as_select()).load(c).map_err(map_error)?))?
-                .into_iter()
-                .map(Into::into)
-                .collect();
+        let mut users: Vec<User> = self
+            .read(|c| {
+                users::table
+                    .filter(users::org_id.eq(b(org)))
+                    .select(UserRow::as_select())
+                    .load(c)
+                    .map_err(map_error)
+            })?
+            .into_iter()
+            .map(Into::into)
+            .collect();
         if users.is_empty() {
             for (name, email) in [
                 ("Support Agent", "agent@example.com"),
@@ -158,8 +210,17 @@ impl DieselStore {
                 let tag_id = match found {
                     Some(id) => id,
                     None => {
-                        let row = TagRow { id: b(Id::new()), org_id: b(org), name: (*name).to_owned(), color: (*color).to_owned(), created_at: ANCHOR_MILLIS - SPREAD_DAYS * 86_400_000 };
-                        diesel::insert_into(tags::table).values(&row).execute(c).map_err(map_error)?;
+                        let row = TagRow {
+                            id: b(Id::new()),
+                            org_id: b(org),
+                            name: (*name).to_owned(),
+                            color: (*color).to_owned(),
+                            created_at: ANCHOR_MILLIS - SPREAD_DAYS * 86_400_000,
+                        };
+                        diesel::insert_into(tags::table)
+                            .values(&row)
+                            .execute(c)
+                            .map_err(map_error)?;
                         row.id
                     }
                 };
@@ -178,7 +239,17 @@ impl DieselStore {
             for k in 0..n {
                 let i = done + k;
                 let created = start + step * i as i64 + rng.random_range(0..step.max(1));
-                generate(&mut rng, &mut batch, org, offset + i, created, options.messages_per_conversation, &accounts, &users, &tag_ids);
+                generate(
+                    &mut rng,
+                    &mut batch,
+                    org,
+                    offset + i,
+                    created,
+                    options.messages_per_conversation,
+                    &accounts,
+                    &users,
+                    &tag_ids,
+                );
             }
             self.write(|c| batch.insert(c))?;
             report.contacts += batch.contacts.len() as u64;
@@ -251,9 +322,19 @@ fn generate(
     let (country, national) = PHONES[(index / NAMES.len() as u64 % PHONES.len() as u64) as usize];
     let phone = format!("+{country}{national}{:07}", index % 10_000_000);
     let contact_id = Id::at_millis(created, rng.random());
-    let email = rng.random_bool(0.4).then(|| format!("customer{index}@example.com"));
-    let company = rng.random_bool(0.3).then(|| pick(rng, &["Acme", "Globex", "Initech", "Umbrella", "Stark Industries"]).to_string());
-    let avatar_url = rng.random_bool(0.2).then(|| format!("https://cdn.example.com/avatars/{index}.jpg"));
+    let email = rng
+        .random_bool(0.4)
+        .then(|| format!("customer{index}@example.com"));
+    let company = rng.random_bool(0.3).then(|| {
+        pick(
+            rng,
+            &["Acme", "Globex", "Initech", "Umbrella", "Stark Industries"],
+        )
+        .to_string()
+    });
+    let avatar_url = rng
+        .random_bool(0.2)
+        .then(|| format!("https://cdn.example.com/avatars/{index}.jpg"));
     batch.contacts.push(ContactRow {
         id: b(contact_id),
         org_id: b(org),
@@ -273,7 +354,10 @@ fn generate(
     };
     let first_tag = rng.random_range(0..tag_ids.len());
     for t in 0..tag_count {
-        batch.contact_tags.push(ContactTagRow { contact_id: b(contact_id), tag_id: tag_ids[(first_tag + t) % tag_ids.len()].clone() });
+        batch.contact_tags.push(ContactTagRow {
+            contact_id: b(contact_id),
+            tag_id: tag_ids[(first_tag + t) % tag_ids.len()].clone(),
+        });
     }
 
     let status = match rng.random_range(0..100) {
@@ -300,7 +384,19 @@ fn generate(
         last_message_key: 0,
         last_activity_at: 0,
         last_inbound_at: None,
-        source: Some(pick(rng, &["organic", "organic", "campaign", "click_to_whatsapp_ad", "import"]).to_string()),
+        source: Some(
+            pick(
+                rng,
+                &[
+                    "organic",
+                    "organic",
+                    "campaign",
+                    "click_to_whatsapp_ad",
+                    "import",
+                ],
+            )
+            .to_string(),
+        ),
         first_message_at: None,
         resolution: None,
         closed_at: None,
@@ -310,18 +406,34 @@ fn generate(
     };
 
     // 2% of conversations have no message yet: they sort last by last_message_at.
-    let count = if rng.random_bool(0.02) { 0 } else { messages_per_conversation };
+    let count = if rng.random_bool(0.02) {
+        0
+    } else {
+        messages_per_conversation
+    };
     let mut at = created;
     let mut trailing_inbound = 0;
     for m in 0..count {
         at += rng.random_range(5_000..7_200_000);
-        let direction = if m == 0 || rng.random_bool(0.55) { Direction::Inbound } else { Direction::Outbound };
-        let content_type = if rng.random_bool(0.6) { ContentType::Text } else { *pick(rng, &ContentType::ALL) };
+        let direction = if m == 0 || rng.random_bool(0.55) {
+            Direction::Inbound
+        } else {
+            Direction::Outbound
+        };
+        let content_type = if rng.random_bool(0.6) {
+            ContentType::Text
+        } else {
+            *pick(rng, &ContentType::ALL)
+        };
         let message_id = Id::at_millis(at, rng.random());
         let mut body = MessageBody::default();
         match content_type {
             ContentType::Text => body.text = Some(pick(rng, TEXTS).to_string()),
-            ContentType::Image | ContentType::Video | ContentType::Audio | ContentType::Document | ContentType::Sticker => {
+            ContentType::Image
+            | ContentType::Video
+            | ContentType::Audio
+            | ContentType::Document
+            | ContentType::Sticker => {
                 let (mime, ext) = match content_type {
                     ContentType::Image => ("image/jpeg", "jpg"),
                     ContentType::Video => ("video/mp4", "mp4"),
@@ -329,13 +441,18 @@ fn generate(
                     ContentType::Document => ("application/pdf", "pdf"),
                     _ => ("image/webp", "webp"),
                 };
-                body.media_id = Some(format!("{}", rng.random_range(100_000_000_000_000u64..999_999_999_999_999)));
+                body.media_id = Some(format!(
+                    "{}",
+                    rng.random_range(100_000_000_000_000u64..999_999_999_999_999)
+                ));
                 body.media_url = Some(format!("https://media.example.com/{message_id}.{ext}"));
                 body.mime_type = Some(mime.to_owned());
                 if content_type == ContentType::Document {
                     body.filename = Some(format!("invoice-{index}.pdf"));
                 }
-                if matches!(content_type, ContentType::Image | ContentType::Video) && rng.random_bool(0.5) {
+                if matches!(content_type, ContentType::Image | ContentType::Video)
+                    && rng.random_bool(0.5)
+                {
                     body.text = Some(pick(rng, TEXTS).to_string());
                 }
             }
@@ -347,7 +464,8 @@ fn generate(
             }
             ContentType::Interactive => {
                 body.interactive_reply_id = Some(format!("option_{}", rng.random_range(1..5)));
-                body.interactive_reply_title = Some(pick(rng, &["Track my order", "Talk to an agent", "Returns"]).to_string());
+                body.interactive_reply_title =
+                    Some(pick(rng, &["Track my order", "Talk to an agent", "Returns"]).to_string());
                 body.text = body.interactive_reply_title.clone();
             }
             ContentType::Button => {
@@ -359,13 +477,19 @@ fn generate(
                 body.reaction_to_wamid = batch.messages.last().and_then(|p| p.wamid.clone());
             }
             ContentType::Template => {
-                body.template_name = Some(pick(rng, &["order_shipped", "appointment_reminder", "welcome"]).to_string());
+                body.template_name = Some(
+                    pick(rng, &["order_shipped", "appointment_reminder", "welcome"]).to_string(),
+                );
                 body.text = Some("Your order has shipped.".to_owned());
             }
             ContentType::Unsupported => body.raw_type = Some("ephemeral".to_owned()),
         }
         // Templates are sent, never received.
-        let direction = if content_type == ContentType::Template { Direction::Outbound } else { direction };
+        let direction = if content_type == ContentType::Template {
+            Direction::Outbound
+        } else {
+            direction
+        };
         let status = match direction {
             Direction::Inbound => MessageStatus::Received,
             Direction::Outbound => match rng.random_range(0..20) {
@@ -380,7 +504,9 @@ fn generate(
         } else {
             (None, None)
         };
-        let sender_user_id = (direction == Direction::Outbound).then_some(assignee).flatten();
+        let sender_user_id = (direction == Direction::Outbound)
+            .then_some(assignee)
+            .flatten();
         let sender_type = match direction {
             Direction::Inbound => SenderType::Customer,
             Direction::Outbound if sender_user_id.is_some() => SenderType::Agent,
@@ -402,7 +528,11 @@ fn generate(
             created_at: Timestamp(at),
             updated_at: Timestamp(at),
         };
-        trailing_inbound = if direction == Direction::Inbound { trailing_inbound + 1 } else { 0 };
+        trailing_inbound = if direction == Direction::Inbound {
+            trailing_inbound + 1
+        } else {
+            0
+        };
         if direction == Direction::Inbound {
             row.last_inbound_at = Some(at);
         }

@@ -26,21 +26,35 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn sqlite() -> TestDb {
-        let dir = std::env::temp_dir().join(format!("rosetta-test-{}", Id::new().to_string().to_lowercase()));
+        let dir = std::env::temp_dir().join(format!(
+            "rosetta-test-{}",
+            Id::new().to_string().to_lowercase()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("test.db").display());
         let store = DieselStore::open(&url).expect("open sqlite");
-        TestDb { store, url, fresh: Fresh::Sqlite(dir) }
+        TestDb {
+            store,
+            url,
+            fresh: Fresh::Sqlite(dir),
+        }
     }
 
     pub fn postgres() -> Option<TestDb> {
         let admin_url = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty())?;
         let name = format!("rosetta_t_{}", Id::new().to_string().to_lowercase());
-        let mut admin = diesel::PgConnection::establish(&admin_url).expect("connect to ROSETTA_TEST_DATABASE_URL");
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create test database");
+        let mut admin = diesel::PgConnection::establish(&admin_url)
+            .expect("connect to ROSETTA_TEST_DATABASE_URL");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create test database");
         let url = replace_db(&admin_url, &name);
         let store = DieselStore::open(&url).expect("open postgres");
-        Some(TestDb { store, url, fresh: Fresh::Postgres { admin_url, name } })
+        Some(TestDb {
+            store,
+            url,
+            fresh: Fresh::Postgres { admin_url, name },
+        })
     }
 
     pub fn backend(&self) -> &'static str {
@@ -49,7 +63,9 @@ impl TestDb {
 }
 
 fn replace_db(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let base = match base[scheme_end..].find('/') {
         Some(slash) => &base[..scheme_end + slash],
@@ -69,7 +85,9 @@ impl Drop for TestDb {
             }
             Fresh::Postgres { admin_url, name } => {
                 if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin);
                 }
             }
         }
@@ -97,8 +115,22 @@ pub struct World {
 
 pub fn world(store: &DieselStore, name: &str, phone_number_id: &str) -> World {
     let org = store.create_organization(name).unwrap().id;
-    let account = store.create_account(org, phone_number_id, "+15550783881", Some("Support")).unwrap().id;
-    let agent = store.create_user(org, "Support Agent", "agent@yourcompany.com").unwrap().id;
-    let agent2 = store.create_user(org, "Second Agent", "second@yourcompany.com").unwrap().id;
-    World { org, account, agent, agent2 }
+    let account = store
+        .create_account(org, phone_number_id, "+15550783881", Some("Support"))
+        .unwrap()
+        .id;
+    let agent = store
+        .create_user(org, "Support Agent", "agent@yourcompany.com")
+        .unwrap()
+        .id;
+    let agent2 = store
+        .create_user(org, "Second Agent", "second@yourcompany.com")
+        .unwrap()
+        .id;
+    World {
+        org,
+        account,
+        agent,
+        agent2,
+    }
 }

@@ -11,7 +11,14 @@ use rosetta_store::seed::SeedOptions;
 
 fn contact(store: &dyn Store, org: Id, phone: &str, name: &str) -> Id {
     store
-        .create_contact(org, NewContact { phone: phone.into(), name: Some(name.into()), ..Default::default() })
+        .create_contact(
+            org,
+            NewContact {
+                phone: phone.into(),
+                name: Some(name.into()),
+                ..Default::default()
+            },
+        )
         .unwrap()
         .contact
         .contact
@@ -26,7 +33,10 @@ fn inbound(conversation: Id, wamid: &str, text: &str, at: i64) -> NewMessage {
         sender_type: SenderType::Customer,
         sender_user_id: None,
         content_type: ContentType::Text,
-        body: MessageBody { text: Some(text.into()), ..Default::default() },
+        body: MessageBody {
+            text: Some(text.into()),
+            ..Default::default()
+        },
         status: MessageStatus::Received,
         created_at: Timestamp(at),
     }
@@ -38,22 +48,65 @@ fn organizations_accounts_users() {
         let s = &db.store;
         let w = world(s, "Acme", "106540352242922");
         assert_eq!(s.get_organization(w.org).unwrap().name, "Acme");
-        assert_eq!(s.find_account(w.org, "106540352242922").unwrap().phone_number, "+15550783881");
+        assert_eq!(
+            s.find_account(w.org, "106540352242922")
+                .unwrap()
+                .phone_number,
+            "+15550783881"
+        );
         assert_eq!(s.list_accounts(w.org, true).unwrap().len(), 1);
         // phone_number_id is unique across organizations.
         let other = s.create_organization("Other").unwrap().id;
-        assert!(matches!(s.create_account(other, "106540352242922", "+15550783882", None), Err(Error::Conflict(_))));
-        assert!(matches!(s.find_account(other, "106540352242922"), Err(Error::NotFound(EntityKind::Account))));
-        assert!(matches!(s.create_account(w.org, "12a", "+15550783882", None), Err(Error::Invalid { field: "phone_number_id", .. })));
-        assert!(matches!(s.create_account(w.org, "1234567", "555", None), Err(Error::Invalid { field: "phone_number", .. })));
+        assert!(matches!(
+            s.create_account(other, "106540352242922", "+15550783882", None),
+            Err(Error::Conflict(_))
+        ));
+        assert!(matches!(
+            s.find_account(other, "106540352242922"),
+            Err(Error::NotFound(EntityKind::Account))
+        ));
+        assert!(matches!(
+            s.create_account(w.org, "12a", "+15550783882", None),
+            Err(Error::Invalid {
+                field: "phone_number_id",
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.create_account(w.org, "1234567", "555", None),
+            Err(Error::Invalid {
+                field: "phone_number",
+                ..
+            })
+        ));
         // Users: email unique per organization, valid, user scoped to its organization.
-        assert!(matches!(s.create_user(w.org, "Dup", "agent@yourcompany.com"), Err(Error::Conflict(_))));
-        assert!(s.create_user(other, "Same email elsewhere", "agent@yourcompany.com").is_ok());
-        assert!(matches!(s.create_user(w.org, "Bad", "not-an-email"), Err(Error::Invalid { field: "email", .. })));
-        assert!(matches!(s.create_user(Id::new(), "Nobody", "x@example.com"), Err(Error::NotFound(EntityKind::Organization))));
-        assert_eq!(s.get_user(w.org, w.agent).unwrap().email, "agent@yourcompany.com");
-        assert!(matches!(s.get_user(other, w.agent), Err(Error::NotFound(EntityKind::User))));
-        assert!(matches!(s.create_organization("   "), Err(Error::Invalid { field: "name", .. })));
+        assert!(matches!(
+            s.create_user(w.org, "Dup", "agent@yourcompany.com"),
+            Err(Error::Conflict(_))
+        ));
+        assert!(s
+            .create_user(other, "Same email elsewhere", "agent@yourcompany.com")
+            .is_ok());
+        assert!(matches!(
+            s.create_user(w.org, "Bad", "not-an-email"),
+            Err(Error::Invalid { field: "email", .. })
+        ));
+        assert!(matches!(
+            s.create_user(Id::new(), "Nobody", "x@example.com"),
+            Err(Error::NotFound(EntityKind::Organization))
+        ));
+        assert_eq!(
+            s.get_user(w.org, w.agent).unwrap().email,
+            "agent@yourcompany.com"
+        );
+        assert!(matches!(
+            s.get_user(other, w.agent),
+            Err(Error::NotFound(EntityKind::User))
+        ));
+        assert!(matches!(
+            s.create_organization("   "),
+            Err(Error::Invalid { field: "name", .. })
+        ));
         s.ping().unwrap();
     });
 }
@@ -81,16 +134,43 @@ fn contacts_create_search_and_tags() {
         assert_eq!(jane.phone, "+14155550123");
         assert_eq!(jane.metadata, Some(serde_json::json!({"plan": "gold"})));
         // The same phone in another spelling is the same contact.
-        let again = s.create_contact(w.org, NewContact { phone: "14155550123".into(), ..Default::default() }).unwrap();
+        let again = s
+            .create_contact(
+                w.org,
+                NewContact {
+                    phone: "14155550123".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         assert!(!again.created);
         assert_eq!(again.contact.contact.id, jane.id);
         assert!(matches!(
-            s.create_contact(w.org, NewContact { phone: "+1415".into(), ..Default::default() }),
-            Err(Error::Invalid { field: "phone_number", .. })
+            s.create_contact(
+                w.org,
+                NewContact {
+                    phone: "+1415".into(),
+                    ..Default::default()
+                }
+            ),
+            Err(Error::Invalid {
+                field: "phone_number",
+                ..
+            })
         ));
         assert!(matches!(
-            s.create_contact(w.org, NewContact { phone: "+14155550999".into(), metadata: Some(serde_json::json!([1])), ..Default::default() }),
-            Err(Error::Invalid { field: "metadata", .. })
+            s.create_contact(
+                w.org,
+                NewContact {
+                    phone: "+14155550999".into(),
+                    metadata: Some(serde_json::json!([1])),
+                    ..Default::default()
+                }
+            ),
+            Err(Error::Invalid {
+                field: "metadata",
+                ..
+            })
         ));
 
         let ahmed = contact(s, w.org, "+971501234567", "Ahmed Hassan");
@@ -99,12 +179,20 @@ fn contacts_create_search_and_tags() {
         let vip = s.attach_tag(w.org, ahmed, "vip", None).unwrap();
         assert_eq!(vip.color, "#3b82f6");
         assert_eq!(s.attach_tag(w.org, ahmed, "vip", None).unwrap().id, vip.id);
-        let returning = s.attach_tag(w.org, ahmed, "returning", Some("#10B981")).unwrap();
+        let returning = s
+            .attach_tag(w.org, ahmed, "returning", Some("#10B981"))
+            .unwrap();
         assert_eq!(returning.color, "#10b981");
         s.attach_tag(w.org, sara, "vip", None).unwrap();
-        assert!(matches!(s.attach_tag(w.org, sara, "x", Some("blue")), Err(Error::Invalid { field: "color", .. })));
+        assert!(matches!(
+            s.attach_tag(w.org, sara, "x", Some("blue")),
+            Err(Error::Invalid { field: "color", .. })
+        ));
         let got = s.get_contact(w.org, ahmed).unwrap();
-        assert_eq!(got.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["returning", "vip"]);
+        assert_eq!(
+            got.tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            vec!["returning", "vip"]
+        );
 
         let names = |filter: ContactFilter| -> Vec<String> {
             s.list_contacts(w.org, &filter, &PageRequest::first(50))
@@ -115,21 +203,66 @@ fn contacts_create_search_and_tags() {
                 .collect()
         };
         // Newest first.
-        assert_eq!(names(ContactFilter::default()), vec!["Sarah Johnson", "Ahmed Hassan", "Jane Doe"]);
-        assert_eq!(names(ContactFilter { search: Some("ahmed".into()), ..Default::default() }), vec!["Ahmed Hassan"]);
-        assert_eq!(names(ContactFilter { search: Some("555-0123".into()), ..Default::default() }), vec!["Jane Doe"]);
-        assert_eq!(names(ContactFilter { search: Some("100%_".into()), ..Default::default() }), Vec::<String>::new());
-        assert_eq!(names(ContactFilter { tag_id: Some(vip.id), ..Default::default() }), vec!["Sarah Johnson", "Ahmed Hassan"]);
-        assert_eq!(names(ContactFilter { phone: Some("+971501234567".into()), ..Default::default() }), vec!["Ahmed Hassan"]);
+        assert_eq!(
+            names(ContactFilter::default()),
+            vec!["Sarah Johnson", "Ahmed Hassan", "Jane Doe"]
+        );
+        assert_eq!(
+            names(ContactFilter {
+                search: Some("ahmed".into()),
+                ..Default::default()
+            }),
+            vec!["Ahmed Hassan"]
+        );
+        assert_eq!(
+            names(ContactFilter {
+                search: Some("555-0123".into()),
+                ..Default::default()
+            }),
+            vec!["Jane Doe"]
+        );
+        assert_eq!(
+            names(ContactFilter {
+                search: Some("100%_".into()),
+                ..Default::default()
+            }),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            names(ContactFilter {
+                tag_id: Some(vip.id),
+                ..Default::default()
+            }),
+            vec!["Sarah Johnson", "Ahmed Hassan"]
+        );
+        assert_eq!(
+            names(ContactFilter {
+                phone: Some("+971501234567".into()),
+                ..Default::default()
+            }),
+            vec!["Ahmed Hassan"]
+        );
 
         s.detach_tag(w.org, ahmed, vip.id).unwrap();
-        assert_eq!(names(ContactFilter { tag_id: Some(vip.id), ..Default::default() }), vec!["Sarah Johnson"]);
+        assert_eq!(
+            names(ContactFilter {
+                tag_id: Some(vip.id),
+                ..Default::default()
+            }),
+            vec!["Sarah Johnson"]
+        );
 
         // Paging: walk with limit 1, cursors bound to their filter.
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
-            let page = s.list_contacts(w.org, &ContactFilter::default(), &PageRequest::Keyset { limit: 1, cursor }).unwrap();
+            let page = s
+                .list_contacts(
+                    w.org,
+                    &ContactFilter::default(),
+                    &PageRequest::Keyset { limit: 1, cursor },
+                )
+                .unwrap();
             seen.extend(page.items.iter().map(|c| c.contact.id));
             assert_eq!(page.has_more, page.next_cursor.is_some());
             match page.next_cursor {
@@ -138,14 +271,35 @@ fn contacts_create_search_and_tags() {
             }
         }
         assert_eq!(seen.len(), 3);
-        let first = s.list_contacts(w.org, &ContactFilter::default(), &PageRequest::first(1)).unwrap();
-        let other_filter = ContactFilter { search: Some("a".into()), ..Default::default() };
+        let first = s
+            .list_contacts(w.org, &ContactFilter::default(), &PageRequest::first(1))
+            .unwrap();
+        let other_filter = ContactFilter {
+            search: Some("a".into()),
+            ..Default::default()
+        };
         assert!(matches!(
-            s.list_contacts(w.org, &other_filter, &PageRequest::Keyset { limit: 1, cursor: first.next_cursor }),
+            s.list_contacts(
+                w.org,
+                &other_filter,
+                &PageRequest::Keyset {
+                    limit: 1,
+                    cursor: first.next_cursor
+                }
+            ),
             Err(Error::InvalidCursor(CursorError::FilterMismatch))
         ));
-        let offset = s.list_contacts(w.org, &ContactFilter::default(), &PageRequest::Offset { page: 2, limit: 2 }).unwrap();
-        assert_eq!((offset.items.len(), offset.total, offset.has_more), (1, Some(3), false));
+        let offset = s
+            .list_contacts(
+                w.org,
+                &ContactFilter::default(),
+                &PageRequest::Offset { page: 2, limit: 2 },
+            )
+            .unwrap();
+        assert_eq!(
+            (offset.items.len(), offset.total, offset.has_more),
+            (1, Some(3), false)
+        );
     });
 }
 
@@ -153,29 +307,44 @@ fn contacts_create_search_and_tags() {
 fn conversations(s: &dyn Store, w: &common::World, n: usize) -> Vec<Id> {
     let mut ids = Vec::new();
     for i in 0..n {
-        let ct = contact(s, w.org, &format!("+4477009{i:05}"), &format!("Customer {i}"));
+        let ct = contact(
+            s,
+            w.org,
+            &format!("+4477009{i:05}"),
+            &format!("Customer {i}"),
+        );
         let conv = s.open_conversation(w.org, w.account, ct).unwrap();
         // Every third conversation stays without messages; the others get one at a shuffled time.
         if i % 3 != 0 {
             let at = 1_780_000_000_000 + ((i * 7919) % 1000) as i64 * 60_000;
-            s.append_message(w.org, inbound(conv.id, &format!("wamid.{i}"), "hello", at)).unwrap();
+            s.append_message(w.org, inbound(conv.id, &format!("wamid.{i}"), "hello", at))
+                .unwrap();
         }
         if i % 4 == 0 {
             s.assign(w.org, conv.id, Some(w.agent)).unwrap();
         }
         if i % 5 == 0 {
-            s.set_status(w.org, conv.id, ConversationStatus::Pending, None).unwrap();
+            s.set_status(w.org, conv.id, ConversationStatus::Pending, None)
+                .unwrap();
         }
         ids.push(conv.id);
     }
     ids
 }
 
-fn walk(s: &dyn Store, org: Id, filter: &ConversationFilter, order: ConversationOrder, limit: u32) -> Vec<ConversationDetail> {
+fn walk(
+    s: &dyn Store,
+    org: Id,
+    filter: &ConversationFilter,
+    order: ConversationOrder,
+    limit: u32,
+) -> Vec<ConversationDetail> {
     let mut all = Vec::new();
     let mut cursor = None;
     loop {
-        let page = s.list_conversations(org, filter, order, &PageRequest::Keyset { limit, cursor }).unwrap();
+        let page = s
+            .list_conversations(org, filter, order, &PageRequest::Keyset { limit, cursor })
+            .unwrap();
         assert!(page.items.len() <= limit as usize);
         all.extend(page.items);
         match page.next_cursor {
@@ -192,10 +361,18 @@ fn expected_order(list: &[ConversationDetail], order: ConversationOrder) -> Vec<
         match order {
             ConversationOrder::CreatedDesc => c.created_at.millis(),
             ConversationOrder::LastMessageDesc => c.last_message_at.map_or(-1, |t| t.millis()),
-            ConversationOrder::LastActivityDesc => c.last_message_at.unwrap_or(c.created_at).max(c.created_at).millis(),
+            ConversationOrder::LastActivityDesc => c
+                .last_message_at
+                .unwrap_or(c.created_at)
+                .max(c.created_at)
+                .millis(),
         }
     };
-    sorted.sort_by(|a, b| key(b).cmp(&key(a)).then(b.conversation.id.cmp(&a.conversation.id)));
+    sorted.sort_by(|a, b| {
+        key(b)
+            .cmp(&key(a))
+            .then(b.conversation.id.cmp(&a.conversation.id))
+    });
     sorted.into_iter().map(|d| d.conversation.id).collect()
 }
 
@@ -211,14 +388,29 @@ fn conversation_lists_walk_every_row_once_in_every_ordering() {
                 let got: Vec<Id> = walked.iter().map(|d| d.conversation.id).collect();
                 assert_eq!(got.len(), ids.len(), "{order:?} limit {limit}");
                 assert_eq!(got.iter().collect::<HashSet<_>>().len(), ids.len());
-                assert_eq!(got, expected_order(&walked, order), "{order:?} limit {limit}");
+                assert_eq!(
+                    got,
+                    expected_order(&walked, order),
+                    "{order:?} limit {limit}"
+                );
             }
         }
         // Nulls last: the conversations without a message end the kirim ordering.
-        let by_last = walk(s, w.org, &ConversationFilter::default(), ConversationOrder::LastMessageDesc, 100);
-        let nulls = by_last.iter().skip_while(|d| d.conversation.last_message_at.is_some()).collect::<Vec<_>>();
+        let by_last = walk(
+            s,
+            w.org,
+            &ConversationFilter::default(),
+            ConversationOrder::LastMessageDesc,
+            100,
+        );
+        let nulls = by_last
+            .iter()
+            .skip_while(|d| d.conversation.last_message_at.is_some())
+            .collect::<Vec<_>>();
         assert_eq!(nulls.len(), 8);
-        assert!(nulls.iter().all(|d| d.conversation.last_message_at.is_none()));
+        assert!(nulls
+            .iter()
+            .all(|d| d.conversation.last_message_at.is_none()));
 
         // A walk while new conversations arrive still yields every old one exactly once.
         let mut seen = Vec::new();
@@ -226,7 +418,12 @@ fn conversation_lists_walk_every_row_once_in_every_ordering() {
         let mut k = 0;
         loop {
             let page = s
-                .list_conversations(w.org, &ConversationFilter::default(), ConversationOrder::CreatedDesc, &PageRequest::Keyset { limit: 4, cursor })
+                .list_conversations(
+                    w.org,
+                    &ConversationFilter::default(),
+                    ConversationOrder::CreatedDesc,
+                    &PageRequest::Keyset { limit: 4, cursor },
+                )
                 .unwrap();
             seen.extend(page.items.iter().map(|d| d.conversation.id));
             let ct = contact(s, w.org, &format!("+4477008{k:05}"), "Newcomer");
@@ -237,7 +434,10 @@ fn conversation_lists_walk_every_row_once_in_every_ordering() {
                 None => break,
             }
         }
-        assert_eq!(seen.iter().collect::<HashSet<_>>(), ids.iter().collect::<HashSet<_>>());
+        assert_eq!(
+            seen.iter().collect::<HashSet<_>>(),
+            ids.iter().collect::<HashSet<_>>()
+        );
         assert_eq!(seen.len(), ids.len());
     });
 }
@@ -248,56 +448,201 @@ fn conversation_filters_offsets_and_cursors() {
         let s = &db.store;
         let w = world(s, "Acme", "106540352242922");
         let ids = conversations(s, &w, 20);
-        let all = walk(s, w.org, &ConversationFilter::default(), ConversationOrder::CreatedDesc, 100);
+        let all = walk(
+            s,
+            w.org,
+            &ConversationFilter::default(),
+            ConversationOrder::CreatedDesc,
+            100,
+        );
 
-        let count = |filter: ConversationFilter| walk(s, w.org, &filter, ConversationOrder::LastActivityDesc, 3).len();
+        let count = |filter: ConversationFilter| {
+            walk(s, w.org, &filter, ConversationOrder::LastActivityDesc, 3).len()
+        };
         let pending = ConversationStatus::matching(Dialect::Wacrm, "pending");
-        assert_eq!(count(ConversationFilter { statuses: Some(pending.clone()), ..Default::default() }), 4);
-        assert_eq!(count(ConversationFilter { statuses: Some(ConversationStatus::matching(Dialect::Wacrm, "open")), ..Default::default() }), 16);
-        assert_eq!(count(ConversationFilter { statuses: Some(vec![]), ..Default::default() }), 0);
-        assert_eq!(count(ConversationFilter { assignee_id: Some(w.agent), ..Default::default() }), 5);
-        assert_eq!(count(ConversationFilter { account_id: Some(w.account), ..Default::default() }), 20);
-        let c0 = all.iter().find(|d| d.conversation.id == ids[0]).unwrap().contact.contact.id;
-        assert_eq!(count(ConversationFilter { contact_id: Some(c0), ..Default::default() }), 1);
         assert_eq!(
-            count(ConversationFilter { statuses: Some(pending.clone()), assignee_id: Some(w.agent), ..Default::default() }),
+            count(ConversationFilter {
+                statuses: Some(pending.clone()),
+                ..Default::default()
+            }),
+            4
+        );
+        assert_eq!(
+            count(ConversationFilter {
+                statuses: Some(ConversationStatus::matching(Dialect::Wacrm, "open")),
+                ..Default::default()
+            }),
+            16
+        );
+        assert_eq!(
+            count(ConversationFilter {
+                statuses: Some(vec![]),
+                ..Default::default()
+            }),
+            0
+        );
+        assert_eq!(
+            count(ConversationFilter {
+                assignee_id: Some(w.agent),
+                ..Default::default()
+            }),
+            5
+        );
+        assert_eq!(
+            count(ConversationFilter {
+                account_id: Some(w.account),
+                ..Default::default()
+            }),
+            20
+        );
+        let c0 = all
+            .iter()
+            .find(|d| d.conversation.id == ids[0])
+            .unwrap()
+            .contact
+            .contact
+            .id;
+        assert_eq!(
+            count(ConversationFilter {
+                contact_id: Some(c0),
+                ..Default::default()
+            }),
+            1
+        );
+        assert_eq!(
+            count(ConversationFilter {
+                statuses: Some(pending.clone()),
+                assignee_id: Some(w.agent),
+                ..Default::default()
+            }),
             1 // i = 0: assigned and pending
         );
 
         // Offset paging with exact totals; past the end is empty.
-        let filter = ConversationFilter { statuses: Some(ConversationStatus::matching(Dialect::Envelope, "open")), ..Default::default() };
-        let p1 = s.list_conversations(w.org, &filter, ConversationOrder::LastActivityDesc, &PageRequest::Offset { page: 1, limit: 6 }).unwrap();
+        let filter = ConversationFilter {
+            statuses: Some(ConversationStatus::matching(Dialect::Envelope, "open")),
+            ..Default::default()
+        };
+        let p1 = s
+            .list_conversations(
+                w.org,
+                &filter,
+                ConversationOrder::LastActivityDesc,
+                &PageRequest::Offset { page: 1, limit: 6 },
+            )
+            .unwrap();
         assert_eq!((p1.items.len(), p1.total, p1.has_more), (6, Some(20), true));
-        let p4 = s.list_conversations(w.org, &filter, ConversationOrder::LastActivityDesc, &PageRequest::Offset { page: 4, limit: 6 }).unwrap();
-        assert_eq!((p4.items.len(), p4.total, p4.has_more), (2, Some(20), false));
-        let p9 = s.list_conversations(w.org, &filter, ConversationOrder::LastActivityDesc, &PageRequest::Offset { page: 9, limit: 6 }).unwrap();
-        assert_eq!((p9.items.len(), p9.total, p9.has_more), (0, Some(20), false));
+        let p4 = s
+            .list_conversations(
+                w.org,
+                &filter,
+                ConversationOrder::LastActivityDesc,
+                &PageRequest::Offset { page: 4, limit: 6 },
+            )
+            .unwrap();
+        assert_eq!(
+            (p4.items.len(), p4.total, p4.has_more),
+            (2, Some(20), false)
+        );
+        let p9 = s
+            .list_conversations(
+                w.org,
+                &filter,
+                ConversationOrder::LastActivityDesc,
+                &PageRequest::Offset { page: 9, limit: 6 },
+            )
+            .unwrap();
+        assert_eq!(
+            (p9.items.len(), p9.total, p9.has_more),
+            (0, Some(20), false)
+        );
         let mut offset_ids = Vec::new();
         for page in 1..=4 {
-            let p = s.list_conversations(w.org, &filter, ConversationOrder::LastActivityDesc, &PageRequest::Offset { page, limit: 6 }).unwrap();
+            let p = s
+                .list_conversations(
+                    w.org,
+                    &filter,
+                    ConversationOrder::LastActivityDesc,
+                    &PageRequest::Offset { page, limit: 6 },
+                )
+                .unwrap();
             offset_ids.extend(p.items.into_iter().map(|d| d.conversation.id));
         }
-        let keyset_ids: Vec<Id> = walk(s, w.org, &filter, ConversationOrder::LastActivityDesc, 6).into_iter().map(|d| d.conversation.id).collect();
+        let keyset_ids: Vec<Id> = walk(s, w.org, &filter, ConversationOrder::LastActivityDesc, 6)
+            .into_iter()
+            .map(|d| d.conversation.id)
+            .collect();
         assert_eq!(offset_ids, keyset_ids);
 
         // Cursors: bound to filters and ordering, tamper-evident, and good on another store instance.
-        let first = s.list_conversations(w.org, &ConversationFilter::default(), ConversationOrder::CreatedDesc, &PageRequest::first(5)).unwrap();
+        let first = s
+            .list_conversations(
+                w.org,
+                &ConversationFilter::default(),
+                ConversationOrder::CreatedDesc,
+                &PageRequest::first(5),
+            )
+            .unwrap();
         let cursor = first.next_cursor.clone().unwrap();
         let again = |filter: &ConversationFilter, order, cursor: &str| {
-            s.list_conversations(w.org, filter, order, &PageRequest::Keyset { limit: 5, cursor: Some(cursor.to_owned()) })
+            s.list_conversations(
+                w.org,
+                filter,
+                order,
+                &PageRequest::Keyset {
+                    limit: 5,
+                    cursor: Some(cursor.to_owned()),
+                },
+            )
         };
         assert!(matches!(
-            again(&ConversationFilter { statuses: Some(pending), ..Default::default() }, ConversationOrder::CreatedDesc, &cursor),
+            again(
+                &ConversationFilter {
+                    statuses: Some(pending),
+                    ..Default::default()
+                },
+                ConversationOrder::CreatedDesc,
+                &cursor
+            ),
             Err(Error::InvalidCursor(CursorError::FilterMismatch))
         ));
-        assert!(matches!(again(&ConversationFilter::default(), ConversationOrder::LastMessageDesc, &cursor), Err(Error::InvalidCursor(_))));
+        assert!(matches!(
+            again(
+                &ConversationFilter::default(),
+                ConversationOrder::LastMessageDesc,
+                &cursor
+            ),
+            Err(Error::InvalidCursor(_))
+        ));
         let mut forged = cursor.clone().into_bytes();
         forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
-        assert!(matches!(again(&ConversationFilter::default(), ConversationOrder::CreatedDesc, &String::from_utf8(forged).unwrap()), Err(Error::InvalidCursor(_))));
-        assert!(matches!(again(&ConversationFilter::default(), ConversationOrder::CreatedDesc, "eyJpZCI6IjEifQ"), Err(Error::InvalidCursor(CursorError::Malformed))));
+        assert!(matches!(
+            again(
+                &ConversationFilter::default(),
+                ConversationOrder::CreatedDesc,
+                &String::from_utf8(forged).unwrap()
+            ),
+            Err(Error::InvalidCursor(_))
+        ));
+        assert!(matches!(
+            again(
+                &ConversationFilter::default(),
+                ConversationOrder::CreatedDesc,
+                "eyJpZCI6IjEifQ"
+            ),
+            Err(Error::InvalidCursor(CursorError::Malformed))
+        ));
         let second_instance = rosetta_store::DieselStore::open(&db.url).unwrap();
         let page2 = second_instance
-            .list_conversations(w.org, &ConversationFilter::default(), ConversationOrder::CreatedDesc, &PageRequest::Keyset { limit: 5, cursor: Some(cursor) })
+            .list_conversations(
+                w.org,
+                &ConversationFilter::default(),
+                ConversationOrder::CreatedDesc,
+                &PageRequest::Keyset {
+                    limit: 5,
+                    cursor: Some(cursor),
+                },
+            )
             .unwrap();
         assert_eq!(page2.items.len(), 5);
         assert_eq!(page2.items[0].conversation.id, all[5].conversation.id);
@@ -312,9 +657,26 @@ fn conversation_detail_status_assignment_and_read() {
         let ct = contact(s, w.org, "+971501234567", "Ahmed Hassan");
         s.attach_tag(w.org, ct, "vip", None).unwrap();
         let conv = s.open_conversation(w.org, w.account, ct).unwrap();
-        assert_eq!(s.open_conversation(w.org, w.account, ct).unwrap().id, conv.id, "one conversation per account and contact");
-        s.append_message(w.org, inbound(conv.id, "wamid.1", "When will my order arrive?", 1_779_000_000_000)).unwrap();
-        s.append_message(w.org, inbound(conv.id, "wamid.2", "Hello?", 1_779_000_060_000)).unwrap();
+        assert_eq!(
+            s.open_conversation(w.org, w.account, ct).unwrap().id,
+            conv.id,
+            "one conversation per account and contact"
+        );
+        s.append_message(
+            w.org,
+            inbound(
+                conv.id,
+                "wamid.1",
+                "When will my order arrive?",
+                1_779_000_000_000,
+            ),
+        )
+        .unwrap();
+        s.append_message(
+            w.org,
+            inbound(conv.id, "wamid.2", "Hello?", 1_779_000_060_000),
+        )
+        .unwrap();
 
         let detail = s.get_conversation(w.org, conv.id).unwrap();
         assert_eq!(detail.contact.contact.name.as_deref(), Some("Ahmed Hassan"));
@@ -322,7 +684,10 @@ fn conversation_detail_status_assignment_and_read() {
         assert_eq!(detail.account.phone_number_id, "106540352242922");
         assert!(detail.assignee.is_none());
         let c = detail.conversation;
-        assert_eq!((c.unread_count, c.last_message_text.as_deref()), (2, Some("Hello?")));
+        assert_eq!(
+            (c.unread_count, c.last_message_text.as_deref()),
+            (2, Some("Hello?"))
+        );
         assert_eq!(c.last_message_at, Some(Timestamp(1_779_000_060_000)));
         assert_eq!(c.last_inbound_at, Some(Timestamp(1_779_000_060_000)));
         assert_eq!(c.first_message_at, Some(Timestamp(1_779_000_000_000)));
@@ -331,34 +696,109 @@ fn conversation_detail_status_assignment_and_read() {
         // Assign: a member of the organization; anyone else is refused and nothing changes.
         let assigned = s.assign(w.org, conv.id, Some(w.agent)).unwrap();
         assert_eq!(assigned.assignee_id, Some(w.agent));
-        assert_eq!(s.get_conversation(w.org, conv.id).unwrap().assignee.unwrap().name, "Support Agent");
+        assert_eq!(
+            s.get_conversation(w.org, conv.id)
+                .unwrap()
+                .assignee
+                .unwrap()
+                .name,
+            "Support Agent"
+        );
         let foreign = world(s, "Other", "106540352242923");
-        assert_eq!(s.assign(w.org, conv.id, Some(foreign.agent)).unwrap_err(), Error::NotMember);
-        assert_eq!(s.assign(w.org, conv.id, Some(Id::new())).unwrap_err(), Error::NotMember);
-        assert_eq!(s.get_conversation(w.org, conv.id).unwrap().conversation.assignee_id, Some(w.agent));
+        assert_eq!(
+            s.assign(w.org, conv.id, Some(foreign.agent)).unwrap_err(),
+            Error::NotMember
+        );
+        assert_eq!(
+            s.assign(w.org, conv.id, Some(Id::new())).unwrap_err(),
+            Error::NotMember
+        );
+        assert_eq!(
+            s.get_conversation(w.org, conv.id)
+                .unwrap()
+                .conversation
+                .assignee_id,
+            Some(w.agent)
+        );
         assert_eq!(s.assign(w.org, conv.id, None).unwrap().assignee_id, None);
 
         // Close keeps the first close; reopen clears it; set_status moves through every status.
-        let closed = s.close_conversation(w.org, conv.id, CloseConversation { resolution: Some("resolved".into()), closed_by: Some(w.agent2) }).unwrap();
+        let closed = s
+            .close_conversation(
+                w.org,
+                conv.id,
+                CloseConversation {
+                    resolution: Some("resolved".into()),
+                    closed_by: Some(w.agent2),
+                },
+            )
+            .unwrap();
         assert_eq!(closed.status, ConversationStatus::Closed);
         assert_eq!(closed.closed_by, Some(w.agent2));
         assert!(closed.closed_at.is_some());
-        let twice = s.close_conversation(w.org, conv.id, CloseConversation { resolution: Some("spam".into()), closed_by: Some(w.agent) }).unwrap();
-        assert_eq!((twice.resolution.as_deref(), twice.closed_by, twice.closed_at), (Some("resolved"), Some(w.agent2), closed.closed_at));
+        let twice = s
+            .close_conversation(
+                w.org,
+                conv.id,
+                CloseConversation {
+                    resolution: Some("spam".into()),
+                    closed_by: Some(w.agent),
+                },
+            )
+            .unwrap();
         assert_eq!(
-            s.close_conversation(w.org, conv.id, CloseConversation { resolution: None, closed_by: Some(foreign.agent) }).unwrap_err(),
+            (
+                twice.resolution.as_deref(),
+                twice.closed_by,
+                twice.closed_at
+            ),
+            (Some("resolved"), Some(w.agent2), closed.closed_at)
+        );
+        assert_eq!(
+            s.close_conversation(
+                w.org,
+                conv.id,
+                CloseConversation {
+                    resolution: None,
+                    closed_by: Some(foreign.agent)
+                }
+            )
+            .unwrap_err(),
             Error::NotMember
         );
         let reopened = s.reopen_conversation(w.org, conv.id).unwrap();
-        assert_eq!((reopened.status, reopened.closed_at, reopened.closed_by, reopened.resolution), (ConversationStatus::Open, None, None, None));
+        assert_eq!(
+            (
+                reopened.status,
+                reopened.closed_at,
+                reopened.closed_by,
+                reopened.resolution
+            ),
+            (ConversationStatus::Open, None, None, None)
+        );
         for status in ConversationStatus::ALL {
-            assert_eq!(s.set_status(w.org, conv.id, status, None).unwrap().status, status);
+            assert_eq!(
+                s.set_status(w.org, conv.id, status, None).unwrap().status,
+                status
+            );
         }
-        assert!(s.get_conversation(w.org, conv.id).unwrap().conversation.closed_at.is_some());
+        assert!(s
+            .get_conversation(w.org, conv.id)
+            .unwrap()
+            .conversation
+            .closed_at
+            .is_some());
         // An inbound message reopens a closed conversation.
-        s.append_message(w.org, inbound(conv.id, "wamid.3", "Still there?", 1_779_000_120_000)).unwrap();
+        s.append_message(
+            w.org,
+            inbound(conv.id, "wamid.3", "Still there?", 1_779_000_120_000),
+        )
+        .unwrap();
         let c = s.get_conversation(w.org, conv.id).unwrap().conversation;
-        assert_eq!((c.status, c.unread_count, c.closed_at), (ConversationStatus::Open, 3, None));
+        assert_eq!(
+            (c.status, c.unread_count, c.closed_at),
+            (ConversationStatus::Open, 3, None)
+        );
         assert_eq!(s.mark_read(w.org, conv.id).unwrap().unread_count, 0);
     });
 }
@@ -371,12 +811,29 @@ fn messages_newest_first_redelivery_and_replies() {
         let ct = contact(s, w.org, "+971501234567", "Ahmed Hassan");
         let conv = s.open_conversation(w.org, w.account, ct).unwrap().id;
         for i in 0..7 {
-            s.append_message(w.org, inbound(conv, &format!("wamid.{i}"), &format!("m{i}"), 1_779_000_000_000 + i * 1000)).unwrap();
+            s.append_message(
+                w.org,
+                inbound(
+                    conv,
+                    &format!("wamid.{i}"),
+                    &format!("m{i}"),
+                    1_779_000_000_000 + i * 1000,
+                ),
+            )
+            .unwrap();
         }
         // Redelivery: same wamid, no second message, no second unread.
-        let again = s.append_message(w.org, inbound(conv, "wamid.6", "m6", 1_779_000_006_000)).unwrap();
+        let again = s
+            .append_message(w.org, inbound(conv, "wamid.6", "m6", 1_779_000_006_000))
+            .unwrap();
         assert_eq!(again.body.text.as_deref(), Some("m6"));
-        assert_eq!(s.get_conversation(w.org, conv).unwrap().conversation.unread_count, 7);
+        assert_eq!(
+            s.get_conversation(w.org, conv)
+                .unwrap()
+                .conversation
+                .unread_count,
+            7
+        );
         // An outbound reply to a stored message, by an agent.
         let reply = s
             .append_message(
@@ -402,26 +859,51 @@ fn messages_newest_first_redelivery_and_replies() {
             .unwrap();
         assert!(reply.body.reply_to_message_id.is_some());
         let conversation = s.get_conversation(w.org, conv).unwrap().conversation;
-        assert_eq!((conversation.unread_count, conversation.last_message_direction), (7, Some(Direction::Outbound)));
+        assert_eq!(
+            (
+                conversation.unread_count,
+                conversation.last_message_direction
+            ),
+            (7, Some(Direction::Outbound))
+        );
 
         let mut texts = Vec::new();
         let mut cursor = None;
         loop {
-            let page = s.list_messages(w.org, conv, &PageRequest::Keyset { limit: 3, cursor }).unwrap();
-            texts.extend(page.items.iter().map(|m| m.body.text.clone().unwrap_or_default()));
+            let page = s
+                .list_messages(w.org, conv, &PageRequest::Keyset { limit: 3, cursor })
+                .unwrap();
+            texts.extend(
+                page.items
+                    .iter()
+                    .map(|m| m.body.text.clone().unwrap_or_default()),
+            );
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
                 None => break,
             }
         }
-        assert_eq!(texts, vec!["caption", "m6", "m5", "m4", "m3", "m2", "m1", "m0"]);
-        let stored = s.list_messages(w.org, conv, &PageRequest::first(1)).unwrap().items.remove(0);
+        assert_eq!(
+            texts,
+            vec!["caption", "m6", "m5", "m4", "m3", "m2", "m1", "m0"]
+        );
+        let stored = s
+            .list_messages(w.org, conv, &PageRequest::first(1))
+            .unwrap()
+            .items
+            .remove(0);
         assert_eq!(stored, reply);
         // A cursor of one conversation is not good for another.
         let ct2 = contact(s, w.org, "+971501234568", "Other");
         let conv2 = s.open_conversation(w.org, w.account, ct2).unwrap().id;
-        let cursor = s.list_messages(w.org, conv, &PageRequest::first(1)).unwrap().next_cursor;
-        assert!(matches!(s.list_messages(w.org, conv2, &PageRequest::Keyset { limit: 1, cursor }), Err(Error::InvalidCursor(_))));
+        let cursor = s
+            .list_messages(w.org, conv, &PageRequest::first(1))
+            .unwrap()
+            .next_cursor;
+        assert!(matches!(
+            s.list_messages(w.org, conv2, &PageRequest::Keyset { limit: 1, cursor }),
+            Err(Error::InvalidCursor(_))
+        ));
     });
 }
 
@@ -434,49 +916,117 @@ fn no_operation_reaches_another_organization() {
         let ct = contact(s, a.org, "+971501234567", "Ahmed Hassan");
         let tag = s.attach_tag(a.org, ct, "vip", None).unwrap();
         let conv = s.open_conversation(a.org, a.account, ct).unwrap().id;
-        s.append_message(a.org, inbound(conv, "wamid.a", "secret", 1_779_000_000_000)).unwrap();
+        s.append_message(a.org, inbound(conv, "wamid.a", "secret", 1_779_000_000_000))
+            .unwrap();
 
-        let nf = |r: Result<()>, kind: EntityKind| assert_eq!(r.unwrap_err(), Error::NotFound(kind));
+        let nf =
+            |r: Result<()>, kind: EntityKind| assert_eq!(r.unwrap_err(), Error::NotFound(kind));
         use EntityKind::*;
         nf(s.get_conversation(b.org, conv).map(|_| ()), Conversation);
-        nf(s.close_conversation(b.org, conv, CloseConversation::default()).map(|_| ()), Conversation);
+        nf(
+            s.close_conversation(b.org, conv, CloseConversation::default())
+                .map(|_| ()),
+            Conversation,
+        );
         nf(s.reopen_conversation(b.org, conv).map(|_| ()), Conversation);
-        nf(s.set_status(b.org, conv, ConversationStatus::Closed, None).map(|_| ()), Conversation);
-        nf(s.assign(b.org, conv, Some(b.agent)).map(|_| ()), Conversation);
+        nf(
+            s.set_status(b.org, conv, ConversationStatus::Closed, None)
+                .map(|_| ()),
+            Conversation,
+        );
+        nf(
+            s.assign(b.org, conv, Some(b.agent)).map(|_| ()),
+            Conversation,
+        );
         nf(s.mark_read(b.org, conv).map(|_| ()), Conversation);
-        nf(s.list_messages(b.org, conv, &PageRequest::first(10)).map(|_| ()), Conversation);
-        nf(s.append_message(b.org, inbound(conv, "wamid.b", "x", 1)).map(|_| ()), Conversation);
+        nf(
+            s.list_messages(b.org, conv, &PageRequest::first(10))
+                .map(|_| ()),
+            Conversation,
+        );
+        nf(
+            s.append_message(b.org, inbound(conv, "wamid.b", "x", 1))
+                .map(|_| ()),
+            Conversation,
+        );
         nf(s.get_contact(b.org, ct).map(|_| ()), Contact);
         nf(s.attach_tag(b.org, ct, "vip", None).map(|_| ()), Contact);
         nf(s.detach_tag(b.org, ct, tag.id).map(|_| ()), Contact);
         let b_contact = contact(s, b.org, "+971501234567", "Same phone, other org");
         assert_ne!(b_contact, ct);
         nf(s.detach_tag(b.org, b_contact, tag.id), Tag);
-        nf(s.open_conversation(b.org, a.account, b_contact).map(|_| ()), Account);
-        nf(s.open_conversation(b.org, b.account, ct).map(|_| ()), Contact);
+        nf(
+            s.open_conversation(b.org, a.account, b_contact).map(|_| ()),
+            Account,
+        );
+        nf(
+            s.open_conversation(b.org, b.account, ct).map(|_| ()),
+            Contact,
+        );
         nf(s.get_user(b.org, a.agent).map(|_| ()), User);
-        nf(s.find_account(b.org, "106540352242922").map(|_| ()), Account);
+        nf(
+            s.find_account(b.org, "106540352242922").map(|_| ()),
+            Account,
+        );
         // Lists see only their organization, even when filtered by the other's ids.
         let filters = [
             ConversationFilter::default(),
-            ConversationFilter { contact_id: Some(ct), ..Default::default() },
-            ConversationFilter { account_id: Some(a.account), ..Default::default() },
-            ConversationFilter { assignee_id: Some(a.agent), ..Default::default() },
+            ConversationFilter {
+                contact_id: Some(ct),
+                ..Default::default()
+            },
+            ConversationFilter {
+                account_id: Some(a.account),
+                ..Default::default()
+            },
+            ConversationFilter {
+                assignee_id: Some(a.agent),
+                ..Default::default()
+            },
         ];
         for filter in filters {
             for order in ConversationOrder::ALL {
-                let page = s.list_conversations(b.org, &filter, order, &PageRequest::first(100)).unwrap();
+                let page = s
+                    .list_conversations(b.org, &filter, order, &PageRequest::first(100))
+                    .unwrap();
                 assert!(page.items.iter().all(|d| d.conversation.org_id == b.org));
                 assert!(page.items.is_empty());
             }
         }
-        let contacts = s.list_contacts(b.org, &ContactFilter { tag_id: Some(tag.id), ..Default::default() }, &PageRequest::first(100)).unwrap();
+        let contacts = s
+            .list_contacts(
+                b.org,
+                &ContactFilter {
+                    tag_id: Some(tag.id),
+                    ..Default::default()
+                },
+                &PageRequest::first(100),
+            )
+            .unwrap();
         assert!(contacts.items.is_empty());
         // A cursor from A's list is refused in B's.
-        s.open_conversation(a.org, a.account, contact(s, a.org, "+971501234569", "Second")).unwrap();
-        let cursor = s.list_conversations(a.org, &ConversationFilter::default(), ConversationOrder::CreatedDesc, &PageRequest::first(1)).unwrap().next_cursor;
+        s.open_conversation(
+            a.org,
+            a.account,
+            contact(s, a.org, "+971501234569", "Second"),
+        )
+        .unwrap();
+        let cursor = s
+            .list_conversations(
+                a.org,
+                &ConversationFilter::default(),
+                ConversationOrder::CreatedDesc,
+                &PageRequest::first(1),
+            )
+            .unwrap()
+            .next_cursor;
         assert!(matches!(
-            s.list_conversations(b.org, &ConversationFilter::default(), ConversationOrder::CreatedDesc, &PageRequest::Keyset { limit: 1, cursor }),
+            s.list_conversations(
+                b.org,
+                &ConversationFilter::default(),
+                ConversationOrder::CreatedDesc,
+                &PageRequest::Keyset { limit: 1, cursor }
+            ),
             Err(Error::InvalidCursor(CursorError::FilterMismatch))
         ));
     });
@@ -488,18 +1038,40 @@ fn api_keys_are_hashed_revocable_and_expire() {
         let s = &db.store;
         let w = world(s, "Acme", "106540352242922");
         let made = s
-            .create_api_key(w.org, NewApiKey { name: Some("ci".into()), style: KeyStyle::Wacrm, scopes: key::parse_scopes(Some("conversations:read")).unwrap(), expires_at: None })
+            .create_api_key(
+                w.org,
+                NewApiKey {
+                    name: Some("ci".into()),
+                    style: KeyStyle::Wacrm,
+                    scopes: key::parse_scopes(Some("conversations:read")).unwrap(),
+                    expires_at: None,
+                },
+            )
             .unwrap();
         assert!(made.secret.starts_with("wacrm_live_"));
         assert_eq!(made.key.last4, &made.secret[made.secret.len() - 4..]);
         let found = s.authenticate(&made.secret).unwrap().unwrap();
-        assert_eq!((found.id, found.org_id, found.scopes.clone()), (made.key.id, w.org, vec!["conversations:read".to_owned()]));
+        assert_eq!(
+            (found.id, found.org_id, found.scopes.clone()),
+            (made.key.id, w.org, vec!["conversations:read".to_owned()])
+        );
         assert!(s.authenticate("wacrm_live_nope").unwrap().is_none());
         assert!(s.revoke_api_key(made.key.id).unwrap().revoked_at.is_some());
         assert!(s.authenticate(&made.secret).unwrap().is_none());
-        assert_eq!(s.revoke_api_key(Id::new()).unwrap_err(), Error::NotFound(EntityKind::ApiKey));
+        assert_eq!(
+            s.revoke_api_key(Id::new()).unwrap_err(),
+            Error::NotFound(EntityKind::ApiKey)
+        );
         let expired = s
-            .create_api_key(w.org, NewApiKey { name: None, style: KeyStyle::Kirim, scopes: key::parse_scopes(None).unwrap(), expires_at: Some(Timestamp::now().plus_days(-1)) })
+            .create_api_key(
+                w.org,
+                NewApiKey {
+                    name: None,
+                    style: KeyStyle::Kirim,
+                    scopes: key::parse_scopes(None).unwrap(),
+                    expires_at: Some(Timestamp::now().plus_days(-1)),
+                },
+            )
             .unwrap();
         assert!(expired.secret.starts_with("kdv_live_"));
         assert!(s.authenticate(&expired.secret).unwrap().is_none());
@@ -512,20 +1084,42 @@ fn seed_is_realistic_and_deterministic() {
         let s = &db.store;
         let org = s.create_organization("Demo").unwrap().id;
         let mut ticks = 0;
-        let report = s.seed(org, &SeedOptions { conversations: 300, messages_per_conversation: 6, seed: 42 }, &mut |_| ticks += 1).unwrap();
+        let report = s
+            .seed(
+                org,
+                &SeedOptions {
+                    conversations: 300,
+                    messages_per_conversation: 6,
+                    seed: 42,
+                },
+                &mut |_| ticks += 1,
+            )
+            .unwrap();
         assert!(ticks >= 1);
         assert_eq!((report.conversations, report.contacts), (300, 300));
-        let all = walk(s, org, &ConversationFilter::default(), ConversationOrder::CreatedDesc, 100);
+        let all = walk(
+            s,
+            org,
+            &ConversationFilter::default(),
+            ConversationOrder::CreatedDesc,
+            100,
+        );
         assert_eq!(all.len(), 300);
         let statuses: HashSet<_> = all.iter().map(|d| d.conversation.status).collect();
         assert_eq!(statuses.len(), 5, "every status");
-        assert!(all.iter().any(|d| d.assignee.is_some()) && all.iter().any(|d| d.assignee.is_none()));
+        assert!(
+            all.iter().any(|d| d.assignee.is_some()) && all.iter().any(|d| d.assignee.is_none())
+        );
         assert!(all.iter().any(|d| d.conversation.last_message_at.is_none()));
         assert!(all.iter().any(|d| !d.contact.tags.is_empty()));
         let mut types = HashSet::new();
         let mut directions = HashSet::new();
         for d in all.iter().take(120) {
-            for m in s.list_messages(org, d.conversation.id, &PageRequest::first(100)).unwrap().items {
+            for m in s
+                .list_messages(org, d.conversation.id, &PageRequest::first(100))
+                .unwrap()
+                .items
+            {
                 types.insert(m.content_type);
                 directions.insert((m.direction, m.status));
             }
@@ -533,10 +1127,21 @@ fn seed_is_realistic_and_deterministic() {
         assert!(types.len() >= 10, "content types: {types:?}");
         assert!(directions.contains(&(Direction::Inbound, MessageStatus::Received)));
         assert!(directions.contains(&(Direction::Outbound, MessageStatus::Read)));
-        let scripts = all.iter().filter_map(|d| d.contact.contact.name.clone()).filter(|n| !n.is_ascii()).count();
+        let scripts = all
+            .iter()
+            .filter_map(|d| d.contact.contact.name.clone())
+            .filter(|n| !n.is_ascii())
+            .count();
         assert!(scripts > 50, "names in several scripts");
         all.iter()
-            .map(|d| (d.contact.contact.phone.clone(), d.contact.contact.name.clone(), d.conversation.status, d.conversation.created_at))
+            .map(|d| {
+                (
+                    d.contact.contact.phone.clone(),
+                    d.contact.contact.name.clone(),
+                    d.conversation.status,
+                    d.conversation.created_at,
+                )
+            })
             .collect::<Vec<_>>()
     };
     let a = summary(&common::TestDb::sqlite());
@@ -553,27 +1158,76 @@ fn conversation_lists_are_index_range_scans() {
     let w = world(s, "Acme", "106540352242922");
     conversations(s, &w, 5);
     let cases = [
-        (ConversationFilter::default(), ConversationOrder::CreatedDesc, "conversations_org_created"),
-        (ConversationFilter::default(), ConversationOrder::LastMessageDesc, "conversations_org_last_message"),
-        (ConversationFilter::default(), ConversationOrder::LastActivityDesc, "conversations_org_activity"),
-        (ConversationFilter { account_id: Some(w.account), ..Default::default() }, ConversationOrder::LastMessageDesc, "conversations_account_last_message"),
-        (ConversationFilter { assignee_id: Some(w.agent), ..Default::default() }, ConversationOrder::CreatedDesc, "conversations_assignee_created"),
-        (ConversationFilter { assignee_id: Some(w.agent), ..Default::default() }, ConversationOrder::LastActivityDesc, "conversations_assignee_activity"),
         (
-            ConversationFilter { statuses: Some(ConversationStatus::matching(Dialect::Wacrm, "open")), ..Default::default() },
+            ConversationFilter::default(),
+            ConversationOrder::CreatedDesc,
+            "conversations_org_created",
+        ),
+        (
+            ConversationFilter::default(),
+            ConversationOrder::LastMessageDesc,
+            "conversations_org_last_message",
+        ),
+        (
+            ConversationFilter::default(),
+            ConversationOrder::LastActivityDesc,
+            "conversations_org_activity",
+        ),
+        (
+            ConversationFilter {
+                account_id: Some(w.account),
+                ..Default::default()
+            },
+            ConversationOrder::LastMessageDesc,
+            "conversations_account_last_message",
+        ),
+        (
+            ConversationFilter {
+                assignee_id: Some(w.agent),
+                ..Default::default()
+            },
+            ConversationOrder::CreatedDesc,
+            "conversations_assignee_created",
+        ),
+        (
+            ConversationFilter {
+                assignee_id: Some(w.agent),
+                ..Default::default()
+            },
+            ConversationOrder::LastActivityDesc,
+            "conversations_assignee_activity",
+        ),
+        (
+            ConversationFilter {
+                statuses: Some(ConversationStatus::matching(Dialect::Wacrm, "open")),
+                ..Default::default()
+            },
             ConversationOrder::CreatedDesc,
             "conversations_org_created",
         ),
     ];
     for (filter, order, index) in cases {
         for deep in [false, true] {
-            let plan = s.explain_conversation_list(w.org, &filter, order, deep).unwrap();
-            assert!(plan.contains(index), "{order:?} {filter:?} deep={deep}: {plan}");
-            assert!(!plan.contains("TEMP B-TREE"), "{order:?} {filter:?} deep={deep}: {plan}");
+            let plan = s
+                .explain_conversation_list(w.org, &filter, order, deep)
+                .unwrap();
+            assert!(
+                plan.contains(index),
+                "{order:?} {filter:?} deep={deep}: {plan}"
+            );
+            assert!(
+                !plan.contains("TEMP B-TREE"),
+                "{order:?} {filter:?} deep={deep}: {plan}"
+            );
         }
     }
     // A contact has one conversation per account: its few rows are sorted, found by its index.
-    let contact_filter = ConversationFilter { contact_id: Some(Id::new()), ..Default::default() };
-    let plan = s.explain_conversation_list(w.org, &contact_filter, ConversationOrder::CreatedDesc, true).unwrap();
+    let contact_filter = ConversationFilter {
+        contact_id: Some(Id::new()),
+        ..Default::default()
+    };
+    let plan = s
+        .explain_conversation_list(w.org, &contact_filter, ConversationOrder::CreatedDesc, true)
+        .unwrap();
     assert!(plan.contains("conversations_contact"), "{plan}");
 }

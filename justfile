@@ -1,0 +1,29 @@
+# Rosetta's everyday commands. `just` lists them.
+
+# List the recipes.
+default:
+    @just --list
+
+# Run Rosetta on the embedded default (SQLite file rosetta.db).
+run:
+    cargo run -p rosetta -- serve
+
+# The test suite (SQLite; PostgreSQL too when ROSETTA_TEST_DATABASE_URL is set).
+test:
+    cargo test --workspace
+
+# Exactly what CI runs (needs PostgreSQL on 127.0.0.1:5432).
+ci:
+    .ci/run
+
+# Format and lint.
+fmt:
+    cargo fmt --all
+
+clippy:
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Store page benchmark on a seeded 1,000,000-conversation SQLite database (seeded on first run).
+bench-store conversations="1000000":
+    ROSETTA_BENCH_CONVERSATIONS={{conversations}} ROSETTA_BENCH_DATABASE_URL=sqlite://bench/data/store-{{conversations}}.db \
+        cargo bench -p rosetta-store --bench pages
