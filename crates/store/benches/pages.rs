@@ -28,10 +28,17 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn main() {
+    // Relative SQLite paths are taken from the workspace root (cargo runs benches from the
+    // package folder).
+    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let url = env_or(
         "ROSETTA_BENCH_DATABASE_URL",
         "sqlite://bench/data/store-1m.db",
     );
+    let url = match url.strip_prefix("sqlite://") {
+        Some(path) if !path.starts_with('/') => format!("sqlite://{workspace}/{path}"),
+        _ => url,
+    };
     let conversations: u64 = env_or("ROSETTA_BENCH_CONVERSATIONS", "1000000")
         .parse()
         .expect("number");
