@@ -186,6 +186,28 @@ struct ServeArgs {
     /// Database connections in the pool.
     #[arg(long, env = "ROSETTA_POOL_SIZE", default_value_t = 16)]
     pool_size: u32,
+    #[command(flatten)]
+    webhook: WebhookArgs,
+}
+
+/// Meta's webhook secrets. Without an app secret every delivery is refused.
+#[derive(Args, Debug)]
+struct WebhookArgs {
+    /// App secret(s) that sign deliveries, comma-separated to accept several during a rotation.
+    #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
+    whatsapp_app_secret: Option<String>,
+    /// The token Meta's verification handshake must present.
+    #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
+    whatsapp_verify_token: Option<String>,
+}
+
+impl WebhookArgs {
+    fn config(&self) -> rosetta_http::webhook::WebhookConfig {
+        rosetta_http::webhook::WebhookConfig::new(
+            self.whatsapp_app_secret.as_deref(),
+            self.whatsapp_verify_token.as_deref(),
+        )
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -527,6 +549,10 @@ fn serve(url: &str, args: ServeArgs) -> Result<(), String> {
         );
     }
     let state = rosetta_http::AppState::new(store.clone());
+    let webhook = args.webhook.config();
+    if !webhook.accepts_deliveries() {
+        tracing::warn!("WHATSAPP_APP_SECRET is not set: every webhook delivery will be refused");
+    }
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -537,6 +563,7 @@ fn serve(url: &str, args: ServeArgs) -> Result<(), String> {
                 actix_web::App::new()
                     .app_data(actix_web::web::Data::new(state.clone()))
                     .configure(rosetta_http::health_routes)
+                    .configure(rosetta_http::webhook::routes(webhook.clone()))
                     .default_service(actix_web::web::to(rosetta_http::not_found))
             })
             .workers(workers)

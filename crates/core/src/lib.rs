@@ -6,6 +6,7 @@
 pub mod cursor;
 pub mod error;
 pub mod id;
+pub mod ingest;
 pub mod key;
 pub mod model;
 pub mod query;
@@ -17,6 +18,7 @@ pub mod validate;
 pub use cursor::{CursorCodec, KeysetPosition};
 pub use error::{CursorError, Error, Result};
 pub use id::{EntityKind, Id, IdError, Spelling};
+pub use ingest::{InboundMessage, IngestEvent, IngestReport, StatusUpdate};
 pub use model::*;
 pub use query::*;
 pub use status::{ConversationStatus, Dialect};

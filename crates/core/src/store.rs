@@ -142,6 +142,12 @@ pub trait Store: Send + Sync + 'static {
     /// reopening a closed conversation on an inbound message), in one transaction.
     fn append_message(&self, org: Id, message: NewMessage) -> Result<Message>;
 
+    // Ingest
+    /// Applies one webhook delivery's events in one transaction: all of them, or none and an error.
+    /// Accounts are found by `phone_number_id` across organizations (Meta names only the number);
+    /// events of a number no organization has are skipped and reported.
+    fn ingest(&self, events: &[crate::ingest::IngestEvent]) -> Result<crate::ingest::IngestReport>;
+
     // API keys
     fn create_api_key(&self, org: Id, key: NewApiKey) -> Result<CreatedApiKey>;
     /// Revokes a key by id; revoking twice keeps the first time.

@@ -2,6 +2,8 @@
 //! the async workers, and the liveness/readiness routes. Dialect crates add their routes beside
 //! these; no dialect's JSON shapes live here.
 
+pub mod webhook;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,6 +121,7 @@ mod tests {
             create_api_key(Id, NewApiKey) -> CreatedApiKey;
             revoke_api_key(Id) -> ApiKey;
             authenticate(&str) -> Option<ApiKey>;
+            ingest(&[IngestEvent]) -> IngestReport;
         }
     }
 

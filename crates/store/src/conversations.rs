@@ -23,6 +23,21 @@ pub fn load(c: &mut DbConnection, org: Id, conversation: Id) -> Result<Conversat
         .ok_or(Error::NotFound(EntityKind::Conversation))
 }
 
+/// Loads a conversation to change it. The row is locked first (a no-op UPDATE takes PostgreSQL's
+/// row lock until commit, and the SELECT after it sees every earlier commit), so two writers never
+/// both read the old counters; SQLite's single writer needs no more.
+pub fn load_for_update(c: &mut DbConnection, org: Id, conversation: Id) -> Result<ConversationRow> {
+    diesel::update(
+        conversations::table
+            .find(b(conversation))
+            .filter(conversations::org_id.eq(b(org))),
+    )
+    .set(conversations::updated_at.eq(conversations::updated_at))
+    .execute(c)
+    .map_err(map_error)?;
+    load(c, org, conversation)
+}
+
 fn save(c: &mut DbConnection, row: &ConversationRow) -> Result<()> {
     diesel::update(conversations::table.find(row.id.clone()))
         .set(row)
@@ -50,7 +65,17 @@ pub fn open(
     if let Some(row) = existing {
         return Ok(row.into());
     }
-    let conversation = Conversation {
+    let conversation = new_conversation(org, account, contact, now);
+    diesel::insert_into(conversations::table)
+        .values(&ConversationRow::from_domain(&conversation))
+        .execute(c)
+        .map_err(map_error)?;
+    Ok(conversation)
+}
+
+/// A new, open conversation with no message yet.
+pub fn new_conversation(org: Id, account: Id, contact: Id, now: Timestamp) -> Conversation {
+    Conversation {
         id: Id::new(),
         org_id: org,
         account_id: account,
@@ -69,12 +94,7 @@ pub fn open(
         closed_by: None,
         created_at: now,
         updated_at: now,
-    };
-    diesel::insert_into(conversations::table)
-        .values(&ConversationRow::from_domain(&conversation))
-        .execute(c)
-        .map_err(map_error)?;
-    Ok(conversation)
+    }
 }
 
 /// The conversations a filter selects, not yet ordered or paged.
@@ -304,7 +324,7 @@ pub fn close(
     resolution: Option<String>,
     closed_by: Option<Id>,
 ) -> Result<Conversation> {
-    let mut row = load(c, org, conversation)?;
+    let mut row = load_for_update(c, org, conversation)?;
     if let Some(user) = closed_by {
         directory::member(c, org, user)?;
     }
@@ -331,7 +351,7 @@ pub fn set_status(
     actor: Option<Id>,
     only_if_closed: bool,
 ) -> Result<Conversation> {
-    let mut row = load(c, org, conversation)?;
+    let mut row = load_for_update(c, org, conversation)?;
     if let Some(user) = actor {
         directory::member(c, org, user)?;
     }
@@ -360,7 +380,7 @@ pub fn assign(
     conversation: Id,
     user: Option<Id>,
 ) -> Result<Conversation> {
-    let mut row = load(c, org, conversation)?;
+    let mut row = load_for_update(c, org, conversation)?;
     if let Some(user) = user {
         directory::member(c, org, user)?;
     }
@@ -375,7 +395,7 @@ pub fn assign(
 }
 
 pub fn mark_read(c: &mut DbConnection, org: Id, conversation: Id) -> Result<Conversation> {
-    let mut row = load(c, org, conversation)?;
+    let mut row = load_for_update(c, org, conversation)?;
     if row.unread_count != 0 {
         row.unread_count = 0;
         row.updated_at = Timestamp::now().millis();

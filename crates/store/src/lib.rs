@@ -9,6 +9,7 @@ mod conversations;
 pub mod db;
 mod directory;
 mod explain;
+mod ingest;
 mod messages;
 mod rows;
 pub mod schema;
@@ -388,6 +389,18 @@ impl Store for DieselStore {
 
     fn append_message(&self, org: Id, message: NewMessage) -> Result<Message> {
         self.write(|c| messages::append(c, org, message))
+    }
+
+    fn ingest(&self, events: &[IngestEvent]) -> Result<IngestReport> {
+        // On PostgreSQL two deliveries for a new contact can race to create it: the loser's
+        // transaction fails on the unique index and is run again, finding the winner's rows.
+        let mut attempt = 0;
+        loop {
+            match self.write(|c| ingest::apply(c, events)) {
+                Err(Error::Conflict(_)) if attempt < 3 => attempt += 1,
+                other => return other,
+            }
+        }
     }
 
     fn create_api_key(&self, org: Id, key: NewApiKey) -> Result<CreatedApiKey> {

@@ -70,7 +70,7 @@ pub fn find_by_wamid(c: &mut DbConnection, org: Id, wamid: &str) -> Result<Optio
 /// Stores a message and moves its conversation along. A wamid already stored returns the stored
 /// message and changes nothing (Meta redelivers).
 pub fn append(c: &mut DbConnection, org: Id, new: NewMessage) -> Result<Message> {
-    let mut conversation = crate::conversations::load(c, org, new.conversation_id)?;
+    let mut conversation = crate::conversations::load_for_update(c, org, new.conversation_id)?;
     if let Some(wamid) = &new.wamid {
         if let Some(existing) = find_by_wamid(c, org, wamid)? {
             return Ok(existing.into());

@@ -1,0 +1,185 @@
+//! Applying webhook deliveries: contacts and conversations found or made, messages stored once,
+//! statuses moved forward only.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use rosetta_core::ingest::{InboundMessage, IngestEvent, IngestReport, StatusUpdate};
+use rosetta_core::store::NewMessage;
+use rosetta_core::*;
+
+use crate::db::{map_error, DbConnection};
+use crate::rows::*;
+use crate::schema::*;
+
+/// Applies every event; the caller wraps this in one transaction.
+pub fn apply(c: &mut DbConnection, events: &[IngestEvent]) -> Result<IngestReport> {
+    let mut report = IngestReport::default();
+    // phone_number_id -> (organization, account), looked up once per delivery.
+    let mut accounts: HashMap<String, Option<(Id, Id)>> = HashMap::new();
+    for event in events {
+        let pnid = match event {
+            IngestEvent::Message(m) => &m.phone_number_id,
+            IngestEvent::Status(s) => &s.phone_number_id,
+        };
+        if !accounts.contains_key(pnid) {
+            let found: Option<(Vec<u8>, Vec<u8>)> = whatsapp_accounts::table
+                .filter(whatsapp_accounts::phone_number_id.eq(pnid))
+                .select((whatsapp_accounts::org_id, whatsapp_accounts::id))
+                .first(c)
+                .optional()
+                .map_err(map_error)?;
+            accounts.insert(
+                pnid.clone(),
+                found.map(|(org, account)| (id(&org), id(&account))),
+            );
+        }
+        let Some((org, account)) = accounts[pnid] else {
+            if !report.unknown_accounts.contains(pnid) {
+                report.unknown_accounts.push(pnid.clone());
+            }
+            continue;
+        };
+        match event {
+            IngestEvent::Message(m) => message(c, org, account, m, &mut report)?,
+            IngestEvent::Status(s) => status(c, org, s, &mut report)?,
+        }
+    }
+    Ok(report)
+}
+
+fn message(
+    c: &mut DbConnection,
+    org: Id,
+    account: Id,
+    m: &InboundMessage,
+    report: &mut IngestReport,
+) -> Result<()> {
+    if crate::messages::find_by_wamid(c, org, &m.wamid)?.is_some() {
+        report.duplicates += 1;
+        return Ok(());
+    }
+    let phone = validate::normalize_phone("wa_id", &m.wa_id)?;
+    let contact = match crate::contacts::find_by_phone(c, org, &phone)? {
+        Some(row) => {
+            let name = m
+                .profile_name
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty());
+            if let Some(name) = name.filter(|n| row.name.as_deref() != Some(*n)) {
+                diesel::update(contacts::table.find(row.id.clone()))
+                    .set((
+                        contacts::name.eq(name),
+                        contacts::updated_at.eq(Timestamp::now().millis()),
+                    ))
+                    .execute(c)
+                    .map_err(map_error)?;
+            }
+            id(&row.id)
+        }
+        None => {
+            let now = Timestamp::now().millis();
+            let row = ContactRow {
+                id: b(Id::new()),
+                org_id: b(org),
+                phone,
+                name: m.profile_name.clone().filter(|n| !n.trim().is_empty()),
+                email: None,
+                company: None,
+                avatar_url: None,
+                metadata: None,
+                created_at: now,
+                updated_at: now,
+            };
+            diesel::insert_into(contacts::table)
+                .values(&row)
+                .execute(c)
+                .map_err(map_error)?;
+            id(&row.id)
+        }
+    };
+    let conversation = find_or_open_conversation(c, org, account, contact)?;
+    crate::messages::append(
+        c,
+        org,
+        NewMessage {
+            conversation_id: conversation,
+            wamid: Some(m.wamid.clone()),
+            direction: Direction::Inbound,
+            sender_type: SenderType::Customer,
+            sender_user_id: None,
+            content_type: m.content_type,
+            body: m.body.clone(),
+            status: MessageStatus::Received,
+            created_at: m.timestamp,
+        },
+    )?;
+    report.messages += 1;
+    Ok(())
+}
+
+fn find_or_open_conversation(
+    c: &mut DbConnection,
+    org: Id,
+    account: Id,
+    contact: Id,
+) -> Result<Id> {
+    let existing: Option<Vec<u8>> = conversations::table
+        .filter(conversations::account_id.eq(b(account)))
+        .filter(conversations::contact_id.eq(b(contact)))
+        .select(conversations::id)
+        .first(c)
+        .optional()
+        .map_err(map_error)?;
+    match existing {
+        Some(conversation) => Ok(id(&conversation)),
+        None => {
+            let mut row = ConversationRow::from_domain(&crate::conversations::new_conversation(
+                org,
+                account,
+                contact,
+                Timestamp::now(),
+            ));
+            row.source = Some("organic".to_owned());
+            diesel::insert_into(conversations::table)
+                .values(&row)
+                .execute(c)
+                .map_err(map_error)?;
+            Ok(id(&row.id))
+        }
+    }
+}
+
+fn status(
+    c: &mut DbConnection,
+    org: Id,
+    s: &StatusUpdate,
+    report: &mut IngestReport,
+) -> Result<()> {
+    let Some(row) = crate::messages::find_by_wamid(c, org, &s.wamid)? else {
+        report.statuses_ignored += 1;
+        return Ok(());
+    };
+    let current = MessageStatus::parse(&row.status).unwrap_or(MessageStatus::Received);
+    if row.direction != Direction::Outbound.as_str() || !current.can_advance_to(s.status) {
+        report.statuses_ignored += 1;
+        return Ok(());
+    }
+    let (code, title) = if s.status == MessageStatus::Failed {
+        (s.error_code, s.error_title.clone())
+    } else {
+        (row.error_code, row.error_title)
+    };
+    diesel::update(messages::table.find(row.id))
+        .set((
+            messages::status.eq(s.status.as_str()),
+            messages::error_code.eq(code),
+            messages::error_title.eq(title),
+            messages::updated_at.eq(Timestamp::now().millis()),
+        ))
+        .execute(c)
+        .map_err(map_error)?;
+    report.statuses += 1;
+    Ok(())
+}
