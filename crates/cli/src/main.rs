@@ -6,9 +6,9 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use rosetta::server::{openapi, serve, ServeDialect, ServeOptions};
 use rosetta_core::key::{parse_scopes, KeyStyle};
 use rosetta_core::store::NewApiKey;
 use rosetta_core::*;
@@ -178,36 +178,8 @@ struct SeedArgs {
 struct ServeArgs {
     #[arg(long, value_enum, default_value = "all")]
     dialect: ServeDialect,
-    #[arg(long, env = "ROSETTA_BIND", default_value = "127.0.0.1:8080")]
-    bind: String,
-    /// Worker threads (default: one per core).
-    #[arg(long, env = "ROSETTA_WORKERS")]
-    workers: Option<usize>,
-    /// Database connections in the pool.
-    #[arg(long, env = "ROSETTA_POOL_SIZE", default_value_t = 16)]
-    pool_size: u32,
     #[command(flatten)]
-    webhook: WebhookArgs,
-}
-
-/// Meta's webhook secrets. Without an app secret every delivery is refused.
-#[derive(Args, Debug)]
-struct WebhookArgs {
-    /// App secret(s) that sign deliveries, comma-separated to accept several during a rotation.
-    #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
-    whatsapp_app_secret: Option<String>,
-    /// The token Meta's verification handshake must present.
-    #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
-    whatsapp_verify_token: Option<String>,
-}
-
-impl WebhookArgs {
-    fn config(&self) -> rosetta_http::webhook::WebhookConfig {
-        rosetta_http::webhook::WebhookConfig::new(
-            self.whatsapp_app_secret.as_deref(),
-            self.whatsapp_verify_token.as_deref(),
-        )
-    }
+    options: ServeOptions,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,14 +204,6 @@ impl DialectArg {
             DialectArg::Envelope => KeyStyle::Envelope,
         }
     }
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum ServeDialect {
-    All,
-    Wacrm,
-    Kirim,
-    Envelope,
 }
 
 fn org_id(s: &str) -> Result<Id, String> {
@@ -478,11 +442,11 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Seed(args) => seed(&url, args),
-        Command::Serve(args) => serve(&url, args),
-        Command::Openapi { dialect } => Err(format!(
-            "the {} dialect is not part of this build yet, so it has no OpenAPI document",
-            dialect.dialect().as_str()
-        )),
+        Command::Serve(args) => serve(&url, args.dialect, args.options),
+        Command::Openapi { dialect } => {
+            print!("{}", openapi(dialect.dialect())?);
+            Ok(())
+        }
     }
 }
 
@@ -532,44 +496,4 @@ fn seed(url: &str, args: SeedArgs) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-fn serve(url: &str, args: ServeArgs) -> Result<(), String> {
-    let store = Arc::new(open(url, args.pool_size)?);
-    let dialects: Vec<Dialect> = match args.dialect {
-        ServeDialect::All => Dialect::ALL.to_vec(),
-        ServeDialect::Wacrm => vec![Dialect::Wacrm],
-        ServeDialect::Kirim => vec![Dialect::Kirim],
-        ServeDialect::Envelope => vec![Dialect::Envelope],
-    };
-    for d in &dialects {
-        tracing::warn!(
-            dialect = d.as_str(),
-            "this dialect is not part of this build yet; serving /healthz and /readyz only"
-        );
-    }
-    let state = rosetta_http::AppState::new(store.clone());
-    let webhook = args.webhook.config();
-    if !webhook.accepts_deliveries() {
-        tracing::warn!("WHATSAPP_APP_SECRET is not set: every webhook delivery will be refused");
-    }
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    tracing::info!(bind = %args.bind, backend = store.backend_name(), "rosetta listening");
-    actix_web::rt::System::new()
-        .block_on(async move {
-            actix_web::HttpServer::new(move || {
-                actix_web::App::new()
-                    .app_data(actix_web::web::Data::new(state.clone()))
-                    .configure(rosetta_http::health_routes)
-                    .configure(rosetta_http::webhook::routes(webhook.clone()))
-                    .default_service(actix_web::web::to(rosetta_http::not_found))
-            })
-            .workers(workers)
-            .bind(&args.bind)?
-            .run()
-            .await
-        })
-        .map_err(|e| format!("server: {e}"))
 }

@@ -33,6 +33,8 @@ pub struct StatusUpdate {
     pub error_title: Option<String>,
 }
 
+// Events live a few microseconds in one delivery's Vec: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum IngestEvent {
     Message(InboundMessage),

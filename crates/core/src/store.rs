@@ -152,6 +152,8 @@ pub trait Store: Send + Sync + 'static {
     fn create_api_key(&self, org: Id, key: NewApiKey) -> Result<CreatedApiKey>;
     /// Revokes a key by id; revoking twice keeps the first time.
     fn revoke_api_key(&self, key: Id) -> Result<ApiKey>;
+    /// Records when keys were last used (batched by the HTTP layer, so requests never wait on it).
+    fn touch_api_keys(&self, used: &[(Id, Timestamp)]) -> Result<()>;
     /// The usable key with this secret (not revoked, not expired), compared by hash in constant time.
     fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>>;
 }

@@ -2,6 +2,10 @@
 //! the async workers, and the liveness/readiness routes. Dialect crates add their routes beside
 //! these; no dialect's JSON shapes live here.
 
+pub mod auth;
+pub mod docs;
+pub mod errors;
+pub mod rate_limit;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -15,6 +19,8 @@ use serde_json::json;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Keys used since the last flush (`auth::flush_key_usage`).
+    pub key_usage: auth::KeyUsage,
 }
 
 impl std::fmt::Debug for AppState {
@@ -25,7 +31,10 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        AppState { store }
+        AppState {
+            store,
+            key_usage: auth::KeyUsage::default(),
+        }
     }
 
     /// Runs a (blocking, diesel) store operation on actix's blocking pool.
@@ -122,6 +131,7 @@ mod tests {
             revoke_api_key(Id) -> ApiKey;
             authenticate(&str) -> Option<ApiKey>;
             ingest(&[IngestEvent]) -> IngestReport;
+            touch_api_keys(&[(Id, Timestamp)]) -> ();
         }
     }
 

@@ -13,55 +13,14 @@ use serde_json::{json, Value};
 const SECRET: &str = "app-secret-1";
 const PNID: &str = "106540352242922";
 
-struct Db {
-    store: Arc<DieselStore>,
-    cleanup: Box<dyn FnOnce()>,
-}
-
-fn sqlite() -> Db {
-    let dir = std::env::temp_dir().join(format!(
-        "rosetta-hook-{}",
-        Id::new().to_string().to_lowercase()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let store =
-        Arc::new(DieselStore::open(&format!("sqlite://{}", dir.join("t.db").display())).unwrap());
-    Db {
-        store,
-        cleanup: Box::new(move || drop(std::fs::remove_dir_all(dir))),
-    }
-}
-
-fn postgres() -> Option<Db> {
-    use diesel::{Connection, RunQueryDsl};
-    let admin = std::env::var("ROSETTA_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())?;
-    let name = format!("rosetta_t_{}", Id::new().to_string().to_lowercase());
-    let mut conn = diesel::PgConnection::establish(&admin).unwrap();
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .unwrap();
-    let base = &admin[..admin.rfind('/').unwrap()];
-    let store = Arc::new(DieselStore::open(&format!("{base}/{name}")).unwrap());
-    Some(Db {
-        store,
-        cleanup: Box::new(move || {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn);
-        }),
-    })
-}
-
 async fn each_backend<F, Fut>(test: F)
 where
     F: Fn(Arc<DieselStore>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    for db in [Some(sqlite()), postgres()].into_iter().flatten() {
-        test(db.store.clone()).await;
-        drop(db.store);
-        (db.cleanup)();
+    for db in rosetta_store::testing::TestDb::all() {
+        let store = Arc::new(DieselStore::open(&db.url).unwrap());
+        test(store).await;
     }
 }
 
@@ -163,8 +122,9 @@ fn messages(store: &DieselStore, org: Id, conversation: Id) -> Vec<Message> {
 
 #[actix_web::test]
 async fn handshake() {
-    let db = sqlite();
-    let app = app!(db.store, config());
+    let db = rosetta_store::testing::TestDb::sqlite();
+    let store = Arc::new(DieselStore::open(&db.url).unwrap());
+    let app = app!(store, config());
     let get = |q: &str| {
         test::TestRequest::get()
             .uri(&format!("/webhooks/whatsapp{q}"))
@@ -202,7 +162,7 @@ async fn handshake() {
     );
     assert_eq!(test::call_service(&app, get("")).await.status(), 400);
     // No verify token configured: every handshake is refused.
-    let closed = app!(db.store, WebhookConfig::new(Some(SECRET), None));
+    let closed = app!(store, WebhookConfig::new(Some(SECRET), None));
     assert_eq!(
         test::call_service(
             &closed,
@@ -212,7 +172,6 @@ async fn handshake() {
         .status(),
         403
     );
-    (db.cleanup)();
 }
 
 #[actix_web::test]

@@ -246,3 +246,13 @@ pub fn authenticate(c: &mut DbConnection, secret: &str) -> Result<Option<ApiKey>
         .map(ApiKey::from)
         .filter(|k| k.is_usable_at(Timestamp::now())))
 }
+
+pub fn touch_api_keys(c: &mut DbConnection, used: &[(Id, Timestamp)]) -> Result<()> {
+    for (key, at) in used {
+        diesel::update(api_keys::table.find(b(*key)))
+            .set(api_keys::last_used_at.eq(at.millis()))
+            .execute(c)
+            .map_err(map_error)?;
+    }
+    Ok(())
+}

@@ -14,6 +14,7 @@ mod messages;
 mod rows;
 pub mod schema;
 pub mod seed;
+pub mod testing;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -414,6 +415,10 @@ impl Store for DieselStore {
 
     fn revoke_api_key(&self, key: Id) -> Result<ApiKey> {
         self.write(|c| directory::revoke_api_key(c, key))
+    }
+
+    fn touch_api_keys(&self, used: &[(Id, Timestamp)]) -> Result<()> {
+        self.write(|c| directory::touch_api_keys(c, used))
     }
 
     fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>> {

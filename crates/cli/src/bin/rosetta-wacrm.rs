@@ -1,0 +1,43 @@
+//! `rosetta-wacrm`: the wacrm dialect alone (with the webhook route, `/healthz` and `/readyz`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use rosetta::server::{serve, ServeDialect, ServeOptions};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rosetta-wacrm",
+    version,
+    about = "Rosetta serving the wacrm dialect (/api/v1/)"
+)]
+struct Cli {
+    /// sqlite://PATH (embedded, the default) or postgres://USER@HOST:PORT/DB.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://rosetta.db",
+        hide_env_values = true
+    )]
+    database_url: String,
+    #[command(flatten)]
+    serve: ServeOptions,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ROSETTA_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match serve(&cli.database_url, ServeDialect::Wacrm, cli.serve) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `rosetta serve` and the per-dialect binaries: one store, the chosen dialects, the webhook
+//! route, `/healthz` and `/readyz`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use rosetta_core::Dialect;
+use rosetta_store::{DieselStore, StoreOptions};
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServeDialect {
+    All,
+    Wacrm,
+    Kirim,
+    Envelope,
+}
+
+/// Everything `serve` and the dialect binaries take, beside the database URL.
+#[derive(Args, Debug, Clone)]
+pub struct ServeOptions {
+    #[arg(long, env = "ROSETTA_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "ROSETTA_WORKERS")]
+    pub workers: Option<usize>,
+    /// Database connections in the pool.
+    #[arg(long, env = "ROSETTA_POOL_SIZE", default_value_t = 16)]
+    pub pool_size: u32,
+    /// Requests a minute before 429 (wacrm: per key, default 120). 0 turns limits off.
+    #[arg(long, env = "ROSETTA_RATE_LIMIT_PER_MINUTE")]
+    pub rate_limit_per_minute: Option<u32>,
+    /// App secret(s) that sign webhook deliveries, comma-separated to accept several during a
+    /// rotation. Without one every delivery is refused.
+    #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
+    pub whatsapp_app_secret: Option<String>,
+    /// The token Meta's webhook verification handshake must present.
+    #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
+    pub whatsapp_verify_token: Option<String>,
+}
+
+/// How often recorded API key use is written to the database.
+const KEY_USAGE_FLUSH: Duration = Duration::from_secs(5);
+
+pub fn serve(
+    database_url: &str,
+    dialect: ServeDialect,
+    options: ServeOptions,
+) -> Result<(), String> {
+    let store = DieselStore::open_with(
+        database_url,
+        StoreOptions {
+            pool_size: options.pool_size,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let backend = store.backend_name();
+    let state = rosetta_http::AppState::new(Arc::new(store));
+    let webhook = rosetta_http::webhook::WebhookConfig::new(
+        options.whatsapp_app_secret.as_deref(),
+        options.whatsapp_verify_token.as_deref(),
+    );
+    if !webhook.accepts_deliveries() {
+        tracing::warn!("WHATSAPP_APP_SECRET is not set: every webhook delivery will be refused");
+    }
+    let dialects: Vec<Dialect> = match dialect {
+        ServeDialect::All => Dialect::ALL.to_vec(),
+        ServeDialect::Wacrm => vec![Dialect::Wacrm],
+        ServeDialect::Kirim => vec![Dialect::Kirim],
+        ServeDialect::Envelope => vec![Dialect::Envelope],
+    };
+    for d in dialects.iter().filter(|d| **d != Dialect::Wacrm) {
+        tracing::warn!(
+            dialect = d.as_str(),
+            "this dialect is not part of this build yet"
+        );
+    }
+    let wacrm_limit = options
+        .rate_limit_per_minute
+        .unwrap_or(rosetta_wacrm::DEFAULT_RATE_LIMIT_PER_MINUTE);
+    let workers = options
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    tracing::info!(bind = %options.bind, backend, dialects = ?dialects.iter().map(|d| d.as_str()).collect::<Vec<_>>(), "rosetta listening");
+    let bind = options.bind.clone();
+    actix_web::rt::System::new()
+        .block_on(async move {
+            actix_web::rt::spawn(rosetta_http::auth::flush_key_usage(
+                state.clone(),
+                KEY_USAGE_FLUSH,
+            ));
+            let app_state = state.clone();
+            // Built once, shared by every worker: rate-limit counters must be too.
+            let wacrm = dialects
+                .contains(&Dialect::Wacrm)
+                .then(|| rosetta_wacrm::Wacrm::shared(app_state.clone(), wacrm_limit));
+            let server = actix_web::HttpServer::new(move || {
+                let mut app = actix_web::App::new()
+                    .app_data(actix_web::web::Data::new(app_state.clone()))
+                    .configure(rosetta_http::health_routes)
+                    .configure(rosetta_http::webhook::routes(webhook.clone()));
+                if let Some(wacrm) = &wacrm {
+                    app = app.configure(rosetta_wacrm::routes(wacrm.clone()));
+                }
+                app.default_service(actix_web::web::to(rosetta_http::not_found))
+            })
+            .workers(workers)
+            .shutdown_timeout(30)
+            .bind(&bind)?
+            .run();
+            let outcome = server.await;
+            rosetta_http::auth::flush_now(&state).await;
+            outcome
+        })
+        .map_err(|e| format!("server: {e}"))
+}
+
+/// A dialect's OpenAPI document, as committed under `openapi/`.
+pub fn openapi(dialect: Dialect) -> Result<String, String> {
+    match dialect {
+        Dialect::Wacrm => Ok(rosetta_wacrm::openapi_json()),
+        other => Err(format!(
+            "the {} dialect is not part of this build yet, so it has no OpenAPI document",
+            other.as_str()
+        )),
+    }
+}

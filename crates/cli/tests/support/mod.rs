@@ -1,0 +1,200 @@
+//! Helpers shared by the CLI's tests and benches: a server process, a keep-alive HTTP/1.1 client
+//! over plain TCP (no client library, so a load generator adds almost nothing), signed deliveries.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SECRET: &str = "bench-app-secret";
+pub const PNID: &str = "106540352242922";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("rosetta-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn rosetta() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rosetta"));
+    cmd.env("ROSETTA_LOG", "warn").env_remove("DATABASE_URL");
+    cmd
+}
+
+/// Creates an organization with the account `PNID`; returns the organization's ULID.
+pub fn prepare(url: &str) -> String {
+    let out = rosetta()
+        .args([
+            "--database-url",
+            url,
+            "org",
+            "create",
+            "--name",
+            "Load",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let org: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let org = org["id"].as_str().unwrap().to_owned();
+    let out = rosetta()
+        .args([
+            "--database-url",
+            url,
+            "account",
+            "create",
+            "--org",
+            &org,
+            "--phone-number-id",
+            PNID,
+            "--phone-number",
+            "+15550783881",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    org
+}
+
+pub fn start_server(url: &str, port: u16, workers: usize) -> Child {
+    let child = rosetta()
+        .args([
+            "--database-url",
+            url,
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            &workers.to_string(),
+        ])
+        .env("WHATSAPP_APP_SECRET", SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// A delivery of one text message from `wa_id`.
+pub fn text_delivery(wa_id: &str, wamid: &str, text: &str) -> Vec<u8> {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"WABA","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"{PNID}"}},"contacts":[{{"profile":{{"name":"Load Tester"}},"wa_id":"{wa_id}"}}],"messages":[{{"from":"{wa_id}","id":"{wamid}","timestamp":"1749416383","type":"text","text":{{"body":"{text}"}}}}]}}}}]}}]}}"#
+    )
+    .into_bytes()
+}
+
+/// One keep-alive connection.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    pub fn connect(port: u16) -> std::io::Result<Client> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Client {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+        })
+    }
+
+    /// Sends a request and reads the whole response: (status, body).
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        self.writer.write_all(&request)?;
+        let mut status_line = String::new();
+        if self.reader.read_line(&mut status_line)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed",
+            ));
+        }
+        let status: u16 = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other("bad status line"))?;
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed",
+                ));
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        Ok((status, body))
+    }
+
+    pub fn deliver(&mut self, body: &[u8]) -> std::io::Result<u16> {
+        let signature = rosetta_http::webhook::sign(SECRET, body);
+        self.request(
+            "POST",
+            "/webhooks/whatsapp",
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Hub-Signature-256", &signature),
+            ],
+            body,
+        )
+        .map(|(status, _)| status)
+    }
+}

@@ -1,0 +1,91 @@
+//! API key authentication shared by every dialect: reading the token, looking the key up by its
+//! hash, and recording `last_used_at` without a write on the request path.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use rosetta_core::{ApiKey, Error, Id, Timestamp};
+
+use crate::AppState;
+
+/// How a dialect reads `Authorization`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStyle {
+    /// `Bearer <key>` only (kirim, envelope).
+    BearerOnly,
+    /// `Bearer <key>` or the bare key (wacrm).
+    BearerOrBare,
+}
+
+/// The token of `Authorization`, if the header is there and well formed.
+pub fn token(req: &HttpRequest, style: TokenStyle) -> Option<&str> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => return None,
+        None if style == TokenStyle::BearerOrBare => value,
+        None => return None,
+    };
+    (!token.is_empty() && token.len() <= 512).then_some(token)
+}
+
+/// The usable key with this secret, or `None` (unknown, revoked, expired). Revocation takes
+/// effect on the next request on every instance: keys are not cached.
+pub async fn authenticate(state: &AppState, secret: &str) -> Result<Option<ApiKey>, Error> {
+    let secret = secret.to_owned();
+    let key = state.run(move |store| store.authenticate(&secret)).await?;
+    if let Some(k) = &key {
+        state.key_usage.record(k.id);
+    }
+    Ok(key)
+}
+
+/// `last_used_at` updates, gathered in memory and written in one statement every few seconds.
+#[derive(Debug, Default, Clone)]
+pub struct KeyUsage {
+    pending: Arc<Mutex<HashMap<Id, Timestamp>>>,
+}
+
+impl KeyUsage {
+    pub fn record(&self, key: Id) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, Timestamp::now());
+    }
+
+    pub fn take(&self) -> Vec<(Id, Timestamp)> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect()
+    }
+}
+
+/// Flushes recorded key use every `every`; runs until the server stops.
+pub async fn flush_key_usage(state: AppState, every: Duration) {
+    let mut ticker = actix_web::rt::time::interval(every);
+    loop {
+        ticker.tick().await;
+        flush_now(&state).await;
+    }
+}
+
+/// Writes what was recorded so far (also called at shutdown).
+pub async fn flush_now(state: &AppState) {
+    let used = state.key_usage.take();
+    if used.is_empty() {
+        return;
+    }
+    if let Err(e) = state.run(move |store| store.touch_api_keys(&used)).await {
+        tracing::warn!(error = ?e, "could not record API key use");
+    }
+}

@@ -1,0 +1,120 @@
+//! Fixed-window rate limits, one counter per key (a key id, an organization, ...) per minute.
+//!
+//! Counters live in this process: several instances each allow the limit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use actix_web::HttpResponseBuilder;
+
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_minute: u32,
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+/// The outcome of one check, and the headers that tell the client about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Unix seconds when the window resets.
+    pub reset: i64,
+    pub retry_after: i64,
+}
+
+impl RateDecision {
+    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset`, and `Retry-After` when refused.
+    pub fn headers(&self, response: &mut HttpResponseBuilder) {
+        response
+            .insert_header(("X-RateLimit-Limit", self.limit.to_string()))
+            .insert_header(("X-RateLimit-Remaining", self.remaining.to_string()))
+            .insert_header(("X-RateLimit-Reset", self.reset.to_string()));
+        if !self.allowed {
+            response.insert_header(("Retry-After", self.retry_after.max(1).to_string()));
+        }
+    }
+}
+
+impl RateLimiter {
+    /// `per_minute == 0` turns the limiter off.
+    pub fn new(per_minute: u32) -> Self {
+        RateLimiter {
+            per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
+    }
+
+    /// Counts one request for `key`; `None` when limits are off.
+    pub fn check(&self, key: &str) -> Option<RateDecision> {
+        self.check_at(key, rosetta_core::Timestamp::now().millis() / 1000)
+    }
+
+    pub fn check_at(&self, key: &str, now: i64) -> Option<RateDecision> {
+        if self.per_minute == 0 {
+            return None;
+        }
+        let window = now.div_euclid(60);
+        let reset = (window + 1) * 60;
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() > 100_000 {
+            windows.retain(|_, (w, _)| *w == window);
+        }
+        let entry = windows.entry(key.to_owned()).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        let allowed = entry.1 < self.per_minute;
+        if allowed {
+            entry.1 += 1;
+        }
+        Some(RateDecision {
+            allowed,
+            limit: self.per_minute,
+            remaining: self.per_minute - entry.1,
+            reset,
+            retry_after: reset - now,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_key_per_minute() {
+        let limiter = RateLimiter::new(2);
+        let t = 1_800_000_000; // a minute boundary
+        assert_eq!(
+            limiter.check_at("a", t).unwrap(),
+            RateDecision {
+                allowed: true,
+                limit: 2,
+                remaining: 1,
+                reset: t + 60,
+                retry_after: 60
+            }
+        );
+        assert!(limiter.check_at("a", t + 1).unwrap().allowed);
+        let refused = limiter.check_at("a", t + 15).unwrap();
+        assert_eq!(
+            (refused.allowed, refused.remaining, refused.retry_after),
+            (false, 0, 45)
+        );
+        assert!(
+            limiter.check_at("b", t + 15).unwrap().allowed,
+            "other keys are counted apart"
+        );
+        assert!(
+            limiter.check_at("a", t + 60).unwrap().allowed,
+            "a new window"
+        );
+        assert!(RateLimiter::new(0).check("a").is_none());
+    }
+}

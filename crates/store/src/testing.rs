@@ -1,0 +1,104 @@
+//! Fresh databases for tests, in this workspace and in programs that embed the store: a new
+//! SQLite file always, and a new PostgreSQL database whenever `ROSETTA_TEST_DATABASE_URL` names a
+//! server (e.g. `postgres://postgres@127.0.0.1:5432/postgres`). Each is removed when dropped.
+
+use std::path::PathBuf;
+
+use diesel::{Connection, RunQueryDsl};
+use rosetta_core::Id;
+
+use crate::DieselStore;
+
+pub const PG_ENV: &str = "ROSETTA_TEST_DATABASE_URL";
+
+#[derive(Debug)]
+enum Fresh {
+    Sqlite(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+/// A store over a database made for one test.
+#[derive(Debug)]
+pub struct TestDb {
+    pub store: DieselStore,
+    pub url: String,
+    fresh: Fresh,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = std::env::temp_dir().join(format!(
+            "rosetta-test-{}",
+            Id::new().to_string().to_lowercase()
+        ));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let url = format!("sqlite://{}", dir.join("test.db").display());
+        let store = DieselStore::open(&url).expect("open sqlite");
+        TestDb {
+            store,
+            url,
+            fresh: Fresh::Sqlite(dir),
+        }
+    }
+
+    /// `None` unless `ROSETTA_TEST_DATABASE_URL` is set.
+    pub fn postgres() -> Option<TestDb> {
+        let admin_url = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty())?;
+        let name = format!("rosetta_t_{}", Id::new().to_string().to_lowercase());
+        let mut admin = diesel::PgConnection::establish(&admin_url)
+            .expect("connect to ROSETTA_TEST_DATABASE_URL");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create test database");
+        let url = replace_database(&admin_url, &name);
+        let store = DieselStore::open(&url).expect("open postgres");
+        Some(TestDb {
+            store,
+            url,
+            fresh: Fresh::Postgres { admin_url, name },
+        })
+    }
+
+    /// SQLite, then PostgreSQL when configured.
+    pub fn all() -> Vec<TestDb> {
+        let mut dbs = vec![TestDb::sqlite()];
+        dbs.extend(TestDb::postgres());
+        dbs
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.store.backend_name()
+    }
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.fresh {
+            Fresh::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Fresh::Postgres { admin_url, name } => {
+                if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin);
+                }
+            }
+        }
+    }
+}

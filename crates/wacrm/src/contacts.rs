@@ -1,0 +1,130 @@
+//! `GET /api/v1/contacts`, `/contacts/{id}`, `/me`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use rosetta_core::*;
+
+use crate::dto::*;
+use crate::error::{ErrorBody, WacrmError};
+use crate::params::{self, ListContacts};
+use crate::{guard, Wacrm};
+
+/// List contacts, newest first; `search` matches the name or the phone number.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts",
+    tag = "Contacts",
+    params(ListContacts),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of contacts", body = ContactList),
+        (status = 400, description = "Bad cursor or malformed tag id", body = ErrorBody),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = ErrorBody),
+        (status = 403, description = "The key lacks contacts:read", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 500, description = "Internal server error", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    req: HttpRequest,
+    wacrm: web::Data<Wacrm>,
+    query: web::Query<ListContacts>,
+) -> Result<HttpResponse, WacrmError> {
+    let caller = guard::check(&req, &wacrm, Some("contacts:read")).await?;
+    let query = query.into_inner();
+    let filter = ContactFilter {
+        search: query.search.filter(|s| !s.trim().is_empty()),
+        phone: None,
+        tag_id: match query.tag.as_deref() {
+            Some(raw) => Some(
+                params::uuid(EntityKind::Tag, raw)
+                    .ok_or_else(|| WacrmError::BadRequest("tag must be a UUID".into()))?,
+            ),
+            None => None,
+        },
+    };
+    if filter.search.as_ref().is_some_and(|s| s.len() > 200) {
+        return Err(WacrmError::BadRequest(
+            "search must be at most 200 characters".into(),
+        ));
+    }
+    let page = PageRequest::Keyset {
+        limit: params::limit(query.limit.as_deref()),
+        cursor: params::cursor(query.cursor)?,
+    };
+    let org = caller.key.org_id;
+    let page = wacrm
+        .state
+        .run(move |s| s.list_contacts(org, &filter, &page))
+        .await?;
+    Ok(caller.ok().json(ContactList {
+        meta: Meta {
+            next_cursor: page.next_cursor,
+        },
+        data: page.items.into_iter().map(ContactDto::from).collect(),
+    }))
+}
+
+/// One contact with its tags.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/{id}",
+    tag = "Contacts",
+    params(("id" = String, Path, format = Uuid, description = "Contact UUID")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The contact", body = ContactData),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = ErrorBody),
+        (status = 403, description = "The key lacks contacts:read", body = ErrorBody),
+        (status = 404, description = "No such contact in this account (also a malformed id)", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 500, description = "Internal server error", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn get(
+    req: HttpRequest,
+    wacrm: web::Data<Wacrm>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, WacrmError> {
+    let caller = guard::check(&req, &wacrm, Some("contacts:read")).await?;
+    let id = params::uuid(EntityKind::Contact, &id).ok_or(WacrmError::NotFound("Contact"))?;
+    let org = caller.key.org_id;
+    let contact = wacrm.state.run(move |s| s.get_contact(org, id)).await?;
+    Ok(caller.ok().json(ContactData {
+        data: contact.into(),
+    }))
+}
+
+/// The account (organization) and the key making the request. Needs no scope.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "Account",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The account and the key", body = MeData),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 500, description = "Internal server error", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn me(req: HttpRequest, wacrm: web::Data<Wacrm>) -> Result<HttpResponse, WacrmError> {
+    let caller = guard::check(&req, &wacrm, None).await?;
+    let org_id = caller.key.org_id;
+    let org = wacrm.state.run(move |s| s.get_organization(org_id)).await?;
+    let uuid = |id: Id| id.render(EntityKind::Organization, Spelling::Uuid);
+    Ok(caller.ok().json(MeData {
+        data: Me {
+            account: MeAccount {
+                id: uuid(org.id),
+                name: org.name,
+            },
+            key: MeKey {
+                id: uuid(caller.key.id),
+                scopes: caller.key.scopes.clone(),
+            },
+        },
+    }))
+}

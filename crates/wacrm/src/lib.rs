@@ -1,0 +1,172 @@
+//! The wacrm dialect: `/api/v1/…`, `{data, meta.next_cursor}`, scoped `wacrm_live_` keys.
+//!
+//! Translation only: parse, call the core `Store`, render. Choices where the seed and the product
+//! docs are silent:
+//! - A malformed conversation or contact id in the path is 404 `not_found` (a wacrm client treats
+//!   "no such id" as not found; a 400 would tell it nothing more), never 403.
+//! - A malformed `contact_id` or `tag` filter is 400 `bad_request`: it is the caller's mistake.
+//! - `limit` below 1 after flooring (e.g. `0.5`) means the default 50, like any non-positive value.
+//! - Database faults are 503 with code `unavailable`; a wrong method is 405 `method_not_allowed`.
+//! - Content types: a sticker is `image`, a quick-reply button is `interactive` (its payload is the
+//!   `interactive_reply_id`), a reaction is `unsupported`.
+
+mod contacts;
+mod conversations;
+pub mod dto;
+pub mod error;
+mod guard;
+pub mod params;
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use rosetta_http::rate_limit::RateLimiter;
+use rosetta_http::AppState;
+use utoipa::OpenApi;
+
+use error::{ErrorBody, ErrorDetail, WacrmError};
+
+pub const PREFIX: &str = "/api/v1";
+/// The product's default: 120 requests a minute per key.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 120;
+
+/// What wacrm's handlers share.
+#[derive(Debug)]
+pub struct Wacrm {
+    pub state: AppState,
+    pub limiter: Arc<RateLimiter>,
+}
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "A wacrm_live_ key, with or without the `Bearer ` prefix.",
+            ))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Rosetta: wacrm dialect", version = "1", description = "Read access to conversations, messages and contacts, in the wacrm Conversations API dialect. Errors are {\"error\":{\"code\",\"message\"}}."),
+    paths(conversations::list, conversations::get, conversations::messages, contacts::list, contacts::get, contacts::me),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&SecurityAddon),
+    tags((name = "Conversations"), (name = "Contacts"), (name = "Account"))
+)]
+struct ApiDoc;
+
+/// The dialect's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as committed in `openapi/wacrm.json`.
+pub fn openapi_json() -> String {
+    let mut text = openapi().to_pretty_json().expect("the document serializes");
+    text.push('\n');
+    text
+}
+
+fn render(status: StatusCode) -> HttpResponse {
+    use actix_web::ResponseError;
+    let error = match status.as_u16() {
+        401 => WacrmError::Unauthorized,
+        404 => WacrmError::NotFound("Resource"),
+        405 => WacrmError::MethodNotAllowed,
+        503 => WacrmError::Unavailable,
+        400..=499 => WacrmError::BadRequest(
+            status
+                .canonical_reason()
+                .unwrap_or("Bad request")
+                .to_owned(),
+        ),
+        _ => WacrmError::Internal,
+    };
+    let mut response = error.error_response();
+    if status.is_client_error() && !matches!(status.as_u16(), 401 | 404 | 405) {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+async fn not_found() -> Result<HttpResponse, WacrmError> {
+    Err(WacrmError::NotFound("Resource"))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, WacrmError> {
+    Err(WacrmError::MethodNotAllowed)
+}
+
+impl Wacrm {
+    /// The dialect's state, made once and shared by every worker (rate-limit counters included).
+    /// `rate_limit_per_minute` 0 turns rate limiting off.
+    pub fn shared(state: AppState, rate_limit_per_minute: u32) -> web::Data<Wacrm> {
+        web::Data::new(Wacrm {
+            state,
+            limiter: Arc::new(RateLimiter::new(rate_limit_per_minute)),
+        })
+    }
+}
+
+/// Mounts the dialect under `/api/v1`, with its document and docs page.
+pub fn routes(wacrm: web::Data<Wacrm>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.configure(rosetta_http::docs::routes(PREFIX, openapi()));
+        let get = |handler| web::get().to(handler);
+        cfg.service(
+            web::scope(PREFIX)
+                .app_data(wacrm)
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    WacrmError::BadRequest(format!("Invalid query string: {e}")).into()
+                }))
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|_, _| WacrmError::NotFound("Resource").into()),
+                )
+                .wrap_fn(|req, srv| {
+                    use actix_web::dev::Service;
+                    rosetta_http::errors::ensure_shape(srv.call(req), render)
+                })
+                .service(
+                    web::resource("/conversations")
+                        .route(web::get().to(conversations::list))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/conversations/{id}")
+                        .route(web::get().to(conversations::get))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/conversations/{id}/messages")
+                        .route(web::get().to(conversations::messages))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/contacts")
+                        .route(get(contacts::list))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/contacts/{id}")
+                        .route(web::get().to(contacts::get))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/me")
+                        .route(web::get().to(contacts::me))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .default_service(web::to(not_found)),
+        );
+    }
+}
