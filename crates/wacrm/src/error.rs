@@ -91,8 +91,13 @@ impl ResponseError for WacrmError {
     fn error_response(&self) -> HttpResponse {
         let (status, code, message) = self.parts();
         let mut response = HttpResponse::build(status);
-        if let WacrmError::RateLimited(decision) = self {
-            decision.headers(&mut response);
+        match self {
+            WacrmError::RateLimited(decision) => decision.headers(&mut response),
+            // Every wacrm resource is read-only.
+            WacrmError::MethodNotAllowed => {
+                response.insert_header(("Allow", "GET"));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             error: ErrorDetail {
