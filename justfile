@@ -27,3 +27,15 @@ clippy:
 bench-store conversations="1000000":
     ROSETTA_BENCH_CONVERSATIONS={{conversations}} ROSETTA_BENCH_DATABASE_URL=sqlite://bench/data/store-{{conversations}}.db \
         cargo bench -p rosetta-store --bench pages
+
+# Signed webhook deliveries a second against a release server (SQLite; set ROSETTA_BENCH_DATABASE_URL for PostgreSQL).
+bench-ingest:
+    cargo bench -p rosetta --bench ingest
+
+# The wacrm routes over HTTP with wrk on the 1M-conversation database (after bench-store).
+bench-wacrm:
+    bench/wacrm.sh
+
+# schemathesis against a dialect's own document.
+schemathesis dialect="wacrm":
+    scripts/schemathesis.sh {{dialect}}

@@ -100,11 +100,13 @@ fn message(
         }
     };
     let conversation = find_or_open_conversation(c, org, account, contact)?;
-    crate::messages::append(
+    let conversation_id = id(&conversation.id);
+    crate::messages::append_to(
         c,
         org,
+        conversation,
         NewMessage {
-            conversation_id: conversation,
+            conversation_id,
             wamid: Some(m.wamid.clone()),
             direction: Direction::Inbound,
             sender_type: SenderType::Customer,
@@ -119,12 +121,14 @@ fn message(
     Ok(())
 }
 
+/// The conversation of this account and contact, loaded for update (locked on PostgreSQL), made
+/// open if there is none.
 fn find_or_open_conversation(
     c: &mut DbConnection,
     org: Id,
     account: Id,
     contact: Id,
-) -> Result<Id> {
+) -> Result<ConversationRow> {
     let existing: Option<Vec<u8>> = conversations::table
         .filter(conversations::account_id.eq(b(account)))
         .filter(conversations::contact_id.eq(b(contact)))
@@ -133,7 +137,7 @@ fn find_or_open_conversation(
         .optional()
         .map_err(map_error)?;
     match existing {
-        Some(conversation) => Ok(id(&conversation)),
+        Some(conversation) => crate::conversations::load_for_update(c, org, id(&conversation)),
         None => {
             let mut row = ConversationRow::from_domain(&crate::conversations::new_conversation(
                 org,
@@ -146,7 +150,7 @@ fn find_or_open_conversation(
                 .values(&row)
                 .execute(c)
                 .map_err(map_error)?;
-            Ok(id(&row.id))
+            Ok(row)
         }
     }
 }

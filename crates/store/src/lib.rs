@@ -9,6 +9,7 @@ mod conversations;
 pub mod db;
 mod directory;
 mod explain;
+mod group_commit;
 mod ingest;
 mod messages;
 mod rows;
@@ -16,7 +17,7 @@ pub mod schema;
 pub mod seed;
 pub mod testing;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -71,7 +72,9 @@ pub struct DieselStore {
     pool: Pool,
     url: DatabaseUrl,
     /// SQLite has one writer: this process's writers queue here instead of in SQLite's busy loop.
-    write_lock: Option<Mutex<()>>,
+    write_lock: Option<Arc<Mutex<()>>>,
+    /// SQLite: deliveries are group-committed by one writer thread.
+    ingest_queue: Option<group_commit::IngestQueue>,
     cursors: CursorCodec,
     migrations_applied: usize,
 }
@@ -108,11 +111,15 @@ impl DieselStore {
             .connection_timeout(options.connection_timeout)
             .build(Manager::new(parsed.clone()))
             .map_err(|e| OpenError::Connect(e.to_string()))?;
-        let write_lock = parsed.is_sqlite().then(|| Mutex::new(()));
+        let write_lock = parsed.is_sqlite().then(|| Arc::new(Mutex::new(())));
+        let ingest_queue = write_lock
+            .as_ref()
+            .map(|lock| group_commit::IngestQueue::start(pool.clone(), lock.clone()));
         let mut store = DieselStore {
             pool,
             url: parsed,
             write_lock,
+            ingest_queue,
             cursors: CursorCodec::new(b"unset"),
             migrations_applied: 0,
         };
@@ -203,7 +210,7 @@ impl DieselStore {
 
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
         let mut conn = self.pool.get().map_err(map_pool_error)?;
-        write_transaction(&mut conn, self.write_lock.as_ref(), f)
+        write_transaction(&mut conn, self.write_lock.as_deref(), f)
     }
 
     pub(crate) fn cursors(&self) -> &CursorCodec {
@@ -393,6 +400,9 @@ impl Store for DieselStore {
     }
 
     fn ingest(&self, events: &[IngestEvent]) -> Result<IngestReport> {
+        if let Some(queue) = &self.ingest_queue {
+            return queue.ingest(events);
+        }
         // On PostgreSQL two deliveries for a new contact can race to create it: the loser's
         // transaction fails on the unique index and is run again, finding the winner's rows.
         let mut attempt = 0;

@@ -70,12 +70,22 @@ pub fn find_by_wamid(c: &mut DbConnection, org: Id, wamid: &str) -> Result<Optio
 /// Stores a message and moves its conversation along. A wamid already stored returns the stored
 /// message and changes nothing (Meta redelivers).
 pub fn append(c: &mut DbConnection, org: Id, new: NewMessage) -> Result<Message> {
-    let mut conversation = crate::conversations::load_for_update(c, org, new.conversation_id)?;
+    let conversation = crate::conversations::load_for_update(c, org, new.conversation_id)?;
     if let Some(wamid) = &new.wamid {
         if let Some(existing) = find_by_wamid(c, org, wamid)? {
             return Ok(existing.into());
         }
     }
+    append_to(c, org, conversation, new)
+}
+
+/// `append` for a conversation row already loaded for update, whose wamid is known to be new.
+pub fn append_to(
+    c: &mut DbConnection,
+    org: Id,
+    mut conversation: ConversationRow,
+    new: NewMessage,
+) -> Result<Message> {
     if let Some(user) = new.sender_user_id {
         crate::directory::member(c, org, user)?;
     }
@@ -133,7 +143,7 @@ pub fn append(c: &mut DbConnection, org: Id, new: NewMessage) -> Result<Message>
     conversation.updated_at = now.millis();
     conversation.refresh_sort_keys();
     diesel::update(conversations::table.find(conversation.id.clone()))
-        .set(&conversation)
+        .set(conversation.activity())
         .execute(c)
         .map_err(map_error)?;
     Ok(message)

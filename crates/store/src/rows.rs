@@ -41,7 +41,7 @@ impl From<OrganizationRow> for Organization {
 }
 
 #[derive(Queryable, Selectable, Insertable, Debug)]
-#[diesel(table_name = whatsapp_accounts)]
+#[diesel(table_name = whatsapp_accounts, treat_none_as_default_value = false)]
 pub struct AccountRow {
     pub id: Vec<u8>,
     pub org_id: Vec<u8>,
@@ -89,7 +89,7 @@ impl From<UserRow> for User {
 }
 
 #[derive(Queryable, Selectable, Insertable, Debug, Clone)]
-#[diesel(table_name = contacts)]
+#[diesel(table_name = contacts, treat_none_as_default_value = false)]
 pub struct ContactRow {
     pub id: Vec<u8>,
     pub org_id: Vec<u8>,
@@ -150,7 +150,7 @@ pub struct ContactTagRow {
 }
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset, Debug, Clone)]
-#[diesel(table_name = conversations, treat_none_as_null = true)]
+#[diesel(table_name = conversations, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct ConversationRow {
     pub id: Vec<u8>,
     pub org_id: Vec<u8>,
@@ -220,6 +220,46 @@ impl ConversationRow {
     }
 }
 
+/// The columns a new message changes. SQLite rewrites every index holding a column the UPDATE
+/// assigns, changed or not, so the message path never assigns the ids and `created_at`.
+#[derive(AsChangeset, Debug)]
+#[diesel(table_name = conversations, treat_none_as_null = true)]
+pub struct ConversationActivity<'a> {
+    pub status: &'a str,
+    pub unread_count: i64,
+    pub last_message_text: Option<&'a str>,
+    pub last_message_direction: Option<&'a str>,
+    pub last_message_at: Option<i64>,
+    pub last_message_key: i64,
+    pub last_activity_at: i64,
+    pub last_inbound_at: Option<i64>,
+    pub first_message_at: Option<i64>,
+    pub resolution: Option<&'a str>,
+    pub closed_at: Option<i64>,
+    pub closed_by: Option<&'a [u8]>,
+    pub updated_at: i64,
+}
+
+impl ConversationRow {
+    pub fn activity(&self) -> ConversationActivity<'_> {
+        ConversationActivity {
+            status: &self.status,
+            unread_count: self.unread_count,
+            last_message_text: self.last_message_text.as_deref(),
+            last_message_direction: self.last_message_direction.as_deref(),
+            last_message_at: self.last_message_at,
+            last_message_key: self.last_message_key,
+            last_activity_at: self.last_activity_at,
+            last_inbound_at: self.last_inbound_at,
+            first_message_at: self.first_message_at,
+            resolution: self.resolution.as_deref(),
+            closed_at: self.closed_at,
+            closed_by: self.closed_by.as_deref(),
+            updated_at: self.updated_at,
+        }
+    }
+}
+
 impl From<ConversationRow> for Conversation {
     fn from(r: ConversationRow) -> Self {
         Conversation {
@@ -249,7 +289,7 @@ impl From<ConversationRow> for Conversation {
 }
 
 #[derive(Queryable, Selectable, Insertable, Debug, Clone)]
-#[diesel(table_name = messages)]
+#[diesel(table_name = messages, treat_none_as_default_value = false)]
 pub struct MessageRow {
     pub id: Vec<u8>,
     pub org_id: Vec<u8>,
@@ -364,7 +404,7 @@ impl From<MessageRow> for Message {
 }
 
 #[derive(Queryable, Selectable, Insertable, Debug)]
-#[diesel(table_name = api_keys)]
+#[diesel(table_name = api_keys, treat_none_as_default_value = false)]
 pub struct ApiKeyRow {
     pub id: Vec<u8>,
     pub org_id: Vec<u8>,
