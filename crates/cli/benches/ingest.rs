@@ -67,13 +67,8 @@ fn main() {
                         while !stop.load(Ordering::Relaxed) {
                             let wamid = format!("wamid.bench.{run_id}.{n}.{round}.{sender}.{i}");
                             // 10,000 customers: most deliveries find their contact and conversation.
-                            let wa_id =
-                                format!("4477009{:05}", (sender as u64 * 7919 + i) % 10_000);
-                            match client.deliver(&text_delivery(
-                                &wa_id,
-                                &wamid,
-                                "Is my order on its way?",
-                            )) {
+                            let wa_id = format!("4477009{:05}", (sender as u64 * 7919 + i) % 10_000);
+                            match client.deliver(&text_delivery(&wa_id, &wamid, "Is my order on its way?")) {
                                 Ok(200) => ok.fetch_add(1, Ordering::Relaxed),
                                 _ => bad.fetch_add(1, Ordering::Relaxed),
                             };

@@ -216,13 +216,13 @@ fn key_id(s: &str) -> Result<Id, String> {
     Id::parse_any(EntityKind::ApiKey, s).map_err(|e| e.to_string())
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ROSETTA_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ROSETTA_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
@@ -269,20 +269,9 @@ fn created(json_out: bool, noun: &str, id: Id, fields: Vec<(&str, Value)>) {
         let detail: Vec<String> = fields
             .into_iter()
             .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| {
-                format!(
-                    "{k}={}",
-                    v.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| v.to_string())
-                )
-            })
+            .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
             .collect();
-        println!(
-            "{noun} {id} (uuid {}) {}",
-            id.uuid().hyphenated(),
-            detail.join(" ")
-        );
+        println!("{noun} {id} (uuid {}) {}", id.uuid().hyphenated(), detail.join(" "));
     }
 }
 
@@ -302,12 +291,7 @@ fn run(cli: Cli) -> Result<(), String> {
             command: OrgCommand::Create { name, json },
         } => {
             let org = open(&url, 1)?.create_organization(&name).map_err(explain)?;
-            created(
-                json,
-                "organization",
-                org.id,
-                vec![("name", json!(org.name))],
-            );
+            created(json, "organization", org.id, vec![("name", json!(org.name))]);
             Ok(())
         }
         Command::Account {
@@ -337,17 +321,9 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::User {
-            command:
-                UserCommand::Create {
-                    org,
-                    name,
-                    email,
-                    json,
-                },
+            command: UserCommand::Create { org, name, email, json },
         } => {
-            let u = open(&url, 1)?
-                .create_user(org, &name, &email)
-                .map_err(explain)?;
+            let u = open(&url, 1)?.create_user(org, &name, &email).map_err(explain)?;
             created(
                 json,
                 "user",

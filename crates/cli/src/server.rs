@@ -42,11 +42,7 @@ pub struct ServeOptions {
 /// How often recorded API key use is written to the database.
 const KEY_USAGE_FLUSH: Duration = Duration::from_secs(5);
 
-pub fn serve(
-    database_url: &str,
-    dialect: ServeDialect,
-    options: ServeOptions,
-) -> Result<(), String> {
+pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -> Result<(), String> {
     let store = DieselStore::open_with(
         database_url,
         StoreOptions {
@@ -71,10 +67,7 @@ pub fn serve(
         ServeDialect::Envelope => vec![Dialect::Envelope],
     };
     for d in dialects.iter().filter(|d| **d != Dialect::Wacrm) {
-        tracing::warn!(
-            dialect = d.as_str(),
-            "this dialect is not part of this build yet"
-        );
+        tracing::warn!(dialect = d.as_str(), "this dialect is not part of this build yet");
     }
     let wacrm_limit = options
         .rate_limit_per_minute
@@ -86,10 +79,7 @@ pub fn serve(
     let bind = options.bind.clone();
     actix_web::rt::System::new()
         .block_on(async move {
-            actix_web::rt::spawn(rosetta_http::auth::flush_key_usage(
-                state.clone(),
-                KEY_USAGE_FLUSH,
-            ));
+            actix_web::rt::spawn(rosetta_http::auth::flush_key_usage(state.clone(), KEY_USAGE_FLUSH));
             let app_state = state.clone();
             // Built once, shared by every worker: rate-limit counters must be too.
             let wacrm = dialects

@@ -15,11 +15,7 @@ struct Sandbox {
 
 impl Sandbox {
     fn new() -> Sandbox {
-        let dir = std::env::temp_dir().join(format!(
-            "rosetta-cli-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
+        let dir = std::env::temp_dir().join(format!("rosetta-cli-{}-{}", std::process::id(), rand_suffix()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("cli.db").display());
         Sandbox { dir, url }
@@ -72,9 +68,7 @@ fn rand_suffix() -> u128 {
 }
 
 fn s(v: &Value, k: &str) -> String {
-    v[k].as_str()
-        .unwrap_or_else(|| panic!("{k} in {v}"))
-        .to_owned()
+    v[k].as_str().unwrap_or_else(|| panic!("{k} in {v}")).to_owned()
 }
 
 #[test]
@@ -107,11 +101,7 @@ fn creating_commands_print_one_json_object_with_id_and_uuid() {
             account["phone_number"].as_str(),
             account["org"].as_str()
         ),
-        (
-            Some("106540352242922"),
-            Some("+15550783881"),
-            Some(id.as_str())
-        )
+        (Some("106540352242922"), Some("+15550783881"), Some(id.as_str()))
     );
     let user = sb.json(&[
         "user",
@@ -202,11 +192,7 @@ fn tag_add_creates_and_attaches() {
     use rosetta_core::Store;
     let org_id: rosetta_core::Id = id.parse().unwrap();
     let contact = store
-        .list_contacts(
-            org_id,
-            &Default::default(),
-            &rosetta_core::PageRequest::first(1),
-        )
+        .list_contacts(org_id, &Default::default(), &rosetta_core::PageRequest::first(1))
         .unwrap()
         .items
         .remove(0)
@@ -323,10 +309,7 @@ fn wrong_input_is_one_line_and_writes_nothing() {
     // Nothing was half written: the organization still has no account, user or key.
     let store = rosetta_store::DieselStore::open(&sb.url).unwrap();
     use rosetta_core::Store;
-    assert!(store
-        .list_accounts(id.parse().unwrap(), false)
-        .unwrap()
-        .is_empty());
+    assert!(store.list_accounts(id.parse().unwrap(), false).unwrap().is_empty());
 }
 
 #[test]
@@ -356,11 +339,7 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
 #[test]
 fn serve_answers_health_and_readiness() {
     let sb = Sandbox::new();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_rosetta"))
         .args([
             "--database-url",

@@ -125,11 +125,7 @@ fn crash_test(url: &str) {
     );
     server.kill().unwrap();
     server.wait().unwrap();
-    eprintln!(
-        "crash test: {} acknowledged, {} stored",
-        acked.len(),
-        stored.len()
-    );
+    eprintln!("crash test: {} acknowledged, {} stored", acked.len(), stored.len());
 }
 
 #[test]

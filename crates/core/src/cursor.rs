@@ -59,9 +59,7 @@ impl CursorCodec {
         if cursor.len() > 128 {
             return Err(CursorError::Malformed);
         }
-        let bytes = URL_SAFE_NO_PAD
-            .decode(cursor)
-            .map_err(|_| CursorError::Malformed)?;
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| CursorError::Malformed)?;
         if bytes.len() != PAYLOAD_LEN + MAC_LEN || bytes[0] != VERSION {
             return Err(CursorError::Malformed);
         }
@@ -72,11 +70,7 @@ impl CursorCodec {
         if payload[1..1 + SCOPE_LEN] != scope(fingerprint) {
             return Err(CursorError::FilterMismatch);
         }
-        let sort = i64::from_be_bytes(
-            payload[1 + SCOPE_LEN..1 + SCOPE_LEN + 8]
-                .try_into()
-                .expect("8 bytes"),
-        );
+        let sort = i64::from_be_bytes(payload[1 + SCOPE_LEN..1 + SCOPE_LEN + 8].try_into().expect("8 bytes"));
         let id = Id::from_slice(&payload[1 + SCOPE_LEN + 8..]).ok_or(CursorError::Malformed)?;
         Ok(KeysetPosition { sort, id })
     }
@@ -109,15 +103,9 @@ mod tests {
         let cursor = codec.encode("list A", pos);
         assert_eq!(codec.decode("list A", &cursor), Ok(pos));
         // Another instance with the same key reads it.
-        assert_eq!(
-            CursorCodec::new(b"secret one").decode("list A", &cursor),
-            Ok(pos)
-        );
+        assert_eq!(CursorCodec::new(b"secret one").decode("list A", &cursor), Ok(pos));
         // Other filters.
-        assert_eq!(
-            codec.decode("list B", &cursor),
-            Err(CursorError::FilterMismatch)
-        );
+        assert_eq!(codec.decode("list B", &cursor), Err(CursorError::FilterMismatch));
         // Another key.
         assert_eq!(
             CursorCodec::new(b"secret two").decode("list A", &cursor),
@@ -132,11 +120,7 @@ mod tests {
             raw[i] ^= 1;
         }
         for junk in ["", "abc", "eyJpZCI6MX0", "!!!!", &"A".repeat(500)] {
-            assert_eq!(
-                codec.decode("list A", junk),
-                Err(CursorError::Malformed),
-                "{junk}"
-            );
+            assert_eq!(codec.decode("list A", junk), Err(CursorError::Malformed), "{junk}");
         }
     }
 

@@ -9,10 +9,7 @@ pub enum Error {
     NotFound(EntityKind),
     /// A field failed validation.
     #[error("{message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, message: String },
     /// A cursor that Rosetta did not make, that was tampered with, or that was made for other filters.
     #[error("invalid cursor: {0}")]
     InvalidCursor(CursorError),

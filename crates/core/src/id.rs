@@ -96,8 +96,7 @@ impl Id {
     /// A new id, later than every id this process made before (monotonic within a millisecond),
     /// so that rows made in one millisecond still list newest first.
     pub fn new() -> Self {
-        static GENERATOR: std::sync::Mutex<ulid::Generator> =
-            std::sync::Mutex::new(ulid::Generator::new());
+        static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
         let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
         Id(generator.generate().unwrap_or_else(|_| Ulid::new()))
     }
@@ -151,9 +150,7 @@ impl Id {
         let parsed = match spelling {
             Spelling::Ulid => parse_strict_ulid(value),
             Spelling::Uuid => parse_hyphenated_uuid(value),
-            Spelling::Kirim => value
-                .strip_prefix(kind.kirim_prefix())
-                .and_then(parse_strict_ulid),
+            Spelling::Kirim => value.strip_prefix(kind.kirim_prefix()).and_then(parse_strict_ulid),
             Spelling::Envelope => value
                 .strip_prefix(kind.envelope_prefix())
                 .and_then(parse_hyphenated_uuid),
@@ -198,9 +195,7 @@ fn parse_hyphenated_uuid(value: &str) -> Option<Id> {
     if value.len() != 36 {
         return None;
     }
-    Uuid::try_parse(value)
-        .ok()
-        .map(|u| Id(Ulid::from_bytes(*u.as_bytes())))
+    Uuid::try_parse(value).ok().map(|u| Id(Ulid::from_bytes(*u.as_bytes())))
 }
 
 impl fmt::Debug for Id {
@@ -241,12 +236,7 @@ mod tests {
         EntityKind::ApiKey,
         EntityKind::Request,
     ];
-    const SPELLINGS: [Spelling; 4] = [
-        Spelling::Ulid,
-        Spelling::Uuid,
-        Spelling::Kirim,
-        Spelling::Envelope,
-    ];
+    const SPELLINGS: [Spelling; 4] = [Spelling::Ulid, Spelling::Uuid, Spelling::Kirim, Spelling::Envelope];
 
     #[test]
     fn every_spelling_round_trips() {
@@ -255,16 +245,8 @@ mod tests {
             for kind in KINDS {
                 for spelling in SPELLINGS {
                     let text = id.render(kind, spelling);
-                    assert_eq!(
-                        Id::parse(kind, spelling, &text),
-                        Ok(id),
-                        "{kind:?} {spelling:?} {text}"
-                    );
-                    assert_eq!(
-                        Id::parse_any(kind, &text),
-                        Ok(id),
-                        "any: {kind:?} {spelling:?} {text}"
-                    );
+                    assert_eq!(Id::parse(kind, spelling, &text), Ok(id), "{kind:?} {spelling:?} {text}");
+                    assert_eq!(Id::parse_any(kind, &text), Ok(id), "any: {kind:?} {spelling:?} {text}");
                 }
             }
         }
@@ -272,12 +254,7 @@ mod tests {
 
     #[test]
     fn spellings_match_the_design_table() {
-        let id = Id::parse(
-            EntityKind::Conversation,
-            Spelling::Ulid,
-            "01HXYZABCDEFGHJKMNPQRSTVWX",
-        )
-        .unwrap();
+        let id = Id::parse(EntityKind::Conversation, Spelling::Ulid, "01HXYZABCDEFGHJKMNPQRSTVWX").unwrap();
         assert_eq!(
             id.render(EntityKind::Conversation, Spelling::Kirim),
             "cnv_01HXYZABCDEFGHJKMNPQRSTVWX"
@@ -292,23 +269,14 @@ mod tests {
             id.render(EntityKind::Contact, Spelling::Envelope),
             format!("contact_{uuid}")
         );
-        assert_eq!(
-            id.render(EntityKind::User, Spelling::Envelope),
-            format!("user_{uuid}")
-        );
-        assert_eq!(
-            id.render(EntityKind::Organization, Spelling::Envelope),
-            uuid
-        );
+        assert_eq!(id.render(EntityKind::User, Spelling::Envelope), format!("user_{uuid}"));
+        assert_eq!(id.render(EntityKind::Organization, Spelling::Envelope), uuid);
         assert_eq!(
             id.render(EntityKind::Request, Spelling::Kirim),
             "req_01HXYZABCDEFGHJKMNPQRSTVWX"
         );
         // The same bits through the UUID.
-        assert_eq!(
-            Id::parse(EntityKind::Contact, Spelling::Uuid, &uuid),
-            Ok(id)
-        );
+        assert_eq!(Id::parse(EntityKind::Contact, Spelling::Uuid, &uuid), Ok(id));
     }
 
     #[test]
@@ -342,10 +310,7 @@ mod tests {
             "ctc-01HXYZABCDEFGHJKMNPQRSTVWX",
             "",
         ] {
-            assert!(
-                Id::parse(EntityKind::Contact, Spelling::Kirim, bad).is_err(),
-                "{bad}"
-            );
+            assert!(Id::parse(EntityKind::Contact, Spelling::Kirim, bad).is_err(), "{bad}");
         }
     }
 
@@ -354,13 +319,8 @@ mod tests {
         let id = Id::new();
         let simple = id.uuid().simple().to_string();
         assert!(Id::parse(EntityKind::Contact, Spelling::Uuid, &simple).is_err());
-        let upper = id
-            .render(EntityKind::Contact, Spelling::Uuid)
-            .to_uppercase();
-        assert_eq!(
-            Id::parse(EntityKind::Contact, Spelling::Uuid, &upper),
-            Ok(id)
-        );
+        let upper = id.render(EntityKind::Contact, Spelling::Uuid).to_uppercase();
+        assert_eq!(Id::parse(EntityKind::Contact, Spelling::Uuid, &upper), Ok(id));
         assert!(Id::parse(EntityKind::Contact, Spelling::Uuid, "not-a-uuid").is_err());
         assert!(Id::parse(
             EntityKind::Contact,

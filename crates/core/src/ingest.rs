@@ -129,9 +129,7 @@ pub mod meta {
     /// does not model is kept as `unsupported`; anything structurally wrong refuses the whole delivery.
     pub fn parse(body: &[u8]) -> Result<Vec<IngestEvent>, ParseError> {
         if nesting_depth(body) > MAX_DEPTH {
-            return Err(ParseError::Json(format!(
-                "nested deeper than {MAX_DEPTH} levels"
-            )));
+            return Err(ParseError::Json(format!("nested deeper than {MAX_DEPTH} levels")));
         }
         let hook: Webhook = serde_json::from_slice(body).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => ParseError::Shape(e.to_string()),
@@ -150,8 +148,8 @@ pub mod meta {
                     continue;
                 }
                 let at = format!("entry[{e}].changes[{c}].value");
-                let value: ChangeValue = serde_json::from_value(change.value)
-                    .map_err(|err| ParseError::Shape(format!("{at}: {err}")))?;
+                let value: ChangeValue =
+                    serde_json::from_value(change.value).map_err(|err| ParseError::Shape(format!("{at}: {err}")))?;
                 let pnid = value.metadata.phone_number_id;
                 if pnid.is_empty() || !pnid.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(ParseError::Shape(format!(
@@ -235,11 +233,7 @@ pub mod meta {
         Ok(Timestamp::from_unix_seconds(seconds))
     }
 
-    fn inbound(
-        pnid: &str,
-        names: &HashMap<String, Option<String>>,
-        m: &Value,
-    ) -> Result<InboundMessage, String> {
+    fn inbound(pnid: &str, names: &HashMap<String, Option<String>>, m: &Value) -> Result<InboundMessage, String> {
         let wa_id = required(m, "from", "")?.to_owned();
         if !wa_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!("from {wa_id:?} is not a WhatsApp id"));
@@ -290,8 +284,7 @@ pub mod meta {
                     .get(reply_kind)
                     .filter(|v| v.is_object())
                     .ok_or_else(|| format!("interactive.{reply_kind} is missing"))?;
-                body.interactive_reply_id =
-                    Some(required(reply, "id", "interactive reply ")?.to_owned());
+                body.interactive_reply_id = Some(required(reply, "id", "interactive reply ")?.to_owned());
                 body.interactive_reply_title = owned(reply, "title");
                 body.text = body.interactive_reply_title.clone();
                 ContentType::Interactive
@@ -304,8 +297,7 @@ pub mod meta {
             }
             "reaction" => {
                 let reaction = part("reaction")?;
-                body.reaction_to_wamid =
-                    Some(required(reaction, "message_id", "reaction.")?.to_owned());
+                body.reaction_to_wamid = Some(required(reaction, "message_id", "reaction.")?.to_owned());
                 // An empty emoji removes a reaction; it is kept as what Meta sent.
                 body.reaction_emoji = owned(reaction, "emoji");
                 ContentType::Reaction
@@ -337,10 +329,7 @@ pub mod meta {
             "failed" => MessageStatus::Failed,
             _ => return Ok(None),
         };
-        let error = s
-            .get("errors")
-            .and_then(Value::as_array)
-            .and_then(|e| e.first());
+        let error = s.get("errors").and_then(Value::as_array).and_then(|e| e.first());
         Ok(Some(StatusUpdate {
             phone_number_id: pnid.to_owned(),
             wamid,
@@ -407,12 +396,7 @@ pub mod meta {
                     img.body.mime_type.as_deref(),
                     img.body.text.as_deref()
                 ),
-                (
-                    ContentType::Image,
-                    Some("MEDIA1"),
-                    Some("image/jpeg"),
-                    Some("look")
-                )
+                (ContentType::Image, Some("MEDIA1"), Some("image/jpeg"), Some("look"))
             );
             let doc = one(base(
                 "document",
@@ -421,15 +405,13 @@ pub mod meta {
             .unwrap();
             assert_eq!(doc.body.filename.as_deref(), Some("a.pdf"));
             for kind in ["video", "audio", "sticker"] {
-                assert_eq!(
-                    one(base(kind, json!({"id": "M"})))
-                        .unwrap()
-                        .content_type
-                        .as_str(),
-                    kind
-                );
+                assert_eq!(one(base(kind, json!({"id": "M"}))).unwrap().content_type.as_str(), kind);
             }
-            let loc = one(base("location", json!({"latitude": 25.2, "longitude": 55.27, "name": "Dubai Mall", "address": "Downtown"}))).unwrap();
+            let loc = one(base(
+                "location",
+                json!({"latitude": 25.2, "longitude": 55.27, "name": "Dubai Mall", "address": "Downtown"}),
+            ))
+            .unwrap();
             assert_eq!(
                 (
                     loc.body.latitude,
@@ -450,13 +432,13 @@ pub mod meta {
                 ),
                 (Some("yes"), Some("Yes"))
             );
-            let list = one(base("interactive", json!({"type": "list_reply", "list_reply": {"id": "r2", "title": "Returns", "description": "x"}}))).unwrap();
-            assert_eq!(list.body.interactive_reply_id.as_deref(), Some("r2"));
-            let quick = one(base(
-                "button",
-                json!({"text": "Confirm", "payload": "CONFIRM"}),
+            let list = one(base(
+                "interactive",
+                json!({"type": "list_reply", "list_reply": {"id": "r2", "title": "Returns", "description": "x"}}),
             ))
             .unwrap();
+            assert_eq!(list.body.interactive_reply_id.as_deref(), Some("r2"));
+            let quick = one(base("button", json!({"text": "Confirm", "payload": "CONFIRM"}))).unwrap();
             assert_eq!(
                 (
                     quick.content_type,
@@ -465,11 +447,7 @@ pub mod meta {
                 ),
                 (ContentType::Button, Some("CONFIRM"), Some("Confirm"))
             );
-            let reaction = one(base(
-                "reaction",
-                json!({"message_id": "wamid.OUT", "emoji": "👍"}),
-            ))
-            .unwrap();
+            let reaction = one(base("reaction", json!({"message_id": "wamid.OUT", "emoji": "👍"}))).unwrap();
             assert_eq!(
                 (
                     reaction.body.reaction_to_wamid.as_deref(),
@@ -484,10 +462,7 @@ pub mod meta {
             );
             let mut reply = base("text", json!({"body": "yes"}));
             reply["context"] = json!({"from": "15550783881", "id": "wamid.EARLIER"});
-            assert_eq!(
-                one(reply).unwrap().body.context_wamid.as_deref(),
-                Some("wamid.EARLIER")
-            );
+            assert_eq!(one(reply).unwrap().body.context_wamid.as_deref(), Some("wamid.EARLIER"));
         }
 
         #[test]
@@ -501,10 +476,7 @@ pub mod meta {
             assert!(one(base("text", json!({}))).is_err());
             assert!(one(base("image", json!({"mime_type": "image/jpeg"}))).is_err());
             assert!(one(json!({"from": "16505551234", "id": "wamid.X", "timestamp": "yesterday", "type": "text", "text": {"body": "x"}})).is_err());
-            assert!(one(
-                json!({"id": "wamid.X", "timestamp": "1", "type": "text", "text": {"body": "x"}})
-            )
-            .is_err());
+            assert!(one(json!({"id": "wamid.X", "timestamp": "1", "type": "text", "text": {"body": "x"}})).is_err());
             let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
             assert!(matches!(parse(deep.as_bytes()), Err(ParseError::Json(_))));
         }

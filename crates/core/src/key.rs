@@ -70,9 +70,7 @@ impl FromStr for KeyStyle {
             "wacrm" => Ok(KeyStyle::Wacrm),
             "kirim" => Ok(KeyStyle::Kirim),
             "envelope" => Ok(KeyStyle::Envelope),
-            _ => Err(format!(
-                "unknown key style {s:?} (expected wacrm, kirim or envelope)"
-            )),
+            _ => Err(format!("unknown key style {s:?} (expected wacrm, kirim or envelope)")),
         }
     }
 }
@@ -90,10 +88,7 @@ pub fn parse_scopes(list: Option<&str>) -> Result<Vec<String>, String> {
     let mut scopes: Vec<String> = Vec::new();
     for scope in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if !ALL_SCOPES.contains(&scope) {
-            return Err(format!(
-                "unknown scope {scope:?} (known: {})",
-                ALL_SCOPES.join(", ")
-            ));
+            return Err(format!("unknown scope {scope:?} (known: {})", ALL_SCOPES.join(", ")));
         }
         if !scopes.iter().any(|s| s == scope) {
             scopes.push(scope.to_owned());
@@ -123,10 +118,7 @@ mod tests {
             "{w}"
         );
         let k = KeyStyle::Kirim.generate_secret();
-        assert!(
-            k.starts_with("kdv_live_") && k.len() == "kdv_live_".len() + 24,
-            "{k}"
-        );
+        assert!(k.starts_with("kdv_live_") && k.len() == "kdv_live_".len() + 24, "{k}");
         assert_ne!(KeyStyle::Wacrm.generate_secret(), w);
         assert_eq!(hash_secret(&w), hash_secret(&w.clone()));
     }

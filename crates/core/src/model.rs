@@ -221,11 +221,7 @@ impl ContentType {
     pub fn is_media(self) -> bool {
         matches!(
             self,
-            ContentType::Image
-                | ContentType::Video
-                | ContentType::Audio
-                | ContentType::Document
-                | ContentType::Sticker
+            ContentType::Image | ContentType::Video | ContentType::Audio | ContentType::Document | ContentType::Sticker
         )
     }
 }

@@ -111,17 +111,12 @@ pub enum PageRequest {
 
 impl PageRequest {
     pub fn first(limit: u32) -> Self {
-        PageRequest::Keyset {
-            limit,
-            cursor: None,
-        }
+        PageRequest::Keyset { limit, cursor: None }
     }
 
     pub fn limit(&self) -> u32 {
         match self {
-            PageRequest::Keyset { limit, .. } | PageRequest::Offset { limit, .. } => {
-                (*limit).clamp(1, MAX_LIMIT)
-            }
+            PageRequest::Keyset { limit, .. } | PageRequest::Offset { limit, .. } => (*limit).clamp(1, MAX_LIMIT),
         }
     }
 }
@@ -165,17 +160,11 @@ mod tests {
     fn fingerprints_ignore_status_order_but_not_status_sets() {
         let org = Id::new();
         let a = ConversationFilter {
-            statuses: Some(vec![
-                ConversationStatus::Open,
-                ConversationStatus::Escalated,
-            ]),
+            statuses: Some(vec![ConversationStatus::Open, ConversationStatus::Escalated]),
             ..Default::default()
         };
         let b = ConversationFilter {
-            statuses: Some(vec![
-                ConversationStatus::Escalated,
-                ConversationStatus::Open,
-            ]),
+            statuses: Some(vec![ConversationStatus::Escalated, ConversationStatus::Open]),
             ..Default::default()
         };
         let c = ConversationFilter {

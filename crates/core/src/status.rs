@@ -90,9 +90,7 @@ impl ConversationStatus {
     /// The canonical status a dialect means when it *writes* `value` (e.g. kirim's PATCH):
     /// the status that projects to it and is not a refinement of another.
     pub fn from_dialect(dialect: Dialect, value: &str) -> Option<ConversationStatus> {
-        ConversationStatus::matching(dialect, value)
-            .into_iter()
-            .next()
+        ConversationStatus::matching(dialect, value).into_iter().next()
     }
 }
 
@@ -131,10 +129,7 @@ mod tests {
             assert_eq!(canonical.project(Dialect::Wacrm), wacrm);
             assert_eq!(canonical.project(Dialect::Kirim), kirim);
             assert_eq!(canonical.project(Dialect::Envelope), envelope);
-            assert_eq!(
-                canonical.as_str().parse::<ConversationStatus>(),
-                Ok(canonical)
-            );
+            assert_eq!(canonical.as_str().parse::<ConversationStatus>(), Ok(canonical));
         }
     }
 
@@ -144,14 +139,8 @@ mod tests {
             ConversationStatus::matching(Dialect::Wacrm, "open"),
             vec![Open, AiHandling, Escalated]
         );
-        assert_eq!(
-            ConversationStatus::matching(Dialect::Kirim, "resolved"),
-            vec![Closed]
-        );
-        assert_eq!(
-            ConversationStatus::matching(Dialect::Kirim, "closed"),
-            vec![]
-        );
+        assert_eq!(ConversationStatus::matching(Dialect::Kirim, "resolved"), vec![Closed]);
+        assert_eq!(ConversationStatus::matching(Dialect::Kirim, "closed"), vec![]);
         assert_eq!(
             ConversationStatus::matching(Dialect::Envelope, "open"),
             vec![Open, Pending]
@@ -160,14 +149,8 @@ mod tests {
             ConversationStatus::matching(Dialect::Envelope, "ai_handling"),
             vec![AiHandling]
         );
-        assert_eq!(
-            ConversationStatus::matching(Dialect::Wacrm, "bogus"),
-            vec![]
-        );
-        assert_eq!(
-            ConversationStatus::from_dialect(Dialect::Kirim, "open"),
-            Some(Open)
-        );
+        assert_eq!(ConversationStatus::matching(Dialect::Wacrm, "bogus"), vec![]);
+        assert_eq!(ConversationStatus::from_dialect(Dialect::Kirim, "open"), Some(Open));
         assert_eq!(
             ConversationStatus::from_dialect(Dialect::Kirim, "resolved"),
             Some(Closed)

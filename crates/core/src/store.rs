@@ -90,12 +90,7 @@ pub trait Store: Send + Sync + 'static {
     /// Creates the contact, or returns the existing one with that phone (`created: false`).
     fn create_contact(&self, org: Id, contact: NewContact) -> Result<ContactCreated>;
     fn get_contact(&self, org: Id, contact: Id) -> Result<ContactWithTags>;
-    fn list_contacts(
-        &self,
-        org: Id,
-        filter: &ContactFilter,
-        page: &PageRequest,
-    ) -> Result<Page<ContactWithTags>>;
+    fn list_contacts(&self, org: Id, filter: &ContactFilter, page: &PageRequest) -> Result<Page<ContactWithTags>>;
     /// Creates the tag `name` if the organization has none, then attaches it (idempotent).
     /// A colour given for an existing tag updates it.
     fn attach_tag(&self, org: Id, contact: Id, name: &str, color: Option<&str>) -> Result<Tag>;
@@ -113,12 +108,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<ConversationDetail>>;
     fn get_conversation(&self, org: Id, conversation: Id) -> Result<ConversationDetail>;
     /// Closes with a resolution; `closed_at` is now. Closing a closed conversation keeps its first close.
-    fn close_conversation(
-        &self,
-        org: Id,
-        conversation: Id,
-        close: CloseConversation,
-    ) -> Result<Conversation>;
+    fn close_conversation(&self, org: Id, conversation: Id, close: CloseConversation) -> Result<Conversation>;
     /// Reopens a closed conversation (status open, close fields cleared); an open one is unchanged.
     fn reopen_conversation(&self, org: Id, conversation: Id) -> Result<Conversation>;
     /// Any status; closing through here records `closed_at`, leaving `closed` clears it.
@@ -136,8 +126,7 @@ pub trait Store: Send + Sync + 'static {
 
     // Messages
     /// Newest first, keyset paged.
-    fn list_messages(&self, org: Id, conversation: Id, page: &PageRequest)
-        -> Result<Page<Message>>;
+    fn list_messages(&self, org: Id, conversation: Id, page: &PageRequest) -> Result<Page<Message>>;
     /// Stores a message and updates its conversation (last message, unread count for inbound,
     /// reopening a closed conversation on an inbound message), in one transaction.
     fn append_message(&self, org: Id, message: NewMessage) -> Result<Message>;

@@ -40,10 +40,7 @@ pub fn check_email(field: &'static str, email: &str) -> Result<(), Error> {
     if email.len() <= 254 && email.validate_email() {
         Ok(())
     } else {
-        Err(Error::invalid(
-            field,
-            format!("{field} must be an email address"),
-        ))
+        Err(Error::invalid(field, format!("{field} must be an email address")))
     }
 }
 
@@ -80,10 +77,7 @@ pub fn check_phone_number_id(field: &'static str, value: &str) -> Result<(), Err
     if (6..=20).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(Error::invalid(
-            field,
-            format!("{field} must be 6 to 20 digits"),
-        ))
+        Err(Error::invalid(field, format!("{field} must be 6 to 20 digits")))
     }
 }
 
@@ -93,18 +87,9 @@ mod tests {
 
     #[test]
     fn phones() {
-        assert_eq!(
-            normalize_phone("phone", "+1 (415) 555-0123").unwrap(),
-            "+14155550123"
-        );
-        assert_eq!(
-            normalize_phone("phone", "16505551234").unwrap(),
-            "+16505551234"
-        );
-        assert_eq!(
-            normalize_phone("phone", "00971501234567").unwrap(),
-            "+971501234567"
-        );
+        assert_eq!(normalize_phone("phone", "+1 (415) 555-0123").unwrap(), "+14155550123");
+        assert_eq!(normalize_phone("phone", "16505551234").unwrap(), "+16505551234");
+        assert_eq!(normalize_phone("phone", "00971501234567").unwrap(), "+971501234567");
         for bad in [
             "",
             "+",

@@ -47,6 +47,26 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Option<ApiKe
     Ok(key)
 }
 
+/// Looks the key up and, when it is usable, runs `f` with it, all in one trip to the blocking pool
+/// (a dialect's checks and its store operation ride along). `Ok(None)`: no usable key.
+pub async fn with_key<T, F>(state: &AppState, secret: &str, f: F) -> Result<Option<T>, Error>
+where
+    F: FnOnce(&dyn rosetta_core::Store, ApiKey) -> Result<T, Error> + Send + 'static,
+    T: Send + 'static,
+{
+    let secret = secret.to_owned();
+    let usage = state.key_usage.clone();
+    state
+        .run(move |store| match store.authenticate(&secret)? {
+            Some(key) => {
+                usage.record(key.id);
+                f(store, key).map(Some)
+            }
+            None => Ok(None),
+        })
+        .await
+}
+
 /// `last_used_at` updates, gathered in memory and written in one statement every few seconds.
 #[derive(Debug, Default, Clone)]
 pub struct KeyUsage {
@@ -62,11 +82,7 @@ impl KeyUsage {
     }
 
     pub fn take(&self) -> Vec<(Id, Timestamp)> {
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .collect()
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).drain().collect()
     }
 }
 

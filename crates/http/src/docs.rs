@@ -5,22 +5,16 @@ use actix_web::web;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// Mounts `{prefix}/openapi.json` and the docs page at `{prefix}/docs/`.
-pub fn routes(
-    prefix: &'static str,
-    document: utoipa::openapi::OpenApi,
-) -> impl FnOnce(&mut web::ServiceConfig) {
+pub fn routes(prefix: &'static str, document: utoipa::openapi::OpenApi) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.service(
-            SwaggerUi::new(format!("{prefix}/docs/{{_:.*}}"))
-                .url(format!("{prefix}/openapi.json"), document),
-        )
-        .route(
-            &format!("{prefix}/docs"),
-            web::get().to(move || async move {
-                actix_web::HttpResponse::MovedPermanently()
-                    .insert_header(("Location", format!("{prefix}/docs/")))
-                    .finish()
-            }),
-        );
+        cfg.service(SwaggerUi::new(format!("{prefix}/docs/{{_:.*}}")).url(format!("{prefix}/openapi.json"), document))
+            .route(
+                &format!("{prefix}/docs"),
+                web::get().to(move || async move {
+                    actix_web::HttpResponse::MovedPermanently()
+                        .insert_header(("Location", format!("{prefix}/docs/")))
+                        .finish()
+                }),
+            );
     }
 }

@@ -16,10 +16,7 @@ pub type Renderer = fn(StatusCode) -> HttpResponse;
 
 /// Awaits a dialect's service; a response of 400 or more that is not JSON, an error, or a panic is
 /// replaced by `render`'s body for its status.
-pub async fn ensure_shape<B, F>(
-    call: F,
-    render: Renderer,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error>
+pub async fn ensure_shape<B, F>(call: F, render: Renderer) -> Result<ServiceResponse<BoxBody>, actix_web::Error>
 where
     B: MessageBody + 'static,
     F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
@@ -44,11 +41,7 @@ where
         }
         Err(_) => {
             tracing::error!("a handler panicked");
-            Err(InternalError::from_response(
-                "handler panicked",
-                render(StatusCode::INTERNAL_SERVER_ERROR),
-            )
-            .into())
+            Err(InternalError::from_response("handler panicked", render(StatusCode::INTERNAL_SERVER_ERROR)).into())
         }
     }
 }
@@ -69,19 +62,11 @@ mod tests {
             App::new().service(
                 web::scope("/x")
                     .wrap_fn(|req, srv| ensure_shape(srv.call(req), render))
-                    .route(
-                        "/panic",
-                        web::get().to(|| async { panic!("boom") as HttpResponse }),
-                    )
-                    .route(
-                        "/ok",
-                        web::get().to(|| async { HttpResponse::Ok().body("fine") }),
-                    )
+                    .route("/panic", web::get().to(|| async { panic!("boom") as HttpResponse }))
+                    .route("/ok", web::get().to(|| async { HttpResponse::Ok().body("fine") }))
                     .route(
                         "/typed/{n}",
-                        web::get().to(|n: web::Path<u32>| async move {
-                            HttpResponse::Ok().body(n.to_string())
-                        }),
+                        web::get().to(|n: web::Path<u32>| async move { HttpResponse::Ok().body(n.to_string()) }),
                     ),
             ),
         )
@@ -89,9 +74,7 @@ mod tests {
         let body = |uri: &'static str| {
             let app = &app;
             async move {
-                let resp = app
-                    .call(test::TestRequest::get().uri(uri).to_request())
-                    .await;
+                let resp = app.call(test::TestRequest::get().uri(uri).to_request()).await;
                 let resp = match resp {
                     Ok(r) => r,
                     Err(e) => {
@@ -110,20 +93,11 @@ mod tests {
                     }
                 };
                 let status = resp.status().as_u16();
-                (
-                    status,
-                    String::from_utf8(test::read_body(resp).await.to_vec()).unwrap(),
-                )
+                (status, String::from_utf8(test::read_body(resp).await.to_vec()).unwrap())
             }
         };
-        assert_eq!(
-            body("/x/panic").await,
-            (500, r#"{"shaped":500}"#.to_owned())
-        );
-        assert_eq!(
-            body("/x/typed/abc").await,
-            (404, r#"{"shaped":404}"#.to_owned())
-        );
+        assert_eq!(body("/x/panic").await, (500, r#"{"shaped":500}"#.to_owned()));
+        assert_eq!(body("/x/typed/abc").await, (404, r#"{"shaped":404}"#.to_owned()));
         assert_eq!(body("/x/ok").await, (200, "fine".to_owned()));
     }
 }

@@ -65,11 +65,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Some(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
         Some(Err(e)) => {
             tracing::warn!(error = ?e, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({"status": "unavailable", "reason": "database"}))
+            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "reason": "database"}))
         }
-        None => HttpResponse::ServiceUnavailable()
-            .json(json!({"status": "unavailable", "reason": "database timeout"})),
+        None => HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "reason": "database timeout"})),
     }
 }
 
@@ -85,8 +83,7 @@ pub fn health_routes(cfg: &mut web::ServiceConfig) {
 
 /// The answer for a path no dialect serves.
 pub async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound()
-        .json(json!({"error": {"code": "not_found", "message": "No route matches this path"}}))
+    HttpResponse::NotFound().json(json!({"error": {"code": "not_found", "message": "No route matches this path"}}))
 }
 
 #[cfg(test)]
@@ -143,12 +140,10 @@ mod tests {
                 .configure(health_routes),
         )
         .await;
-        let live =
-            test::call_service(&app, test::TestRequest::get().uri("/healthz").to_request()).await;
+        let live = test::call_service(&app, test::TestRequest::get().uri("/healthz").to_request()).await;
         assert_eq!(live.status(), 200);
         assert_eq!(test::read_body(live).await, r#"{"status":"ok"}"#);
-        let ready =
-            test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+        let ready = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
         assert_eq!(ready.status(), 503);
         assert_eq!(
             test::read_body(ready).await,

@@ -111,10 +111,7 @@ mod tests {
             limiter.check_at("b", t + 15).unwrap().allowed,
             "other keys are counted apart"
         );
-        assert!(
-            limiter.check_at("a", t + 60).unwrap().allowed,
-            "a new window"
-        );
+        assert!(limiter.check_at("a", t + 60).unwrap().allowed, "a new window");
         assert!(RateLimiter::new(0).check("a").is_none());
     }
 }

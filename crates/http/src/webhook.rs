@@ -103,10 +103,7 @@ pub fn routes(config: WebhookConfig) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
-async fn verify(
-    query: web::Query<HashMap<String, String>>,
-    config: web::Data<WebhookConfig>,
-) -> HttpResponse {
+async fn verify(query: web::Query<HashMap<String, String>>, config: web::Data<WebhookConfig>) -> HttpResponse {
     use actix_web::http::StatusCode;
     let (Some(mode), Some(token), Some(challenge)) = (
         query.get("hub.mode"),
@@ -126,11 +123,7 @@ async fn verify(
         )
     });
     if mode != "subscribe" || !token_ok {
-        return error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Verification token does not match",
-        );
+        return error(StatusCode::FORBIDDEN, "forbidden", "Verification token does not match");
     }
     HttpResponse::Ok()
         .content_type(ContentType::plaintext())
@@ -181,10 +174,7 @@ async fn receive(
             "Webhook app secret is not configured: deliveries are refused",
         );
     }
-    let signature = req
-        .headers()
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
+    let signature = req.headers().get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     if !config.signature_valid(signature, &body) {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -201,9 +191,7 @@ async fn receive(
                 &format!("The body is not valid JSON: {e}"),
             )
         }
-        Err(meta::ParseError::Shape(e)) => {
-            return error(StatusCode::BAD_REQUEST, "bad_request", &e)
-        }
+        Err(meta::ParseError::Shape(e)) => return error(StatusCode::BAD_REQUEST, "bad_request", &e),
     };
     let count = events.len();
     match state.run(move |store| store.ingest(&events)).await {
@@ -220,9 +208,7 @@ async fn receive(
                 "unknown_phone_number_ids": report.unknown_accounts,
             }))
         }
-        Err(Error::Invalid { message, .. }) => {
-            error(StatusCode::BAD_REQUEST, "bad_request", &message)
-        }
+        Err(Error::Invalid { message, .. }) => error(StatusCode::BAD_REQUEST, "bad_request", &message),
         Err(Error::Unavailable(e)) => {
             tracing::warn!(error = %e, "webhook delivery not stored: database unavailable");
             error(
@@ -233,11 +219,7 @@ async fn receive(
         }
         Err(e) => {
             tracing::error!(error = ?e, "webhook delivery not stored");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal server error",
-            )
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
         }
     }
 }

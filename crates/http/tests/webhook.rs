@@ -63,9 +63,7 @@ macro_rules! app {
     ($store:expr, $config:expr) => {
         test::init_service(
             App::new()
-                .app_data(web::Data::new(AppState::new(
-                    $store.clone() as Arc<dyn Store>
-                )))
+                .app_data(web::Data::new(AppState::new($store.clone() as Arc<dyn Store>)))
                 .configure(webhook::routes($config)),
         )
         .await
@@ -91,10 +89,7 @@ async fn post(
     let resp = test::call_service(app, req.to_request()).await;
     let status = resp.status().as_u16();
     let bytes = test::read_body(resp).await;
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 fn config() -> WebhookConfig {
@@ -144,11 +139,7 @@ async fn handshake() {
         .unwrap()
         .starts_with("text/plain"));
     assert_eq!(test::read_body(ok).await, "1158201444");
-    let wrong = test::call_service(
-        &app,
-        get("?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"),
-    )
-    .await;
+    let wrong = test::call_service(&app, get("?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1")).await;
     assert_eq!(wrong.status(), 403);
     assert_eq!(
         test::read_body(wrong).await,
@@ -164,12 +155,9 @@ async fn handshake() {
     // No verify token configured: every handshake is refused.
     let closed = app!(store, WebhookConfig::new(Some(SECRET), None));
     assert_eq!(
-        test::call_service(
-            &closed,
-            get("?hub.mode=subscribe&hub.verify_token=&hub.challenge=1")
-        )
-        .await
-        .status(),
+        test::call_service(&closed, get("?hub.mode=subscribe&hub.verify_token=&hub.challenge=1"))
+            .await
+            .status(),
         403
     );
 }
@@ -179,9 +167,22 @@ async fn signatures_fail_closed() {
     each_backend(|store| async move {
         let org = org_with_account(&store);
         let app = app!(store, config());
-        let body = delivery(vec![text_change(PNID, "16505551234", "Sheena Nelson", "wamid.A", "hi", 1749416383)]);
+        let body = delivery(vec![text_change(
+            PNID,
+            "16505551234",
+            "Sheena Nelson",
+            "wamid.A",
+            "hi",
+            1749416383,
+        )]);
         let (status, answer) = post(&app, &body, None).await;
-        assert_eq!((status, answer), (401, json!({"error": {"code": "unauthorized", "message": "Missing or invalid X-Hub-Signature-256"}})));
+        assert_eq!(
+            (status, answer),
+            (
+                401,
+                json!({"error": {"code": "unauthorized", "message": "Missing or invalid X-Hub-Signature-256"}})
+            )
+        );
         assert_eq!(post(&app, &body, Some(sign("wrong", &body))).await.0, 401);
         assert_eq!(post(&app, &body, Some("sha256=zz".into())).await.0, 401);
         // Signed over other bytes.
@@ -341,11 +342,7 @@ async fn statuses_only_move_forward() {
         ] {
             let (body, sig) = send(vec![status_change("wamid.OUT1", status, 1749416200)]);
             assert_eq!(post(&app, &body, Some(sig)).await.0, 200);
-            assert_eq!(
-                status_of("wamid.OUT1").status.as_str(),
-                expected,
-                "after {status}"
-            );
+            assert_eq!(status_of("wamid.OUT1").status.as_str(), expected, "after {status}");
         }
         // failed from sent keeps Meta's error; nothing moves it afterwards.
         let (body, sig) = send(vec![
@@ -355,25 +352,13 @@ async fn statuses_only_move_forward() {
         ]);
         let (code, answer) = post(&app, &body, Some(sig)).await;
         assert_eq!(
-            (
-                code,
-                answer["statuses"].as_u64(),
-                answer["statuses_ignored"].as_u64()
-            ),
+            (code, answer["statuses"].as_u64(), answer["statuses_ignored"].as_u64()),
             (200, Some(2), Some(1))
         );
         let failed = status_of("wamid.OUT2");
         assert_eq!(
-            (
-                failed.status,
-                failed.error_code,
-                failed.error_title.as_deref()
-            ),
-            (
-                MessageStatus::Failed,
-                Some(131026),
-                Some("Message undeliverable")
-            )
+            (failed.status, failed.error_code, failed.error_title.as_deref()),
+            (MessageStatus::Failed, Some(131026), Some("Message undeliverable"))
         );
         // Unknown wamid, and a status for an inbound message: acknowledged, nothing changes.
         let (body, sig) = send(vec![

@@ -7,10 +7,7 @@ use rosetta_core::*;
 use rosetta_store::testing::TestDb;
 
 fn main() {
-    let n: usize = std::env::var("N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let n: usize = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let db = TestDb::sqlite();
     let org = db.store.create_organization("bench").unwrap().id;
     db.store
@@ -49,9 +46,7 @@ fn main() {
     let start = Instant::now();
     let base = 10_000 + n;
     for chunk in 0..n / 100 {
-        let events: Vec<IngestEvent> = (0..100)
-            .flat_map(|k| event(base + chunk * 100 + k))
-            .collect();
+        let events: Vec<IngestEvent> = (0..100).flat_map(|k| event(base + chunk * 100 + k)).collect();
         db.store.ingest(&events).unwrap();
     }
     let per = start.elapsed().as_secs_f64() / n as f64;

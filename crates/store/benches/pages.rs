@@ -31,10 +31,7 @@ fn main() {
     // Relative SQLite paths are taken from the workspace root (cargo runs benches from the
     // package folder).
     let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let url = env_or(
-        "ROSETTA_BENCH_DATABASE_URL",
-        "sqlite://bench/data/store-1m.db",
-    );
+    let url = env_or("ROSETTA_BENCH_DATABASE_URL", "sqlite://bench/data/store-1m.db");
     let url = match url.strip_prefix("sqlite://") {
         Some(path) if !path.starts_with('/') => format!("sqlite://{workspace}/{path}"),
         _ => url,
@@ -42,9 +39,7 @@ fn main() {
     let conversations: u64 = env_or("ROSETTA_BENCH_CONVERSATIONS", "1000000")
         .parse()
         .expect("number");
-    let depth: usize = env_or("ROSETTA_BENCH_DEPTH", "500000")
-        .parse()
-        .expect("number");
+    let depth: usize = env_or("ROSETTA_BENCH_DEPTH", "500000").parse().expect("number");
     let runs: usize = env_or("ROSETTA_BENCH_RUNS", "300").parse().expect("number");
     if let Some(path) = url.strip_prefix("sqlite://") {
         if let Some(dir) = std::path::Path::new(path).parent() {
@@ -68,12 +63,7 @@ fn main() {
         let mut walked = 0;
         while walked < depth {
             let page = store
-                .list_conversations(
-                    org,
-                    &filter,
-                    order,
-                    &PageRequest::Keyset { limit: 100, cursor },
-                )
+                .list_conversations(org, &filter, order, &PageRequest::Keyset { limit: 100, cursor })
                 .expect("walk");
             walked += page.items.len();
             cursor = page.next_cursor;
@@ -82,16 +72,12 @@ fn main() {
         let time = |cursor: Option<String>| {
             let request = PageRequest::Keyset { limit: 50, cursor };
             for _ in 0..20 {
-                store
-                    .list_conversations(org, &filter, order, &request)
-                    .expect("warm");
+                store.list_conversations(org, &filter, order, &request).expect("warm");
             }
             let samples: Vec<Duration> = (0..runs)
                 .map(|_| {
                     let start = Instant::now();
-                    let page = store
-                        .list_conversations(org, &filter, order, &request)
-                        .expect("page");
+                    let page = store.list_conversations(org, &filter, order, &request).expect("page");
                     assert_eq!(page.items.len(), 50);
                     start.elapsed()
                 })
@@ -139,17 +125,11 @@ fn find_or_seed(store: &DieselStore, url: &str, conversations: u64) -> Id {
             },
             &mut |done| {
                 if done % 100_000 == 0 {
-                    eprintln!(
-                        "  {done} conversations, {:.0}s",
-                        started.elapsed().as_secs_f64()
-                    );
+                    eprintln!("  {done} conversations, {:.0}s", started.elapsed().as_secs_f64());
                 }
             },
         )
         .expect("seed");
-    eprintln!(
-        "seeded {report:?} in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("seeded {report:?} in {:.1}s", started.elapsed().as_secs_f64());
     org
 }

@@ -34,10 +34,7 @@ pub fn check_new(new: NewContact) -> Result<CheckedContact> {
         .as_deref()
         .map(|n| validate::check_name("name", n, 200))
         .transpose()?;
-    let email = new
-        .email
-        .map(|e| e.trim().to_owned())
-        .filter(|e| !e.is_empty());
+    let email = new.email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
     if let Some(e) = &email {
         validate::check_email("email", e)?;
     }
@@ -126,10 +123,7 @@ pub fn with_tags(c: &mut DbConnection, row: ContactRow) -> Result<ContactWithTag
 }
 
 /// The tags of each contact, by contact id, each list ordered by name.
-pub fn tags_of(
-    c: &mut DbConnection,
-    contact_ids: &[Vec<u8>],
-) -> Result<HashMap<Vec<u8>, Vec<Tag>>> {
+pub fn tags_of(c: &mut DbConnection, contact_ids: &[Vec<u8>]) -> Result<HashMap<Vec<u8>, Vec<Tag>>> {
     let mut out: HashMap<Vec<u8>, Vec<Tag>> = HashMap::new();
     if contact_ids.is_empty() {
         return Ok(out);
@@ -164,15 +158,8 @@ pub fn hydrate(c: &mut DbConnection, rows: Vec<ContactRow>) -> Result<Vec<Contac
 }
 
 fn filtered(org: Id, filter: &ContactFilter) -> contacts::BoxedQuery<'static, Backend> {
-    let mut q = contacts::table
-        .filter(contacts::org_id.eq(b(org)))
-        .into_boxed();
-    if let Some(search) = filter
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    let mut q = contacts::table.filter(contacts::org_id.eq(b(org))).into_boxed();
+    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
         let digits: String = search.chars().filter(char::is_ascii_digit).collect();
         let phone_pattern = if digits.is_empty() {
@@ -203,9 +190,7 @@ fn filtered(org: Id, filter: &ContactFilter) -> contacts::BoxedQuery<'static, Ba
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 pub fn list(
@@ -220,8 +205,7 @@ pub fn list(
     match page {
         PageRequest::Keyset { cursor, .. } => {
             let fingerprint = filter.fingerprint(org);
-            let after =
-                crate::conversations::decode_cursor(cursors, &fingerprint, cursor.as_deref())?;
+            let after = crate::conversations::decode_cursor(cursors, &fingerprint, cursor.as_deref())?;
             let mut q = filtered(org, filter);
             if let Some(p) = after {
                 q = q
@@ -234,16 +218,15 @@ pub fn list(
                 .select(ContactRow::as_select())
                 .load(c)
                 .map_err(map_error)?;
-            let (rows, next_cursor, has_more) =
-                crate::conversations::finish_keyset(rows, limit, |r| {
-                    cursors.encode(
-                        &fingerprint,
-                        KeysetPosition {
-                            sort: r.created_at,
-                            id: id(&r.id),
-                        },
-                    )
-                });
+            let (rows, next_cursor, has_more) = crate::conversations::finish_keyset(rows, limit, |r| {
+                cursors.encode(
+                    &fingerprint,
+                    KeysetPosition {
+                        sort: r.created_at,
+                        id: id(&r.id),
+                    },
+                )
+            });
             Ok(Page {
                 items: hydrate(c, rows)?,
                 next_cursor,
@@ -252,10 +235,7 @@ pub fn list(
             })
         }
         PageRequest::Offset { page: number, .. } => {
-            let total = filtered(org, filter)
-                .count()
-                .get_result::<i64>(c)
-                .map_err(map_error)?;
+            let total = filtered(org, filter).count().get_result::<i64>(c).map_err(map_error)?;
             let offset = i64::from(number.saturating_sub(1)) * limit;
             let rows: Vec<ContactRow> = filtered(org, filter)
                 .order_by(order)
@@ -275,13 +255,7 @@ pub fn list(
     }
 }
 
-pub fn attach_tag(
-    c: &mut DbConnection,
-    org: Id,
-    contact: Id,
-    name: &str,
-    color: Option<&str>,
-) -> Result<Tag> {
+pub fn attach_tag(c: &mut DbConnection, org: Id, contact: Id, name: &str, color: Option<&str>) -> Result<Tag> {
     load(c, org, contact)?;
     let existing: Option<TagRow> = tags::table
         .filter(tags::org_id.eq(b(org)))

@@ -46,13 +46,7 @@ fn save(c: &mut DbConnection, row: &ConversationRow) -> Result<()> {
         .map_err(map_error)
 }
 
-pub fn open(
-    c: &mut DbConnection,
-    org: Id,
-    account: Id,
-    contact: Id,
-    now: Timestamp,
-) -> Result<Conversation> {
+pub fn open(c: &mut DbConnection, org: Id, account: Id, contact: Id, now: Timestamp) -> Result<Conversation> {
     directory::load_account(c, org, account)?;
     contact_ops::load(c, org, contact)?;
     let existing: Option<ConversationRow> = conversations::table
@@ -97,57 +91,93 @@ pub fn new_conversation(org: Id, account: Id, contact: Id, now: Timestamp) -> Co
     }
 }
 
-/// The conversations a filter selects, not yet ordered or paged.
-fn filtered(org: Id, filter: &ConversationFilter) -> conversations::BoxedQuery<'static, Backend> {
-    let mut q = conversations::table
-        .filter(conversations::org_id.eq(b(org)))
-        .into_boxed();
-    if let Some(statuses) = &filter.statuses {
-        let names: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
-        q = q.filter(conversations::status.eq_any(names));
-    }
-    if let Some(contact) = filter.contact_id {
-        q = q.filter(conversations::contact_id.eq(b(contact)));
-    }
-    if let Some(user) = filter.assignee_id {
-        q = q.filter(conversations::assignee_id.eq(b(user)));
-    }
-    if let Some(account) = filter.account_id {
-        q = q.filter(conversations::account_id.eq(b(account)));
-    }
-    q
+/// Applies a filter to any boxed query over `conversations` (alone or joined).
+macro_rules! filter_conversations {
+    ($q:expr, $org:expr, $filter:expr) => {{
+        let filter: &ConversationFilter = $filter;
+        let mut q = $q.filter(conversations::org_id.eq(b($org)));
+        if let Some(statuses) = &filter.statuses {
+            let names: Vec<&'static str> = statuses.iter().map(|s| s.as_str()).collect();
+            q = q.filter(conversations::status.eq_any(names));
+        }
+        if let Some(contact) = filter.contact_id {
+            q = q.filter(conversations::contact_id.eq(b(contact)));
+        }
+        if let Some(user) = filter.assignee_id {
+            q = q.filter(conversations::assignee_id.eq(b(user)));
+        }
+        if let Some(account) = filter.account_id {
+            q = q.filter(conversations::account_id.eq(b(account)));
+        }
+        q
+    }};
 }
 
-/// Orders by `order`, then id, both descending, starting after `after` when given. The
-/// `sort <= k AND (sort < k OR id < i)` form keeps the index range bound visible to both planners.
-fn ordered(
-    q: conversations::BoxedQuery<'static, Backend>,
+/// Orders any boxed query over `conversations` by `order`, then id, both descending, starting
+/// after `after`. The `sort <= k AND (sort < k OR id < i)` form keeps the index range bound
+/// visible to both planners.
+macro_rules! order_conversations {
+    ($q:expr, $order:expr, $after:expr) => {{
+        let after: Option<KeysetPosition> = $after;
+        let q = $q;
+        macro_rules! by {
+            ($col:expr) => {{
+                let mut q = q;
+                if let Some(p) = after {
+                    q = q
+                        .filter($col.le(p.sort))
+                        .filter($col.lt(p.sort).or(conversations::id.lt(b(p.id))));
+                }
+                q.order_by(($col.desc(), conversations::id.desc()))
+            }};
+        }
+        match $order {
+            ConversationOrder::CreatedDesc => by!(conversations::created_at),
+            ConversationOrder::LastMessageDesc => by!(conversations::last_message_key),
+            ConversationOrder::LastActivityDesc => by!(conversations::last_activity_at),
+        }
+    }};
+}
+
+type JoinedRow = (ConversationRow, Option<ContactRow>, Option<AccountRow>, Option<UserRow>);
+
+/// A page of conversations with their contact, account and assignee, in one statement. LEFT JOINs
+/// keep SQLite's join order: it walks the conversations index in list order and looks the others
+/// up by primary key.
+fn page_rows(
+    c: &mut DbConnection,
+    org: Id,
+    filter: &ConversationFilter,
     order: ConversationOrder,
     after: Option<KeysetPosition>,
-) -> conversations::BoxedQuery<'static, Backend> {
-    macro_rules! by {
-        ($col:expr) => {{
-            let mut q = q;
-            if let Some(p) = after {
-                q = q
-                    .filter($col.le(p.sort))
-                    .filter($col.lt(p.sort).or(conversations::id.lt(b(p.id))));
-            }
-            q.order_by(($col.desc(), conversations::id.desc()))
-        }};
-    }
-    match order {
-        ConversationOrder::CreatedDesc => by!(conversations::created_at),
-        ConversationOrder::LastMessageDesc => by!(conversations::last_message_key),
-        ConversationOrder::LastActivityDesc => by!(conversations::last_activity_at),
-    }
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<JoinedRow>> {
+    let joined = conversations::table
+        .left_join(contacts::table.on(contacts::id.eq(conversations::contact_id)))
+        .left_join(whatsapp_accounts::table.on(whatsapp_accounts::id.eq(conversations::account_id)))
+        .left_join(users::table.on(users::id.nullable().eq(conversations::assignee_id)))
+        .into_boxed();
+    let q = filter_conversations!(joined, org, filter);
+    let q = order_conversations!(q, order, after);
+    let q = if offset > 0 { q.offset(offset) } else { q };
+    q.limit(limit)
+        .select((
+            ConversationRow::as_select(),
+            Option::<ContactRow>::as_select(),
+            Option::<AccountRow>::as_select(),
+            Option::<UserRow>::as_select(),
+        ))
+        .load(c)
+        .map_err(map_error)
 }
 
-pub fn decode_cursor(
-    cursors: &CursorCodec,
-    fingerprint: &str,
-    cursor: Option<&str>,
-) -> Result<Option<KeysetPosition>> {
+/// The conversations a filter selects (for counting).
+fn filtered(org: Id, filter: &ConversationFilter) -> conversations::BoxedQuery<'static, Backend> {
+    filter_conversations!(conversations::table.into_boxed(), org, filter)
+}
+
+pub fn decode_cursor(cursors: &CursorCodec, fingerprint: &str, cursor: Option<&str>) -> Result<Option<KeysetPosition>> {
     cursor
         .map(|text| cursors.decode(fingerprint, text))
         .transpose()
@@ -162,11 +192,7 @@ pub fn finish_keyset<R>(
 ) -> (Vec<R>, Option<String>, bool) {
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next = if has_more {
-        rows.last().map(cursor_of)
-    } else {
-        None
-    };
+    let next = if has_more { rows.last().map(cursor_of) } else { None };
     (rows, next, has_more)
 }
 
@@ -186,22 +212,18 @@ pub fn list(
             if filter.is_empty_set() {
                 return Ok(Page::empty());
             }
-            let rows: Vec<ConversationRow> = ordered(filtered(org, filter), order, after)
-                .limit(limit + 1)
-                .select(ConversationRow::as_select())
-                .load(c)
-                .map_err(map_error)?;
+            let rows = page_rows(c, org, filter, order, after, 0, limit + 1)?;
             let (rows, next_cursor, has_more) = finish_keyset(rows, limit, |r| {
                 cursors.encode(
                     &fingerprint,
                     KeysetPosition {
-                        sort: r.sort_key(order),
-                        id: id(&r.id),
+                        sort: r.0.sort_key(order),
+                        id: id(&r.0.id),
                     },
                 )
             });
             Ok(Page {
-                items: hydrate(c, rows)?,
+                items: assemble(c, rows)?,
                 next_cursor,
                 has_more,
                 total: None,
@@ -214,24 +236,16 @@ pub fn list(
                     ..Page::empty()
                 });
             }
-            let total = filtered(org, filter)
-                .count()
-                .get_result::<i64>(c)
-                .map_err(map_error)?;
+            let total = filtered(org, filter).count().get_result::<i64>(c).map_err(map_error)?;
             let offset = i64::from(number.saturating_sub(1)) * limit;
-            let rows: Vec<ConversationRow> = if offset >= total {
+            let rows = if offset >= total {
                 Vec::new()
             } else {
-                ordered(filtered(org, filter), order, None)
-                    .offset(offset)
-                    .limit(limit)
-                    .select(ConversationRow::as_select())
-                    .load(c)
-                    .map_err(map_error)?
+                page_rows(c, org, filter, order, None, offset, limit)?
             };
             let has_more = offset + (rows.len() as i64) < total;
             Ok(Page {
-                items: hydrate(c, rows)?,
+                items: assemble(c, rows)?,
                 next_cursor: None,
                 has_more,
                 total: Some(total as u64),
@@ -240,12 +254,33 @@ pub fn list(
     }
 }
 
+/// Joined rows plus their contacts' tags (one more query for the whole page).
+fn assemble(c: &mut DbConnection, rows: Vec<JoinedRow>) -> Result<Vec<ConversationDetail>> {
+    let mut contact_ids: Vec<Vec<u8>> = rows.iter().map(|r| r.0.contact_id.clone()).collect();
+    contact_ids.sort_unstable();
+    contact_ids.dedup();
+    let tags = contact_ops::tags_of(c, &contact_ids)?;
+    rows.into_iter()
+        .map(|(conversation, contact, account, user)| {
+            let contact = contact.ok_or_else(|| Error::Internal("conversation without its contact".into()))?;
+            let account = account.ok_or_else(|| Error::Internal("conversation without its account".into()))?;
+            let contact_tags = tags.get(&contact.id).cloned().unwrap_or_default();
+            Ok(ConversationDetail {
+                conversation: conversation.into(),
+                contact: ContactWithTags {
+                    contact: contact.into(),
+                    tags: contact_tags,
+                },
+                assignee: user.map(Into::into),
+                account: account.into(),
+            })
+        })
+        .collect()
+}
+
 /// Loads what every dialect embeds (contact with tags, assignee, account) for a page of
 /// conversations: four queries for the whole page, whatever its size.
-pub fn hydrate(
-    c: &mut DbConnection,
-    rows: Vec<ConversationRow>,
-) -> Result<Vec<ConversationDetail>> {
+pub fn hydrate(c: &mut DbConnection, rows: Vec<ConversationRow>) -> Result<Vec<ConversationDetail>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -257,11 +292,10 @@ pub fn hydrate(
         .select(ContactRow::as_select())
         .load(c)
         .map_err(map_error)?;
-    let mut contacts_by_id: HashMap<Vec<u8>, ContactWithTags> =
-        contact_ops::hydrate(c, contact_rows)?
-            .into_iter()
-            .map(|ct| (b(ct.contact.id), ct))
-            .collect();
+    let mut contacts_by_id: HashMap<Vec<u8>, ContactWithTags> = contact_ops::hydrate(c, contact_rows)?
+        .into_iter()
+        .map(|ct| (b(ct.contact.id), ct))
+        .collect();
 
     let mut user_ids: Vec<Vec<u8>> = rows.iter().filter_map(|r| r.assignee_id.clone()).collect();
     user_ids.sort_unstable();
@@ -298,10 +332,7 @@ pub fn hydrate(
                 .get(&row.contact_id)
                 .cloned()
                 .ok_or_else(|| Error::Internal("conversation without its contact".into()))?;
-            let assignee = row
-                .assignee_id
-                .as_ref()
-                .and_then(|u| users_by_id.get(u).cloned());
+            let assignee = row.assignee_id.as_ref().and_then(|u| users_by_id.get(u).cloned());
             let account = accounts_by_id
                 .get(&row.account_id)
                 .cloned()
@@ -374,12 +405,7 @@ pub fn set_status(
     Ok(row.into())
 }
 
-pub fn assign(
-    c: &mut DbConnection,
-    org: Id,
-    conversation: Id,
-    user: Option<Id>,
-) -> Result<Conversation> {
+pub fn assign(c: &mut DbConnection, org: Id, conversation: Id, user: Option<Id>) -> Result<Conversation> {
     let mut row = load_for_update(c, org, conversation)?;
     if let Some(user) = user {
         directory::member(c, org, user)?;
@@ -416,13 +442,6 @@ pub fn explain(
         sort: i64::MAX / 2,
         id: Id::from_bytes([0x7f; 16]),
     });
-    let sql = crate::explain::capture_sql(c, |c| {
-        ordered(filtered(org, filter), order, after)
-            .limit(51)
-            .select(ConversationRow::as_select())
-            .load::<ConversationRow>(c)
-            .map(|_| ())
-            .map_err(map_error)
-    })?;
+    let sql = crate::explain::capture_sql(c, |c| page_rows(c, org, filter, order, after, 0, 51).map(|_| ()))?;
     crate::explain::plan(c, &sql)
 }

@@ -63,12 +63,7 @@ pub fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
                 None => url.to_owned(),
             }
         }
@@ -118,9 +113,7 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.ping()
-            .map(|_| ())
-            .map_err(diesel::r2d2::Error::QueryError)
+        conn.ping().map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
@@ -141,11 +134,9 @@ pub fn write_transaction<T>(
 ) -> Result<T, Error> {
     match conn {
         DbConnection::Sqlite(_) => {
-            let _guard: Option<MutexGuard<'_, ()>> =
-                lock.map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
+            let _guard: Option<MutexGuard<'_, ()>> = lock.map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
             if let DbConnection::Sqlite(c) = conn {
-                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
-                    .map_err(map_error)?;
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE").map_err(map_error)?;
             }
             let result = f(conn);
             let DbConnection::Sqlite(c) = conn else {
@@ -192,9 +183,7 @@ pub fn map_error(e: DieselError) -> Error {
             DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
             info,
         ) => Error::Unavailable(info.message().to_owned()),
-        DieselError::DatabaseError(_, info) if is_busy(info.message()) => {
-            Error::Unavailable(info.message().to_owned())
-        }
+        DieselError::DatabaseError(_, info) if is_busy(info.message()) => Error::Unavailable(info.message().to_owned()),
         other => {
             let text = other.to_string();
             if is_busy(&text) {

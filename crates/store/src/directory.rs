@@ -71,11 +71,7 @@ pub fn create_account(
     Ok(row.into())
 }
 
-pub fn list_accounts(
-    c: &mut DbConnection,
-    org: Id,
-    connected_only: bool,
-) -> Result<Vec<WhatsAppAccount>> {
+pub fn list_accounts(c: &mut DbConnection, org: Id, connected_only: bool) -> Result<Vec<WhatsAppAccount>> {
     let mut q = whatsapp_accounts::table
         .filter(whatsapp_accounts::org_id.eq(b(org)))
         .into_boxed();
@@ -83,21 +79,14 @@ pub fn list_accounts(
         q = q.filter(whatsapp_accounts::connected.eq(true));
     }
     let rows = q
-        .order_by((
-            whatsapp_accounts::created_at.asc(),
-            whatsapp_accounts::id.asc(),
-        ))
+        .order_by((whatsapp_accounts::created_at.asc(), whatsapp_accounts::id.asc()))
         .select(AccountRow::as_select())
         .load(c)
         .map_err(map_error)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-pub fn find_account(
-    c: &mut DbConnection,
-    org: Id,
-    phone_number_id: &str,
-) -> Result<WhatsAppAccount> {
+pub fn find_account(c: &mut DbConnection, org: Id, phone_number_id: &str) -> Result<WhatsAppAccount> {
     whatsapp_accounts::table
         .filter(whatsapp_accounts::org_id.eq(b(org)))
         .filter(whatsapp_accounts::phone_number_id.eq(phone_number_id))
@@ -168,12 +157,7 @@ pub fn member(c: &mut DbConnection, org: Id, user: Id) -> Result<User> {
     }
 }
 
-pub fn create_api_key(
-    c: &mut DbConnection,
-    org: Id,
-    name: Option<String>,
-    key: &NewApiKey,
-) -> Result<CreatedApiKey> {
+pub fn create_api_key(c: &mut DbConnection, org: Id, name: Option<String>, key: &NewApiKey) -> Result<CreatedApiKey> {
     require_organization(c, org)?;
     if key.scopes.is_empty() {
         return Err(Error::invalid("scopes", "a key needs at least one scope"));

@@ -22,10 +22,7 @@ struct PgPlanRow {
 }
 
 /// Runs `f` and returns the SQL (with diesel's printed binds) of the first statement it ran.
-pub fn capture_sql(
-    c: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<()>,
-) -> Result<String> {
+pub fn capture_sql(c: &mut DbConnection, f: impl FnOnce(&mut DbConnection) -> Result<()>) -> Result<String> {
     use diesel::connection::{Instrumentation, InstrumentationEvent};
     use std::sync::{Arc, Mutex};
     let seen: Arc<Mutex<Option<String>>> = Arc::default();
@@ -47,30 +44,18 @@ pub fn capture_sql(
 
 /// The plan of `sql` (a statement whose binds diesel printed after `-- binds:`), one step a line.
 pub fn plan(c: &mut DbConnection, debug_sql: &str) -> Result<String> {
-    let (sql, binds) = debug_sql
-        .split_once(" -- binds: ")
-        .unwrap_or((debug_sql, "[]"));
+    let (sql, binds) = debug_sql.split_once(" -- binds: ").unwrap_or((debug_sql, "[]"));
     let sql = inline_binds(sql, binds)?;
     match c {
         DbConnection::Sqlite(c) => {
             let rows: Vec<SqlitePlanRow> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
                 .load(c)
                 .map_err(map_error)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| r.detail)
-                .collect::<Vec<_>>()
-                .join("\n"))
+            Ok(rows.into_iter().map(|r| r.detail).collect::<Vec<_>>().join("\n"))
         }
         DbConnection::Pg(c) => {
-            let rows: Vec<PgPlanRow> = diesel::sql_query(format!("EXPLAIN {sql}"))
-                .load(c)
-                .map_err(map_error)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| r.line)
-                .collect::<Vec<_>>()
-                .join("\n"))
+            let rows: Vec<PgPlanRow> = diesel::sql_query(format!("EXPLAIN {sql}")).load(c).map_err(map_error)?;
+            Ok(rows.into_iter().map(|r| r.line).collect::<Vec<_>>().join("\n"))
         }
     }
 }

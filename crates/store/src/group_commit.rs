@@ -70,10 +70,7 @@ fn writer(pool: Pool, write_lock: Arc<Mutex<()>>, jobs: Receiver<Job>) {
             match fast {
                 Err(Error::Unavailable(e)) => Err(Error::Unavailable(e)),
                 Err(_) => write_transaction(&mut conn, Some(&write_lock), |c| {
-                    Ok(batch
-                        .iter()
-                        .map(|job| savepoint(c, &job.events))
-                        .collect::<Vec<_>>())
+                    Ok(batch.iter().map(|job| savepoint(c, &job.events)).collect::<Vec<_>>())
                 }),
                 ok => ok,
             }

@@ -29,10 +29,7 @@ pub fn apply(c: &mut DbConnection, events: &[IngestEvent]) -> Result<IngestRepor
                 .first(c)
                 .optional()
                 .map_err(map_error)?;
-            accounts.insert(
-                pnid.clone(),
-                found.map(|(org, account)| (id(&org), id(&account))),
-            );
+            accounts.insert(pnid.clone(), found.map(|(org, account)| (id(&org), id(&account))));
         }
         let Some((org, account)) = accounts[pnid] else {
             if !report.unknown_accounts.contains(pnid) {
@@ -48,13 +45,7 @@ pub fn apply(c: &mut DbConnection, events: &[IngestEvent]) -> Result<IngestRepor
     Ok(report)
 }
 
-fn message(
-    c: &mut DbConnection,
-    org: Id,
-    account: Id,
-    m: &InboundMessage,
-    report: &mut IngestReport,
-) -> Result<()> {
+fn message(c: &mut DbConnection, org: Id, account: Id, m: &InboundMessage, report: &mut IngestReport) -> Result<()> {
     if crate::messages::find_by_wamid(c, org, &m.wamid)?.is_some() {
         report.duplicates += 1;
         return Ok(());
@@ -62,11 +53,7 @@ fn message(
     let phone = validate::normalize_phone("wa_id", &m.wa_id)?;
     let contact = match crate::contacts::find_by_phone(c, org, &phone)? {
         Some(row) => {
-            let name = m
-                .profile_name
-                .as_deref()
-                .map(str::trim)
-                .filter(|n| !n.is_empty());
+            let name = m.profile_name.as_deref().map(str::trim).filter(|n| !n.is_empty());
             if let Some(name) = name.filter(|n| row.name.as_deref() != Some(*n)) {
                 diesel::update(contacts::table.find(row.id.clone()))
                     .set((
@@ -123,12 +110,7 @@ fn message(
 
 /// The conversation of this account and contact, loaded for update (locked on PostgreSQL), made
 /// open if there is none.
-fn find_or_open_conversation(
-    c: &mut DbConnection,
-    org: Id,
-    account: Id,
-    contact: Id,
-) -> Result<ConversationRow> {
+fn find_or_open_conversation(c: &mut DbConnection, org: Id, account: Id, contact: Id) -> Result<ConversationRow> {
     let existing: Option<Vec<u8>> = conversations::table
         .filter(conversations::account_id.eq(b(account)))
         .filter(conversations::contact_id.eq(b(contact)))
@@ -155,12 +137,7 @@ fn find_or_open_conversation(
     }
 }
 
-fn status(
-    c: &mut DbConnection,
-    org: Id,
-    s: &StatusUpdate,
-    report: &mut IngestReport,
-) -> Result<()> {
+fn status(c: &mut DbConnection, org: Id, s: &StatusUpdate, report: &mut IngestReport) -> Result<()> {
     let Some(row) = crate::messages::find_by_wamid(c, org, &s.wamid)? else {
         report.statuses_ignored += 1;
         return Ok(());

@@ -137,19 +137,14 @@ impl DieselStore {
     /// Applies every pending migration; returns how many ran. On PostgreSQL an advisory lock keeps
     /// instances that start together from migrating at once.
     pub fn migrate(&self) -> Result<usize, OpenError> {
-        let mut conn = self
-            .pool
-            .get()
-            .map_err(|e| OpenError::Connect(e.to_string()))?;
+        let mut conn = self.pool.get().map_err(|e| OpenError::Connect(e.to_string()))?;
         let ran = match &mut *conn {
             DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
             DbConnection::Pg(c) => {
                 diesel::sql_query("SELECT pg_advisory_lock(1919903744)")
                     .execute(c)
                     .map_err(|e| OpenError::Migrate(e.to_string()))?;
-                let ran = c
-                    .run_pending_migrations(POSTGRES_MIGRATIONS)
-                    .map(|v| v.len());
+                let ran = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
                 let _ = diesel::sql_query("SELECT pg_advisory_unlock(1919903744)").execute(c);
                 ran
             }
@@ -232,12 +227,7 @@ impl DieselStore {
 
 impl Store for DieselStore {
     fn ping(&self) -> Result<()> {
-        self.read(|c| {
-            diesel::sql_query("SELECT 1")
-                .execute(c)
-                .map(|_| ())
-                .map_err(map_error)
-        })
+        self.read(|c| diesel::sql_query("SELECT 1").execute(c).map(|_| ()).map_err(map_error))
     }
 
     fn create_organization(&self, name: &str) -> Result<Organization> {
@@ -258,9 +248,7 @@ impl Store for DieselStore {
     ) -> Result<WhatsAppAccount> {
         validate::check_phone_number_id("phone_number_id", phone_number_id)?;
         let phone = validate::normalize_phone("phone_number", phone_number)?;
-        let name = name
-            .map(|n| validate::check_name("name", n, 200))
-            .transpose()?;
+        let name = name.map(|n| validate::check_name("name", n, 200)).transpose()?;
         self.write(|c| directory::create_account(c, org, phone_number_id, &phone, name))
     }
 
@@ -288,8 +276,8 @@ impl Store for DieselStore {
         match self.write(|c| contacts::create(c, org, &checked)) {
             // Another writer made the same phone between our read and our insert (PostgreSQL).
             Err(Error::Conflict(_)) => self.read(|c| {
-                let existing = contacts::find_by_phone(c, org, &checked.phone)?
-                    .ok_or(Error::NotFound(EntityKind::Contact))?;
+                let existing =
+                    contacts::find_by_phone(c, org, &checked.phone)?.ok_or(Error::NotFound(EntityKind::Contact))?;
                 Ok(ContactCreated {
                     contact: contacts::with_tags(c, existing)?,
                     created: false,
@@ -306,20 +294,13 @@ impl Store for DieselStore {
         })
     }
 
-    fn list_contacts(
-        &self,
-        org: Id,
-        filter: &ContactFilter,
-        page: &PageRequest,
-    ) -> Result<Page<ContactWithTags>> {
+    fn list_contacts(&self, org: Id, filter: &ContactFilter, page: &PageRequest) -> Result<Page<ContactWithTags>> {
         self.read(|c| contacts::list(c, self.cursors(), org, filter, page))
     }
 
     fn attach_tag(&self, org: Id, contact: Id, name: &str, color: Option<&str>) -> Result<Tag> {
         let name = validate::check_name("name", name, 64)?;
-        let color = color
-            .map(|col| validate::normalize_color("color", col))
-            .transpose()?;
+        let color = color.map(|col| validate::normalize_color("color", col)).transpose()?;
         self.write(|c| contacts::attach_tag(c, org, contact, &name, color.as_deref()))
     }
 
@@ -348,12 +329,7 @@ impl Store for DieselStore {
         })
     }
 
-    fn close_conversation(
-        &self,
-        org: Id,
-        conversation: Id,
-        close: CloseConversation,
-    ) -> Result<Conversation> {
+    fn close_conversation(&self, org: Id, conversation: Id, close: CloseConversation) -> Result<Conversation> {
         let resolution = close
             .resolution
             .as_deref()
@@ -363,9 +339,7 @@ impl Store for DieselStore {
     }
 
     fn reopen_conversation(&self, org: Id, conversation: Id) -> Result<Conversation> {
-        self.write(|c| {
-            conversations::set_status(c, org, conversation, ConversationStatus::Open, None, true)
-        })
+        self.write(|c| conversations::set_status(c, org, conversation, ConversationStatus::Open, None, true))
     }
 
     fn set_status(
@@ -386,12 +360,7 @@ impl Store for DieselStore {
         self.write(|c| conversations::mark_read(c, org, conversation))
     }
 
-    fn list_messages(
-        &self,
-        org: Id,
-        conversation: Id,
-        page: &PageRequest,
-    ) -> Result<Page<Message>> {
+    fn list_messages(&self, org: Id, conversation: Id, page: &PageRequest) -> Result<Page<Message>> {
         self.read(|c| messages::list(c, self.cursors(), org, conversation, page))
     }
 

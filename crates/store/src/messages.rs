@@ -21,9 +21,7 @@ pub fn list(
     let fingerprint = query::messages_fingerprint(org, conversation);
     let cursor = match page {
         PageRequest::Keyset { cursor, .. } => cursor.as_deref(),
-        PageRequest::Offset { .. } => {
-            return Err(Error::Internal("messages are keyset paged only".into()))
-        }
+        PageRequest::Offset { .. } => return Err(Error::Internal("messages are keyset paged only".into())),
     };
     let after = decode_cursor(cursors, &fingerprint, cursor)?;
     let mut q = messages::table
@@ -80,12 +78,7 @@ pub fn append(c: &mut DbConnection, org: Id, new: NewMessage) -> Result<Message>
 }
 
 /// `append` for a conversation row already loaded for update, whose wamid is known to be new.
-pub fn append_to(
-    c: &mut DbConnection,
-    org: Id,
-    mut conversation: ConversationRow,
-    new: NewMessage,
-) -> Result<Message> {
+pub fn append_to(c: &mut DbConnection, org: Id, mut conversation: ConversationRow, new: NewMessage) -> Result<Message> {
     if let Some(user) = new.sender_user_id {
         crate::directory::member(c, org, user)?;
     }
@@ -123,15 +116,10 @@ pub fn append_to(
         conversation.last_message_text = message.body.text.clone();
         conversation.last_message_direction = Some(message.direction.as_str().to_owned());
     }
-    conversation.first_message_at = Some(
-        conversation
-            .first_message_at
-            .map_or(at, |first| first.min(at)),
-    );
+    conversation.first_message_at = Some(conversation.first_message_at.map_or(at, |first| first.min(at)));
     if message.direction == Direction::Inbound {
         conversation.unread_count += 1;
-        conversation.last_inbound_at =
-            Some(conversation.last_inbound_at.map_or(at, |last| last.max(at)));
+        conversation.last_inbound_at = Some(conversation.last_inbound_at.map_or(at, |last| last.max(at)));
         // A new inbound message reopens a closed conversation.
         if conversation.status == ConversationStatus::Closed.as_str() {
             conversation.status = ConversationStatus::Open.as_str().to_owned();

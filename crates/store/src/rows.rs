@@ -178,10 +178,7 @@ impl ConversationRow {
     /// Keeps the derived sort columns in step with the fields they derive from.
     pub fn refresh_sort_keys(&mut self) {
         self.last_message_key = self.last_message_at.unwrap_or(-1);
-        self.last_activity_at = self
-            .last_message_at
-            .unwrap_or(self.created_at)
-            .max(self.created_at);
+        self.last_activity_at = self.last_message_at.unwrap_or(self.created_at).max(self.created_at);
     }
 
     pub fn sort_key(&self, order: ConversationOrder) -> i64 {
@@ -271,10 +268,7 @@ impl From<ConversationRow> for Conversation {
             assignee_id: opt_id(r.assignee_id),
             unread_count: r.unread_count,
             last_message_text: r.last_message_text,
-            last_message_direction: r
-                .last_message_direction
-                .as_deref()
-                .and_then(Direction::parse),
+            last_message_direction: r.last_message_direction.as_deref().and_then(Direction::parse),
             last_message_at: ts(r.last_message_at),
             last_inbound_at: ts(r.last_inbound_at),
             source: r.source,

@@ -127,12 +127,7 @@ const TEXTS: &[&str] = &[
 
 impl DieselStore {
     /// Fills `org` with synthetic data. Running it again adds more (new contacts and conversations).
-    pub fn seed(
-        &self,
-        org: Id,
-        options: &SeedOptions,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<SeedReport> {
+    pub fn seed(&self, org: Id, options: &SeedOptions, progress: &mut dyn FnMut(u64)) -> Result<SeedReport> {
         let mut report = SeedReport::default();
         let existing_contacts: i64 = self.read(|c| {
             crate::directory::require_organization(c, org)?;
@@ -163,8 +158,7 @@ impl DieselStore {
         let mut accounts = self.list_accounts(org, false)?;
         if accounts.is_empty() {
             for (i, name) in ["Support", "Sales"].into_iter().enumerate() {
-                let phone_number_id: String =
-                    format!("1{:014}", org_rng.random_range(0..100_000_000_000_000u64));
+                let phone_number_id: String = format!("1{:014}", org_rng.random_range(0..100_000_000_000_000u64));
                 let phone = format!(
                     "+1555{:07}",
                     org_rng.random_range(0..10_000_000u32) / 10 * 10 + i as u32
@@ -322,16 +316,10 @@ fn generate(
     let (country, national) = PHONES[(index / NAMES.len() as u64 % PHONES.len() as u64) as usize];
     let phone = format!("+{country}{national}{:07}", index % 10_000_000);
     let contact_id = Id::at_millis(created, rng.random());
-    let email = rng
-        .random_bool(0.4)
-        .then(|| format!("customer{index}@example.com"));
-    let company = rng.random_bool(0.3).then(|| {
-        pick(
-            rng,
-            &["Acme", "Globex", "Initech", "Umbrella", "Stark Industries"],
-        )
-        .to_string()
-    });
+    let email = rng.random_bool(0.4).then(|| format!("customer{index}@example.com"));
+    let company = rng
+        .random_bool(0.3)
+        .then(|| pick(rng, &["Acme", "Globex", "Initech", "Umbrella", "Stark Industries"]).to_string());
     let avatar_url = rng
         .random_bool(0.2)
         .then(|| format!("https://cdn.example.com/avatars/{index}.jpg"));
@@ -387,13 +375,7 @@ fn generate(
         source: Some(
             pick(
                 rng,
-                &[
-                    "organic",
-                    "organic",
-                    "campaign",
-                    "click_to_whatsapp_ad",
-                    "import",
-                ],
+                &["organic", "organic", "campaign", "click_to_whatsapp_ad", "import"],
             )
             .to_string(),
         ),
@@ -450,9 +432,7 @@ fn generate(
                 if content_type == ContentType::Document {
                     body.filename = Some(format!("invoice-{index}.pdf"));
                 }
-                if matches!(content_type, ContentType::Image | ContentType::Video)
-                    && rng.random_bool(0.5)
-                {
+                if matches!(content_type, ContentType::Image | ContentType::Video) && rng.random_bool(0.5) {
                     body.text = Some(pick(rng, TEXTS).to_string());
                 }
             }
@@ -477,9 +457,7 @@ fn generate(
                 body.reaction_to_wamid = batch.messages.last().and_then(|p| p.wamid.clone());
             }
             ContentType::Template => {
-                body.template_name = Some(
-                    pick(rng, &["order_shipped", "appointment_reminder", "welcome"]).to_string(),
-                );
+                body.template_name = Some(pick(rng, &["order_shipped", "appointment_reminder", "welcome"]).to_string());
                 body.text = Some("Your order has shipped.".to_owned());
             }
             ContentType::Unsupported => body.raw_type = Some("ephemeral".to_owned()),
@@ -504,9 +482,7 @@ fn generate(
         } else {
             (None, None)
         };
-        let sender_user_id = (direction == Direction::Outbound)
-            .then_some(assignee)
-            .flatten();
+        let sender_user_id = (direction == Direction::Outbound).then_some(assignee).flatten();
         let sender_type = match direction {
             Direction::Inbound => SenderType::Customer,
             Direction::Outbound if sender_user_id.is_some() => SenderType::Agent,

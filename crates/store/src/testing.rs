@@ -27,10 +27,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn sqlite() -> TestDb {
-        let dir = std::env::temp_dir().join(format!(
-            "rosetta-test-{}",
-            Id::new().to_string().to_lowercase()
-        ));
+        let dir = std::env::temp_dir().join(format!("rosetta-test-{}", Id::new().to_string().to_lowercase()));
         std::fs::create_dir_all(&dir).expect("temporary directory");
         let url = format!("sqlite://{}", dir.join("test.db").display());
         let store = DieselStore::open(&url).expect("open sqlite");
@@ -45,8 +42,7 @@ impl TestDb {
     pub fn postgres() -> Option<TestDb> {
         let admin_url = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty())?;
         let name = format!("rosetta_t_{}", Id::new().to_string().to_lowercase());
-        let mut admin = diesel::PgConnection::establish(&admin_url)
-            .expect("connect to ROSETTA_TEST_DATABASE_URL");
+        let mut admin = diesel::PgConnection::establish(&admin_url).expect("connect to ROSETTA_TEST_DATABASE_URL");
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .expect("create test database");
@@ -72,9 +68,7 @@ impl TestDb {
 }
 
 fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let base = match base[scheme_end..].find('/') {
         Some(slash) => &base[..scheme_end + slash],
@@ -95,8 +89,7 @@ impl Drop for TestDb {
             Fresh::Postgres { admin_url, name } => {
                 if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
                     let _ =
-                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut admin);
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
                 }
             }
         }

@@ -49,9 +49,7 @@ fn organizations_accounts_users() {
         let w = world(s, "Acme", "106540352242922");
         assert_eq!(s.get_organization(w.org).unwrap().name, "Acme");
         assert_eq!(
-            s.find_account(w.org, "106540352242922")
-                .unwrap()
-                .phone_number,
+            s.find_account(w.org, "106540352242922").unwrap().phone_number,
             "+15550783881"
         );
         assert_eq!(s.list_accounts(w.org, true).unwrap().len(), 1);
@@ -95,10 +93,7 @@ fn organizations_accounts_users() {
             s.create_user(Id::new(), "Nobody", "x@example.com"),
             Err(Error::NotFound(EntityKind::Organization))
         ));
-        assert_eq!(
-            s.get_user(w.org, w.agent).unwrap().email,
-            "agent@yourcompany.com"
-        );
+        assert_eq!(s.get_user(w.org, w.agent).unwrap().email, "agent@yourcompany.com");
         assert!(matches!(
             s.get_user(other, w.agent),
             Err(Error::NotFound(EntityKind::User))
@@ -167,10 +162,7 @@ fn contacts_create_search_and_tags() {
                     ..Default::default()
                 }
             ),
-            Err(Error::Invalid {
-                field: "metadata",
-                ..
-            })
+            Err(Error::Invalid { field: "metadata", .. })
         ));
 
         let ahmed = contact(s, w.org, "+971501234567", "Ahmed Hassan");
@@ -179,9 +171,7 @@ fn contacts_create_search_and_tags() {
         let vip = s.attach_tag(w.org, ahmed, "vip", None).unwrap();
         assert_eq!(vip.color, "#3b82f6");
         assert_eq!(s.attach_tag(w.org, ahmed, "vip", None).unwrap().id, vip.id);
-        let returning = s
-            .attach_tag(w.org, ahmed, "returning", Some("#10B981"))
-            .unwrap();
+        let returning = s.attach_tag(w.org, ahmed, "returning", Some("#10B981")).unwrap();
         assert_eq!(returning.color, "#10b981");
         s.attach_tag(w.org, sara, "vip", None).unwrap();
         assert!(matches!(
@@ -296,10 +286,7 @@ fn contacts_create_search_and_tags() {
                 &PageRequest::Offset { page: 2, limit: 2 },
             )
             .unwrap();
-        assert_eq!(
-            (offset.items.len(), offset.total, offset.has_more),
-            (1, Some(3), false)
-        );
+        assert_eq!((offset.items.len(), offset.total, offset.has_more), (1, Some(3), false));
     });
 }
 
@@ -307,12 +294,7 @@ fn contacts_create_search_and_tags() {
 fn conversations(s: &dyn Store, w: &common::World, n: usize) -> Vec<Id> {
     let mut ids = Vec::new();
     for i in 0..n {
-        let ct = contact(
-            s,
-            w.org,
-            &format!("+4477009{i:05}"),
-            &format!("Customer {i}"),
-        );
+        let ct = contact(s, w.org, &format!("+4477009{i:05}"), &format!("Customer {i}"));
         let conv = s.open_conversation(w.org, w.account, ct).unwrap();
         // Every third conversation stays without messages; the others get one at a shuffled time.
         if i % 3 != 0 {
@@ -324,8 +306,7 @@ fn conversations(s: &dyn Store, w: &common::World, n: usize) -> Vec<Id> {
             s.assign(w.org, conv.id, Some(w.agent)).unwrap();
         }
         if i % 5 == 0 {
-            s.set_status(w.org, conv.id, ConversationStatus::Pending, None)
-                .unwrap();
+            s.set_status(w.org, conv.id, ConversationStatus::Pending, None).unwrap();
         }
         ids.push(conv.id);
     }
@@ -361,18 +342,10 @@ fn expected_order(list: &[ConversationDetail], order: ConversationOrder) -> Vec<
         match order {
             ConversationOrder::CreatedDesc => c.created_at.millis(),
             ConversationOrder::LastMessageDesc => c.last_message_at.map_or(-1, |t| t.millis()),
-            ConversationOrder::LastActivityDesc => c
-                .last_message_at
-                .unwrap_or(c.created_at)
-                .max(c.created_at)
-                .millis(),
+            ConversationOrder::LastActivityDesc => c.last_message_at.unwrap_or(c.created_at).max(c.created_at).millis(),
         }
     };
-    sorted.sort_by(|a, b| {
-        key(b)
-            .cmp(&key(a))
-            .then(b.conversation.id.cmp(&a.conversation.id))
-    });
+    sorted.sort_by(|a, b| key(b).cmp(&key(a)).then(b.conversation.id.cmp(&a.conversation.id)));
     sorted.into_iter().map(|d| d.conversation.id).collect()
 }
 
@@ -388,11 +361,7 @@ fn conversation_lists_walk_every_row_once_in_every_ordering() {
                 let got: Vec<Id> = walked.iter().map(|d| d.conversation.id).collect();
                 assert_eq!(got.len(), ids.len(), "{order:?} limit {limit}");
                 assert_eq!(got.iter().collect::<HashSet<_>>().len(), ids.len());
-                assert_eq!(
-                    got,
-                    expected_order(&walked, order),
-                    "{order:?} limit {limit}"
-                );
+                assert_eq!(got, expected_order(&walked, order), "{order:?} limit {limit}");
             }
         }
         // Nulls last: the conversations without a message end the kirim ordering.
@@ -408,9 +377,7 @@ fn conversation_lists_walk_every_row_once_in_every_ordering() {
             .skip_while(|d| d.conversation.last_message_at.is_some())
             .collect::<Vec<_>>();
         assert_eq!(nulls.len(), 8);
-        assert!(nulls
-            .iter()
-            .all(|d| d.conversation.last_message_at.is_none()));
+        assert!(nulls.iter().all(|d| d.conversation.last_message_at.is_none()));
 
         // A walk while new conversations arrive still yields every old one exactly once.
         let mut seen = Vec::new();
@@ -434,10 +401,7 @@ fn conversation_lists_walk_every_row_once_in_every_ordering() {
                 None => break,
             }
         }
-        assert_eq!(
-            seen.iter().collect::<HashSet<_>>(),
-            ids.iter().collect::<HashSet<_>>()
-        );
+        assert_eq!(seen.iter().collect::<HashSet<_>>(), ids.iter().collect::<HashSet<_>>());
         assert_eq!(seen.len(), ids.len());
     });
 }
@@ -456,9 +420,7 @@ fn conversation_filters_offsets_and_cursors() {
             100,
         );
 
-        let count = |filter: ConversationFilter| {
-            walk(s, w.org, &filter, ConversationOrder::LastActivityDesc, 3).len()
-        };
+        let count = |filter: ConversationFilter| walk(s, w.org, &filter, ConversationOrder::LastActivityDesc, 3).len();
         let pending = ConversationStatus::matching(Dialect::Wacrm, "pending");
         assert_eq!(
             count(ConversationFilter {
@@ -540,10 +502,7 @@ fn conversation_filters_offsets_and_cursors() {
                 &PageRequest::Offset { page: 4, limit: 6 },
             )
             .unwrap();
-        assert_eq!(
-            (p4.items.len(), p4.total, p4.has_more),
-            (2, Some(20), false)
-        );
+        assert_eq!((p4.items.len(), p4.total, p4.has_more), (2, Some(20), false));
         let p9 = s
             .list_conversations(
                 w.org,
@@ -552,10 +511,7 @@ fn conversation_filters_offsets_and_cursors() {
                 &PageRequest::Offset { page: 9, limit: 6 },
             )
             .unwrap();
-        assert_eq!(
-            (p9.items.len(), p9.total, p9.has_more),
-            (0, Some(20), false)
-        );
+        assert_eq!((p9.items.len(), p9.total, p9.has_more), (0, Some(20), false));
         let mut offset_ids = Vec::new();
         for page in 1..=4 {
             let p = s
@@ -664,19 +620,11 @@ fn conversation_detail_status_assignment_and_read() {
         );
         s.append_message(
             w.org,
-            inbound(
-                conv.id,
-                "wamid.1",
-                "When will my order arrive?",
-                1_779_000_000_000,
-            ),
+            inbound(conv.id, "wamid.1", "When will my order arrive?", 1_779_000_000_000),
         )
         .unwrap();
-        s.append_message(
-            w.org,
-            inbound(conv.id, "wamid.2", "Hello?", 1_779_000_060_000),
-        )
-        .unwrap();
+        s.append_message(w.org, inbound(conv.id, "wamid.2", "Hello?", 1_779_000_060_000))
+            .unwrap();
 
         let detail = s.get_conversation(w.org, conv.id).unwrap();
         assert_eq!(detail.contact.contact.name.as_deref(), Some("Ahmed Hassan"));
@@ -684,10 +632,7 @@ fn conversation_detail_status_assignment_and_read() {
         assert_eq!(detail.account.phone_number_id, "106540352242922");
         assert!(detail.assignee.is_none());
         let c = detail.conversation;
-        assert_eq!(
-            (c.unread_count, c.last_message_text.as_deref()),
-            (2, Some("Hello?"))
-        );
+        assert_eq!((c.unread_count, c.last_message_text.as_deref()), (2, Some("Hello?")));
         assert_eq!(c.last_message_at, Some(Timestamp(1_779_000_060_000)));
         assert_eq!(c.last_inbound_at, Some(Timestamp(1_779_000_060_000)));
         assert_eq!(c.first_message_at, Some(Timestamp(1_779_000_000_000)));
@@ -697,11 +642,7 @@ fn conversation_detail_status_assignment_and_read() {
         let assigned = s.assign(w.org, conv.id, Some(w.agent)).unwrap();
         assert_eq!(assigned.assignee_id, Some(w.agent));
         assert_eq!(
-            s.get_conversation(w.org, conv.id)
-                .unwrap()
-                .assignee
-                .unwrap()
-                .name,
+            s.get_conversation(w.org, conv.id).unwrap().assignee.unwrap().name,
             "Support Agent"
         );
         let foreign = world(s, "Other", "106540352242923");
@@ -709,15 +650,9 @@ fn conversation_detail_status_assignment_and_read() {
             s.assign(w.org, conv.id, Some(foreign.agent)).unwrap_err(),
             Error::NotMember
         );
+        assert_eq!(s.assign(w.org, conv.id, Some(Id::new())).unwrap_err(), Error::NotMember);
         assert_eq!(
-            s.assign(w.org, conv.id, Some(Id::new())).unwrap_err(),
-            Error::NotMember
-        );
-        assert_eq!(
-            s.get_conversation(w.org, conv.id)
-                .unwrap()
-                .conversation
-                .assignee_id,
+            s.get_conversation(w.org, conv.id).unwrap().conversation.assignee_id,
             Some(w.agent)
         );
         assert_eq!(s.assign(w.org, conv.id, None).unwrap().assignee_id, None);
@@ -747,11 +682,7 @@ fn conversation_detail_status_assignment_and_read() {
             )
             .unwrap();
         assert_eq!(
-            (
-                twice.resolution.as_deref(),
-                twice.closed_by,
-                twice.closed_at
-            ),
+            (twice.resolution.as_deref(), twice.closed_by, twice.closed_at),
             (Some("resolved"), Some(w.agent2), closed.closed_at)
         );
         assert_eq!(
@@ -777,10 +708,7 @@ fn conversation_detail_status_assignment_and_read() {
             (ConversationStatus::Open, None, None, None)
         );
         for status in ConversationStatus::ALL {
-            assert_eq!(
-                s.set_status(w.org, conv.id, status, None).unwrap().status,
-                status
-            );
+            assert_eq!(s.set_status(w.org, conv.id, status, None).unwrap().status, status);
         }
         assert!(s
             .get_conversation(w.org, conv.id)
@@ -789,11 +717,8 @@ fn conversation_detail_status_assignment_and_read() {
             .closed_at
             .is_some());
         // An inbound message reopens a closed conversation.
-        s.append_message(
-            w.org,
-            inbound(conv.id, "wamid.3", "Still there?", 1_779_000_120_000),
-        )
-        .unwrap();
+        s.append_message(w.org, inbound(conv.id, "wamid.3", "Still there?", 1_779_000_120_000))
+            .unwrap();
         let c = s.get_conversation(w.org, conv.id).unwrap().conversation;
         assert_eq!(
             (c.status, c.unread_count, c.closed_at),
@@ -827,13 +752,7 @@ fn messages_newest_first_redelivery_and_replies() {
             .append_message(w.org, inbound(conv, "wamid.6", "m6", 1_779_000_006_000))
             .unwrap();
         assert_eq!(again.body.text.as_deref(), Some("m6"));
-        assert_eq!(
-            s.get_conversation(w.org, conv)
-                .unwrap()
-                .conversation
-                .unread_count,
-            7
-        );
+        assert_eq!(s.get_conversation(w.org, conv).unwrap().conversation.unread_count, 7);
         // An outbound reply to a stored message, by an agent.
         let reply = s
             .append_message(
@@ -860,10 +779,7 @@ fn messages_newest_first_redelivery_and_replies() {
         assert!(reply.body.reply_to_message_id.is_some());
         let conversation = s.get_conversation(w.org, conv).unwrap().conversation;
         assert_eq!(
-            (
-                conversation.unread_count,
-                conversation.last_message_direction
-            ),
+            (conversation.unread_count, conversation.last_message_direction),
             (7, Some(Direction::Outbound))
         );
 
@@ -873,20 +789,13 @@ fn messages_newest_first_redelivery_and_replies() {
             let page = s
                 .list_messages(w.org, conv, &PageRequest::Keyset { limit: 3, cursor })
                 .unwrap();
-            texts.extend(
-                page.items
-                    .iter()
-                    .map(|m| m.body.text.clone().unwrap_or_default()),
-            );
+            texts.extend(page.items.iter().map(|m| m.body.text.clone().unwrap_or_default()));
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
                 None => break,
             }
         }
-        assert_eq!(
-            texts,
-            vec!["caption", "m6", "m5", "m4", "m3", "m2", "m1", "m0"]
-        );
+        assert_eq!(texts, vec!["caption", "m6", "m5", "m4", "m3", "m2", "m1", "m0"]);
         let stored = s
             .list_messages(w.org, conv, &PageRequest::first(1))
             .unwrap()
@@ -919,8 +828,7 @@ fn no_operation_reaches_another_organization() {
         s.append_message(a.org, inbound(conv, "wamid.a", "secret", 1_779_000_000_000))
             .unwrap();
 
-        let nf =
-            |r: Result<()>, kind: EntityKind| assert_eq!(r.unwrap_err(), Error::NotFound(kind));
+        let nf = |r: Result<()>, kind: EntityKind| assert_eq!(r.unwrap_err(), Error::NotFound(kind));
         use EntityKind::*;
         nf(s.get_conversation(b.org, conv).map(|_| ()), Conversation);
         nf(
@@ -930,23 +838,17 @@ fn no_operation_reaches_another_organization() {
         );
         nf(s.reopen_conversation(b.org, conv).map(|_| ()), Conversation);
         nf(
-            s.set_status(b.org, conv, ConversationStatus::Closed, None)
-                .map(|_| ()),
+            s.set_status(b.org, conv, ConversationStatus::Closed, None).map(|_| ()),
             Conversation,
         );
-        nf(
-            s.assign(b.org, conv, Some(b.agent)).map(|_| ()),
-            Conversation,
-        );
+        nf(s.assign(b.org, conv, Some(b.agent)).map(|_| ()), Conversation);
         nf(s.mark_read(b.org, conv).map(|_| ()), Conversation);
         nf(
-            s.list_messages(b.org, conv, &PageRequest::first(10))
-                .map(|_| ()),
+            s.list_messages(b.org, conv, &PageRequest::first(10)).map(|_| ()),
             Conversation,
         );
         nf(
-            s.append_message(b.org, inbound(conv, "wamid.b", "x", 1))
-                .map(|_| ()),
+            s.append_message(b.org, inbound(conv, "wamid.b", "x", 1)).map(|_| ()),
             Conversation,
         );
         nf(s.get_contact(b.org, ct).map(|_| ()), Contact);
@@ -955,19 +857,10 @@ fn no_operation_reaches_another_organization() {
         let b_contact = contact(s, b.org, "+971501234567", "Same phone, other org");
         assert_ne!(b_contact, ct);
         nf(s.detach_tag(b.org, b_contact, tag.id), Tag);
-        nf(
-            s.open_conversation(b.org, a.account, b_contact).map(|_| ()),
-            Account,
-        );
-        nf(
-            s.open_conversation(b.org, b.account, ct).map(|_| ()),
-            Contact,
-        );
+        nf(s.open_conversation(b.org, a.account, b_contact).map(|_| ()), Account);
+        nf(s.open_conversation(b.org, b.account, ct).map(|_| ()), Contact);
         nf(s.get_user(b.org, a.agent).map(|_| ()), User);
-        nf(
-            s.find_account(b.org, "106540352242922").map(|_| ()),
-            Account,
-        );
+        nf(s.find_account(b.org, "106540352242922").map(|_| ()), Account);
         // Lists see only their organization, even when filtered by the other's ids.
         let filters = [
             ConversationFilter::default(),
@@ -1005,12 +898,8 @@ fn no_operation_reaches_another_organization() {
             .unwrap();
         assert!(contacts.items.is_empty());
         // A cursor from A's list is refused in B's.
-        s.open_conversation(
-            a.org,
-            a.account,
-            contact(s, a.org, "+971501234569", "Second"),
-        )
-        .unwrap();
+        s.open_conversation(a.org, a.account, contact(s, a.org, "+971501234569", "Second"))
+            .unwrap();
         let cursor = s
             .list_conversations(
                 a.org,
@@ -1107,9 +996,7 @@ fn seed_is_realistic_and_deterministic() {
         assert_eq!(all.len(), 300);
         let statuses: HashSet<_> = all.iter().map(|d| d.conversation.status).collect();
         assert_eq!(statuses.len(), 5, "every status");
-        assert!(
-            all.iter().any(|d| d.assignee.is_some()) && all.iter().any(|d| d.assignee.is_none())
-        );
+        assert!(all.iter().any(|d| d.assignee.is_some()) && all.iter().any(|d| d.assignee.is_none()));
         assert!(all.iter().any(|d| d.conversation.last_message_at.is_none()));
         assert!(all.iter().any(|d| !d.contact.tags.is_empty()));
         let mut types = HashSet::new();
@@ -1208,13 +1095,8 @@ fn conversation_lists_are_index_range_scans() {
     ];
     for (filter, order, index) in cases {
         for deep in [false, true] {
-            let plan = s
-                .explain_conversation_list(w.org, &filter, order, deep)
-                .unwrap();
-            assert!(
-                plan.contains(index),
-                "{order:?} {filter:?} deep={deep}: {plan}"
-            );
+            let plan = s.explain_conversation_list(w.org, &filter, order, deep).unwrap();
+            assert!(plan.contains(index), "{order:?} {filter:?} deep={deep}: {plan}");
             assert!(
                 !plan.contains("TEMP B-TREE"),
                 "{order:?} {filter:?} deep={deep}: {plan}"

@@ -30,33 +30,36 @@ pub async fn list(
     wacrm: web::Data<Wacrm>,
     query: web::Query<ListContacts>,
 ) -> Result<HttpResponse, WacrmError> {
-    let caller = guard::check(&req, &wacrm, Some("contacts:read")).await?;
     let query = query.into_inner();
-    let filter = ContactFilter {
-        search: query.search.filter(|s| !s.trim().is_empty()),
-        phone: None,
-        tag_id: match query.tag.as_deref() {
+    let params = (|| {
+        let tag_id = match query.tag.as_deref() {
             Some(raw) => Some(
                 params::uuid(EntityKind::Tag, raw)
                     .ok_or_else(|| WacrmError::BadRequest("tag must be a UUID".into()))?,
             ),
             None => None,
-        },
-    };
-    if filter.search.as_ref().is_some_and(|s| s.len() > 200) {
-        return Err(WacrmError::BadRequest(
-            "search must be at most 200 characters".into(),
-        ));
-    }
-    let page = PageRequest::Keyset {
-        limit: params::limit(query.limit.as_deref()),
-        cursor: params::cursor(query.cursor)?,
-    };
-    let org = caller.key.org_id;
-    let page = wacrm
-        .state
-        .run(move |s| s.list_contacts(org, &filter, &page))
-        .await?;
+        };
+        let search = query.search.filter(|s| !s.trim().is_empty());
+        if search.as_ref().is_some_and(|s| s.len() > 200) {
+            return Err(WacrmError::BadRequest("search must be at most 200 characters".into()));
+        }
+        let page = PageRequest::Keyset {
+            limit: params::limit(query.limit.as_deref()),
+            cursor: params::cursor(query.cursor)?,
+        };
+        Ok((
+            ContactFilter {
+                search,
+                phone: None,
+                tag_id,
+            },
+            page,
+        ))
+    })();
+    let (caller, page) = guard::call(&req, &wacrm, Some("contacts:read"), params, |s, key, (filter, page)| {
+        s.list_contacts(key.org_id, &filter, &page)
+    })
+    .await?;
     Ok(caller.ok().json(ContactList {
         meta: Meta {
             next_cursor: page.next_cursor,
@@ -82,18 +85,13 @@ pub async fn list(
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
-pub async fn get(
-    req: HttpRequest,
-    wacrm: web::Data<Wacrm>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, WacrmError> {
-    let caller = guard::check(&req, &wacrm, Some("contacts:read")).await?;
-    let id = params::uuid(EntityKind::Contact, &id).ok_or(WacrmError::NotFound("Contact"))?;
-    let org = caller.key.org_id;
-    let contact = wacrm.state.run(move |s| s.get_contact(org, id)).await?;
-    Ok(caller.ok().json(ContactData {
-        data: contact.into(),
-    }))
+pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String>) -> Result<HttpResponse, WacrmError> {
+    let id = params::uuid(EntityKind::Contact, &id);
+    let (caller, contact) = guard::call(&req, &wacrm, Some("contacts:read"), Ok(id), |s, key, id| {
+        s.get_contact(key.org_id, id.ok_or(Error::NotFound(EntityKind::Contact))?)
+    })
+    .await?;
+    Ok(caller.ok().json(ContactData { data: contact.into() }))
 }
 
 /// The account (organization) and the key making the request. Needs no scope.
@@ -111,9 +109,7 @@ pub async fn get(
     )
 )]
 pub async fn me(req: HttpRequest, wacrm: web::Data<Wacrm>) -> Result<HttpResponse, WacrmError> {
-    let caller = guard::check(&req, &wacrm, None).await?;
-    let org_id = caller.key.org_id;
-    let org = wacrm.state.run(move |s| s.get_organization(org_id)).await?;
+    let (caller, org) = guard::call(&req, &wacrm, None, Ok(()), |s, key, ()| s.get_organization(key.org_id)).await?;
     let uuid = |id: Id| id.render(EntityKind::Organization, Spelling::Uuid);
     Ok(caller.ok().json(MeData {
         data: Me {

@@ -30,31 +30,37 @@ pub async fn list(
     wacrm: web::Data<Wacrm>,
     query: web::Query<ListConversations>,
 ) -> Result<HttpResponse, WacrmError> {
-    let caller = guard::check(&req, &wacrm, Some("conversations:read")).await?;
     let query = query.into_inner();
-    let filter = ConversationFilter {
-        statuses: query
-            .status
-            .as_deref()
-            .map(|s| ConversationStatus::matching(Dialect::Wacrm, s)),
-        contact_id: match query.contact_id.as_deref() {
+    let params = (|| {
+        let contact_id = match query.contact_id.as_deref() {
             Some(raw) => Some(
                 params::uuid(EntityKind::Contact, raw)
                     .ok_or_else(|| WacrmError::BadRequest("contact_id must be a UUID".into()))?,
             ),
             None => None,
-        },
-        ..Default::default()
-    };
-    let page = PageRequest::Keyset {
-        limit: params::limit(query.limit.as_deref()),
-        cursor: params::cursor(query.cursor)?,
-    };
-    let org = caller.key.org_id;
-    let page = wacrm
-        .state
-        .run(move |s| s.list_conversations(org, &filter, ConversationOrder::CreatedDesc, &page))
-        .await?;
+        };
+        let filter = ConversationFilter {
+            statuses: query
+                .status
+                .as_deref()
+                .map(|s| ConversationStatus::matching(Dialect::Wacrm, s)),
+            contact_id,
+            ..Default::default()
+        };
+        let page = PageRequest::Keyset {
+            limit: params::limit(query.limit.as_deref()),
+            cursor: params::cursor(query.cursor)?,
+        };
+        Ok((filter, page))
+    })();
+    let (caller, page) = guard::call(
+        &req,
+        &wacrm,
+        Some("conversations:read"),
+        params,
+        |s, key, (filter, page)| s.list_conversations(key.org_id, &filter, ConversationOrder::CreatedDesc, &page),
+    )
+    .await?;
     Ok(caller.ok().json(ConversationList {
         meta: Meta {
             next_cursor: page.next_cursor,
@@ -80,22 +86,13 @@ pub async fn list(
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
-pub async fn get(
-    req: HttpRequest,
-    wacrm: web::Data<Wacrm>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, WacrmError> {
-    let caller = guard::check(&req, &wacrm, Some("conversations:read")).await?;
-    let id =
-        params::uuid(EntityKind::Conversation, &id).ok_or(WacrmError::NotFound("Conversation"))?;
-    let org = caller.key.org_id;
-    let detail = wacrm
-        .state
-        .run(move |s| s.get_conversation(org, id))
-        .await?;
-    Ok(caller.ok().json(ConversationData {
-        data: detail.into(),
-    }))
+pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String>) -> Result<HttpResponse, WacrmError> {
+    let id = params::uuid(EntityKind::Conversation, &id);
+    let (caller, detail) = guard::call(&req, &wacrm, Some("conversations:read"), Ok(id), |s, key, id| {
+        s.get_conversation(key.org_id, id.ok_or(Error::NotFound(EntityKind::Conversation))?)
+    })
+    .await?;
+    Ok(caller.ok().json(ConversationData { data: detail.into() }))
 }
 
 /// A conversation's messages, newest first.
@@ -122,19 +119,16 @@ pub async fn messages(
     id: web::Path<String>,
     query: web::Query<Paging>,
 ) -> Result<HttpResponse, WacrmError> {
-    let caller = guard::check(&req, &wacrm, Some("messages:read")).await?;
-    let id =
-        params::uuid(EntityKind::Conversation, &id).ok_or(WacrmError::NotFound("Conversation"))?;
+    let id = params::uuid(EntityKind::Conversation, &id);
     let query = query.into_inner();
-    let page = PageRequest::Keyset {
+    let params = params::cursor(query.cursor).map(|cursor| PageRequest::Keyset {
         limit: params::limit(query.limit.as_deref()),
-        cursor: params::cursor(query.cursor)?,
-    };
-    let org = caller.key.org_id;
-    let page = wacrm
-        .state
-        .run(move |s| s.list_messages(org, id, &page))
-        .await?;
+        cursor,
+    });
+    let (caller, page) = guard::call(&req, &wacrm, Some("messages:read"), params, move |s, key, page| {
+        s.list_messages(key.org_id, id.ok_or(Error::NotFound(EntityKind::Conversation))?, &page)
+    })
+    .await?;
     Ok(caller.ok().json(MessageList {
         meta: Meta {
             next_cursor: page.next_cursor,

@@ -48,11 +48,7 @@ impl WacrmError {
                 format!("This API key is missing the '{scope}' scope"),
             ),
             WacrmError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
-            WacrmError::NotFound(what) => (
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("{what} not found"),
-            ),
+            WacrmError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
             WacrmError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",

@@ -83,12 +83,7 @@ fn render(status: StatusCode) -> HttpResponse {
         404 => WacrmError::NotFound("Resource"),
         405 => WacrmError::MethodNotAllowed,
         503 => WacrmError::Unavailable,
-        400..=499 => WacrmError::BadRequest(
-            status
-                .canonical_reason()
-                .unwrap_or("Bad request")
-                .to_owned(),
-        ),
+        400..=499 => WacrmError::BadRequest(status.canonical_reason().unwrap_or("Bad request").to_owned()),
         _ => WacrmError::Internal,
     };
     let mut response = error.error_response();
@@ -125,13 +120,11 @@ pub fn routes(wacrm: web::Data<Wacrm>) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.service(
             web::scope(PREFIX)
                 .app_data(wacrm)
-                .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                    WacrmError::BadRequest(format!("Invalid query string: {e}")).into()
-                }))
                 .app_data(
-                    web::PathConfig::default()
-                        .error_handler(|_, _| WacrmError::NotFound("Resource").into()),
+                    web::QueryConfig::default()
+                        .error_handler(|e, _| WacrmError::BadRequest(format!("Invalid query string: {e}")).into()),
                 )
+                .app_data(web::PathConfig::default().error_handler(|_, _| WacrmError::NotFound("Resource").into()))
                 .wrap_fn(|req, srv| {
                     use actix_web::dev::Service;
                     rosetta_http::errors::ensure_shape(srv.call(req), render)

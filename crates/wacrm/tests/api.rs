@@ -171,10 +171,7 @@ fn fixture(store: &dyn Store) -> Fixture {
         .contact
         .contact
         .id;
-    let other_conversation = store
-        .open_conversation(other, other_account, other_contact)
-        .unwrap()
-        .id;
+    let other_conversation = store.open_conversation(other, other_account, other_contact).unwrap().id;
     let other_key = key(store, other, None).secret;
     Fixture {
         org,
@@ -198,9 +195,7 @@ async fn app(
     test::init_service(
         App::new()
             .app_data(web::Data::new(state.clone()))
-            .configure(rosetta_wacrm::routes(rosetta_wacrm::Wacrm::shared(
-                state, limit,
-            )))
+            .configure(rosetta_wacrm::routes(rosetta_wacrm::Wacrm::shared(state, limit)))
             .default_service(web::to(rosetta_http::not_found)),
     )
     .await
@@ -226,11 +221,7 @@ async fn call(
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = test::read_body(resp).await;
-    (
-        status,
-        serde_json::from_slice(&body).unwrap_or(Value::Null),
-        headers,
-    )
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null), headers)
 }
 
 fn bearer(key: &str) -> String {
@@ -242,10 +233,7 @@ fn err(code: &str, message: &str) -> Value {
 }
 
 fn expected_conversation(store: &dyn Store, f: &Fixture) -> Value {
-    let c = store
-        .get_conversation(f.org, f.conversation)
-        .unwrap()
-        .conversation;
+    let c = store.get_conversation(f.org, f.conversation).unwrap().conversation;
     json!({
         "id": uuid(f.conversation),
         "contact_id": uuid(f.contact),
@@ -284,12 +272,7 @@ async fn conversations_messages_contacts_and_me() {
         );
         assert_eq!(headers.get("x-ratelimit-limit").unwrap(), "1000");
         // The key works without `Bearer ` too.
-        assert_eq!(
-            call(&app, "GET", "/api/v1/conversations", Some(&f.key))
-                .await
-                .1,
-            body
-        );
+        assert_eq!(call(&app, "GET", "/api/v1/conversations", Some(&f.key)).await.1, body);
 
         let (status, body, _) = call(
             &app,
@@ -300,10 +283,7 @@ async fn conversations_messages_contacts_and_me() {
         .await;
         assert_eq!(
             (status, body),
-            (
-                200,
-                json!({"data": expected_conversation(store.as_ref(), &f)})
-            )
+            (200, json!({"data": expected_conversation(store.as_ref(), &f)}))
         );
 
         let messages: Vec<Message> = store
@@ -336,10 +316,7 @@ async fn conversations_messages_contacts_and_me() {
         let (_, page1, _) = call(
             &app,
             "GET",
-            &format!(
-                "/api/v1/conversations/{}/messages?limit=1",
-                uuid(f.conversation)
-            ),
+            &format!("/api/v1/conversations/{}/messages?limit=1", uuid(f.conversation)),
             Some(&auth),
         )
         .await;
@@ -370,19 +347,8 @@ async fn conversations_messages_contacts_and_me() {
         )
         .await;
         assert_eq!((status, body), (200, json!({"data": contact_json.clone()})));
-        for query in [
-            "",
-            "?search=jane",
-            "?search=555-0123",
-            &format!("?tag={}", uuid(f.tag)),
-        ] {
-            let (status, body, _) = call(
-                &app,
-                "GET",
-                &format!("/api/v1/contacts{query}"),
-                Some(&auth),
-            )
-            .await;
+        for query in ["", "?search=jane", "?search=555-0123", &format!("?tag={}", uuid(f.tag))] {
+            let (status, body, _) = call(&app, "GET", &format!("/api/v1/contacts{query}"), Some(&auth)).await;
             assert_eq!(
                 (status, body),
                 (
@@ -406,19 +372,9 @@ async fn conversations_messages_contacts_and_me() {
         );
 
         // last_used_at is recorded off the request path, at the next flush.
-        assert!(store
-            .authenticate(&f.key)
-            .unwrap()
-            .unwrap()
-            .last_used_at
-            .is_none());
+        assert!(store.authenticate(&f.key).unwrap().unwrap().last_used_at.is_none());
         rosetta_http::auth::flush_now(&state).await;
-        assert!(store
-            .authenticate(&f.key)
-            .unwrap()
-            .unwrap()
-            .last_used_at
-            .is_some());
+        assert!(store.authenticate(&f.key).unwrap().unwrap().last_used_at.is_some());
     }
 }
 
@@ -437,39 +393,38 @@ async fn errors_in_wacrm_shape() {
                 (s, b)
             }
         };
+        assert_eq!(get("/api/v1/conversations".into(), None).await, unauthorized);
+        // The key is checked before the parameters.
         assert_eq!(
-            get("/api/v1/conversations".into(), None).await,
+            get("/api/v1/conversations?contact_id=nope&cursor=x".into(), None).await,
             unauthorized
         );
         assert_eq!(
             get(
-                "/api/v1/conversations".into(),
-                Some("Bearer wacrm_live_unknown".into())
+                "/api/v1/conversations?contact_id=nope".into(),
+                Some(f.contacts_only.clone())
             )
             .await,
+            (
+                403,
+                err("forbidden", "This API key is missing the 'conversations:read' scope")
+            )
+        );
+        assert_eq!(
+            get("/api/v1/conversations".into(), Some("Bearer wacrm_live_unknown".into())).await,
             unauthorized
         );
         assert_eq!(
             get("/api/v1/conversations".into(), Some("Basic abc".into())).await,
             unauthorized
         );
-        assert_eq!(
-            get("/api/v1/me".into(), Some("Bearer ".into())).await,
-            unauthorized
-        );
+        assert_eq!(get("/api/v1/me".into(), Some("Bearer ".into())).await, unauthorized);
         // Scopes.
         assert_eq!(
-            get(
-                "/api/v1/conversations".into(),
-                Some(f.contacts_only.clone())
-            )
-            .await,
+            get("/api/v1/conversations".into(), Some(f.contacts_only.clone())).await,
             (
                 403,
-                err(
-                    "forbidden",
-                    "This API key is missing the 'conversations:read' scope"
-                )
+                err("forbidden", "This API key is missing the 'conversations:read' scope")
             )
         );
         assert_eq!(
@@ -480,20 +435,13 @@ async fn errors_in_wacrm_shape() {
             .await,
             (
                 403,
-                err(
-                    "forbidden",
-                    "This API key is missing the 'messages:read' scope"
-                )
+                err("forbidden", "This API key is missing the 'messages:read' scope")
             )
         );
         // Malformed and foreign ids: 404, never the other organization's data.
         let not_found = (404, err("not_found", "Conversation not found"));
         assert_eq!(
-            get(
-                "/api/v1/conversations/not-a-uuid".into(),
-                Some(auth.clone())
-            )
-            .await,
+            get("/api/v1/conversations/not-a-uuid".into(), Some(auth.clone())).await,
             not_found
         );
         assert_eq!(
@@ -506,10 +454,7 @@ async fn errors_in_wacrm_shape() {
         );
         assert_eq!(
             get(
-                format!(
-                    "/api/v1/conversations/{}/messages",
-                    uuid(f.other_conversation)
-                ),
+                format!("/api/v1/conversations/{}/messages", uuid(f.other_conversation)),
                 Some(auth.clone())
             )
             .await,
@@ -544,58 +489,33 @@ async fn errors_in_wacrm_shape() {
             .await,
             empty
         );
-        let (_, others, _) = call(
-            &app,
-            "GET",
-            "/api/v1/conversations",
-            Some(&bearer(&f.other_key)),
-        )
-        .await;
+        let (_, others, _) = call(&app, "GET", "/api/v1/conversations", Some(&bearer(&f.other_key))).await;
         assert_eq!(others["data"].as_array().unwrap().len(), 1);
         assert_eq!(others["data"][0]["id"], uuid(f.other_conversation));
         // Filters and paging.
         assert_eq!(
-            get(
-                "/api/v1/conversations?status=archived".into(),
-                Some(auth.clone())
-            )
-            .await,
+            get("/api/v1/conversations?status=archived".into(), Some(auth.clone())).await,
             empty
         );
         assert_eq!(
-            get(
-                "/api/v1/conversations?status=closed".into(),
-                Some(auth.clone())
-            )
-            .await,
+            get("/api/v1/conversations?status=closed".into(), Some(auth.clone())).await,
             empty
         );
         assert_eq!(
-            get(
-                "/api/v1/conversations?status=open&limit=abc".into(),
-                Some(auth.clone())
-            )
-            .await
-            .1["data"]
+            get("/api/v1/conversations?status=open&limit=abc".into(), Some(auth.clone()))
+                .await
+                .1["data"]
                 .as_array()
                 .unwrap()
                 .len(),
             1
         );
         assert_eq!(
-            get(
-                "/api/v1/conversations?contact_id=nope".into(),
-                Some(auth.clone())
-            )
-            .await,
+            get("/api/v1/conversations?contact_id=nope".into(), Some(auth.clone())).await,
             (400, err("bad_request", "contact_id must be a UUID"))
         );
         assert_eq!(
-            get(
-                "/api/v1/conversations?cursor=abc".into(),
-                Some(auth.clone())
-            )
-            .await,
+            get("/api/v1/conversations?cursor=abc".into(), Some(auth.clone())).await,
             (400, err("bad_request", "Invalid cursor"))
         );
         assert_eq!(
@@ -608,10 +528,7 @@ async fn errors_in_wacrm_shape() {
             (404, err("not_found", "Resource not found"))
         );
         let (status, body, _) = call(&app, "POST", "/api/v1/conversations", Some(&auth)).await;
-        assert_eq!(
-            (status, body),
-            (405, err("method_not_allowed", "Method not allowed"))
-        );
+        assert_eq!((status, body), (405, err("method_not_allowed", "Method not allowed")));
         let (status, body, _) = call(
             &app,
             "DELETE",
@@ -619,25 +536,15 @@ async fn errors_in_wacrm_shape() {
             Some(&auth),
         )
         .await;
-        assert_eq!(
-            (status, body),
-            (405, err("method_not_allowed", "Method not allowed"))
-        );
-        let (status, body) = get(
-            "/api/v1/conversations?cursor=%FF%FE".into(),
-            Some(auth.clone()),
-        )
-        .await;
+        assert_eq!((status, body), (405, err("method_not_allowed", "Method not allowed")));
+        let (status, body) = get("/api/v1/conversations?cursor=%FF%FE".into(), Some(auth.clone())).await;
         assert_eq!(status, 400);
         assert_eq!(body["error"]["code"], "bad_request");
 
         // A key revoked mid-session is refused at once.
         assert_eq!(get("/api/v1/me".into(), Some(auth.clone())).await.0, 200);
         store.revoke_api_key(f.key_id).unwrap();
-        assert_eq!(
-            get("/api/v1/me".into(), Some(auth.clone())).await,
-            unauthorized
-        );
+        assert_eq!(get("/api/v1/me".into(), Some(auth.clone())).await, unauthorized);
         // An expired key too.
         let expired = store
             .create_api_key(
@@ -664,32 +571,17 @@ async fn rate_limits_come_after_the_key_and_before_the_scope() {
     let f = fixture(store.as_ref());
     let app = app(AppState::new(store.clone()), 2).await;
     for _ in 0..2 {
-        assert_eq!(
-            call(&app, "GET", "/api/v1/me", Some(&f.contacts_only))
-                .await
-                .0,
-            200
-        );
+        assert_eq!(call(&app, "GET", "/api/v1/me", Some(&f.contacts_only)).await.0, 200);
     }
     // Over the limit: 429 even where the scope is missing (rate limit before scope) ...
-    let (status, body, headers) =
-        call(&app, "GET", "/api/v1/conversations", Some(&f.contacts_only)).await;
+    let (status, body, headers) = call(&app, "GET", "/api/v1/conversations", Some(&f.contacts_only)).await;
     assert_eq!(
         (status, body),
-        (
-            429,
-            err("rate_limited", "Rate limit exceeded for this API key")
-        )
+        (429, err("rate_limited", "Rate limit exceeded for this API key"))
     );
     assert_eq!(headers.get("x-ratelimit-limit").unwrap(), "2");
     assert_eq!(headers.get("x-ratelimit-remaining").unwrap(), "0");
-    let retry: i64 = headers
-        .get("retry-after")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry: i64 = headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
     let reset: i64 = headers
         .get("x-ratelimit-reset")
@@ -701,27 +593,16 @@ async fn rate_limits_come_after_the_key_and_before_the_scope() {
     assert!(reset > Timestamp::now().millis() / 1000);
     // ... but an unknown key is 401 first, and other keys have their own budget.
     assert_eq!(
-        call(
-            &app,
-            "GET",
-            "/api/v1/conversations",
-            Some("wacrm_live_nope")
-        )
-        .await
-        .0,
-        401
-    );
-    assert_eq!(
-        call(&app, "GET", "/api/v1/conversations", Some(&f.key))
+        call(&app, "GET", "/api/v1/conversations", Some("wacrm_live_nope"))
             .await
             .0,
-        200
+        401
     );
+    assert_eq!(call(&app, "GET", "/api/v1/conversations", Some(&f.key)).await.0, 200);
     // 0 turns limits off.
     let unlimited = app_with_limit_zero(store.clone()).await;
     for _ in 0..5 {
-        let (status, _, headers) =
-            call(&unlimited, "GET", "/api/v1/me", Some(&f.contacts_only)).await;
+        let (status, _, headers) = call(&unlimited, "GET", "/api/v1/me", Some(&f.contacts_only)).await;
         assert_eq!(status, 200);
         assert!(headers.get("x-ratelimit-limit").is_none());
     }
@@ -787,9 +668,7 @@ async fn walking_every_page_yields_every_conversation_once() {
                             },
                         );
                         if let Ok(c) = c {
-                            store
-                                .open_conversation(f.org, account, c.contact.contact.id)
-                                .unwrap();
+                            store.open_conversation(f.org, account, c.contact.contact.id).unwrap();
                         }
                         uri = format!("/api/v1/conversations?limit={limit}&cursor={next}");
                     }
@@ -797,11 +676,7 @@ async fn walking_every_page_yields_every_conversation_once() {
                 }
             }
             let unique: HashSet<String> = seen.iter().cloned().collect();
-            assert_eq!(
-                unique.len(),
-                seen.len(),
-                "no conversation twice (limit {limit})"
-            );
+            assert_eq!(unique.len(), seen.len(), "no conversation twice (limit {limit})");
             assert!(
                 all.is_subset(&unique),
                 "every conversation that existed when the walk began (limit {limit})"
@@ -827,37 +702,21 @@ async fn document_and_docs_page_are_public_and_offline() {
     let db = TestDb::sqlite();
     let store: Arc<dyn Store> = Arc::new(rosetta_store::DieselStore::open(&db.url).unwrap());
     let app = app(AppState::new(store), 10).await;
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri("/api/v1/openapi.json")
-            .to_request(),
-    )
-    .await;
+    let resp = test::call_service(&app, test::TestRequest::get().uri("/api/v1/openapi.json").to_request()).await;
     assert_eq!(resp.status(), 200);
     let doc: Value = serde_json::from_slice(&test::read_body(resp).await).unwrap();
     assert_eq!(
         doc,
         serde_json::from_str::<Value>(&rosetta_wacrm::openapi_json()).unwrap()
     );
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::get().uri("/api/v1/docs/").to_request(),
-    )
-    .await;
+    let resp = test::call_service(&app, test::TestRequest::get().uri("/api/v1/docs/").to_request()).await;
     assert_eq!(resp.status(), 200);
     let page = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
     assert!(
-        page.contains("swagger-ui-bundle.js")
-            && !page.contains("http://")
-            && !page.contains("https://"),
+        page.contains("swagger-ui-bundle.js") && !page.contains("http://") && !page.contains("https://"),
         "assets are local"
     );
-    for asset in [
-        "swagger-ui-bundle.js",
-        "swagger-ui.css",
-        "swagger-initializer.js",
-    ] {
+    for asset in ["swagger-ui-bundle.js", "swagger-ui.css", "swagger-initializer.js"] {
         let resp = test::call_service(
             &app,
             test::TestRequest::get()
@@ -867,10 +726,6 @@ async fn document_and_docs_page_are_public_and_offline() {
         .await;
         assert_eq!(resp.status(), 200, "{asset}");
     }
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::get().uri("/api/v1/docs").to_request(),
-    )
-    .await;
+    let resp = test::call_service(&app, test::TestRequest::get().uri("/api/v1/docs").to_request()).await;
     assert_eq!(resp.status(), 301);
 }

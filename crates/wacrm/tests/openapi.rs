@@ -28,14 +28,7 @@ fn document_describes_every_route_with_its_errors() {
         for status in ["200", "401", "429", "500"] {
             assert!(op["responses"][status].is_object(), "{path} {status}");
         }
-        assert_eq!(
-            op["security"][0]["api_key"],
-            serde_json::json!([]),
-            "{path}"
-        );
+        assert_eq!(op["security"][0]["api_key"], serde_json::json!([]), "{path}");
     }
-    assert_eq!(
-        doc["components"]["securitySchemes"]["api_key"]["in"],
-        "header"
-    );
+    assert_eq!(doc["components"]["securitySchemes"]["api_key"]["in"], "header");
 }

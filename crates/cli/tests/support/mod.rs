@@ -13,11 +13,7 @@ pub const SECRET: &str = "bench-app-secret";
 pub const PNID: &str = "106540352242922";
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn temp_dir(tag: &str) -> PathBuf {
@@ -39,22 +35,10 @@ pub fn rosetta() -> Command {
 /// Creates an organization with the account `PNID`; returns the organization's ULID.
 pub fn prepare(url: &str) -> String {
     let out = rosetta()
-        .args([
-            "--database-url",
-            url,
-            "org",
-            "create",
-            "--name",
-            "Load",
-            "--json",
-        ])
+        .args(["--database-url", url, "org", "create", "--name", "Load", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let org: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let org = org["id"].as_str().unwrap().to_owned();
     let out = rosetta()
@@ -72,11 +56,7 @@ pub fn prepare(url: &str) -> String {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     org
 }
 
@@ -150,10 +130,7 @@ impl Client {
         self.writer.write_all(&request)?;
         let mut status_line = String::new();
         if self.reader.read_line(&mut status_line)? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "closed",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed"));
         }
         let status: u16 = status_line
             .split(' ')
@@ -164,10 +141,7 @@ impl Client {
         loop {
             let mut line = String::new();
             if self.reader.read_line(&mut line)? == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "closed",
-                ));
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed"));
             }
             let line = line.trim_end();
             if line.is_empty() {
