@@ -128,13 +128,13 @@ pub fn tags_of(c: &mut DbConnection, contact_ids: &[Vec<u8>]) -> Result<HashMap<
     if contact_ids.is_empty() {
         return Ok(out);
     }
-    let rows: Vec<(Vec<u8>, TagRow)> = contact_tags::table
+    let rows: Vec<(Vec<u8>, TagRow)> = crate::per_backend!(c, |conn| contact_tags::table
         .inner_join(tags::table)
         .filter(contact_tags::contact_id.eq_any(contact_ids))
         .order_by((tags::name.asc(), tags::id.asc()))
         .select((contact_tags::contact_id, TagRow::as_select()))
-        .load(c)
-        .map_err(map_error)?;
+        .load(conn))
+    .map_err(map_error)?;
     for (contact, tag) in rows {
         out.entry(contact).or_default().push(tag.into());
     }

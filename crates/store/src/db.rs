@@ -28,6 +28,18 @@ impl std::fmt::Debug for DbConnection {
     }
 }
 
+/// Runs a diesel query expression on the concrete backend connection, so that a hot query skips
+/// the MultiConnection's generic row adapter. The expression is written once and compiled for both.
+#[macro_export]
+macro_rules! per_backend {
+    ($c:expr, |$conn:ident| $body:expr) => {
+        match $c {
+            $crate::db::DbConnection::Sqlite($conn) => $body,
+            $crate::db::DbConnection::Pg($conn) => $body,
+        }
+    };
+}
+
 /// Where the data lives, read from `sqlite://PATH` or `postgres://…` (`postgresql://` too).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {

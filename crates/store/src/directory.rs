@@ -219,12 +219,12 @@ pub fn revoke_api_key(c: &mut DbConnection, key: Id) -> Result<ApiKey> {
 
 pub fn authenticate(c: &mut DbConnection, secret: &str) -> Result<Option<ApiKey>> {
     let hash = hash_secret(secret);
-    let row: Option<ApiKeyRow> = api_keys::table
+    let row: Option<ApiKeyRow> = crate::per_backend!(c, |conn| api_keys::table
         .filter(api_keys::secret_hash.eq(hash.to_vec()))
         .select(ApiKeyRow::as_select())
-        .first(c)
-        .optional()
-        .map_err(map_error)?;
+        .first(conn)
+        .optional())
+    .map_err(map_error)?;
     Ok(row
         .filter(|r| hashes_equal(&r.secret_hash, &hash))
         .map(ApiKey::from)
