@@ -52,7 +52,8 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
     )
     .map_err(|e| e.to_string())?;
     let backend = store.backend_name();
-    let state = rosetta_http::AppState::new(Arc::new(store));
+    let mut state = rosetta_http::AppState::new(Arc::new(store));
+    state.inline_reads = backend == "sqlite";
     let webhook = rosetta_http::webhook::WebhookConfig::new(
         options.whatsapp_app_secret.as_deref(),
         options.whatsapp_verify_token.as_deref(),

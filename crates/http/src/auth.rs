@@ -47,24 +47,36 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Option<ApiKe
     Ok(key)
 }
 
-/// Looks the key up and, when it is usable, runs `f` with it, all in one trip to the blocking pool
-/// (a dialect's checks and its store operation ride along). `Ok(None)`: no usable key.
-pub async fn with_key<T, F>(state: &AppState, secret: &str, f: F) -> Result<Option<T>, Error>
+/// How much work the operation behind a key check may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cost {
+    /// A bounded read: may run inline (`AppState::read`).
+    BoundedRead,
+    /// A write, or a read that may scan: always on the blocking pool.
+    Blocking,
+}
+
+/// Looks the key up and, when it is usable, runs `f` with it, all in one call, a dialect's checks
+/// riding along: inline for a bounded read on SQLite, one trip to the blocking pool otherwise.
+/// `Ok(None)`: no usable key.
+pub async fn with_key<T, F>(state: &AppState, secret: &str, cost: Cost, f: F) -> Result<Option<T>, Error>
 where
     F: FnOnce(&dyn rosetta_core::Store, ApiKey) -> Result<T, Error> + Send + 'static,
     T: Send + 'static,
 {
     let secret = secret.to_owned();
     let usage = state.key_usage.clone();
-    state
-        .run(move |store| match store.authenticate(&secret)? {
-            Some(key) => {
-                usage.record(key.id);
-                f(store, key).map(Some)
-            }
-            None => Ok(None),
-        })
-        .await
+    let op = move |store: &dyn rosetta_core::Store| match store.authenticate(&secret)? {
+        Some(key) => {
+            usage.record(key.id);
+            f(store, key).map(Some)
+        }
+        None => Ok(None),
+    };
+    match cost {
+        Cost::BoundedRead => state.read(op).await,
+        Cost::Blocking => state.run(op).await,
+    }
 }
 
 /// `last_used_at` updates, gathered in memory and written in one statement every few seconds.

@@ -21,6 +21,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Keys used since the last flush (`auth::flush_key_usage`).
     pub key_usage: auth::KeyUsage,
+    /// Run read-only store operations on the calling worker instead of the blocking pool. Right for
+    /// an embedded SQLite store (WAL readers never wait on writers, a page is a fraction of a
+    /// millisecond, and a handoff costs two context switches); wrong for a networked database.
+    pub inline_reads: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -34,6 +38,7 @@ impl AppState {
         AppState {
             store,
             key_usage: auth::KeyUsage::default(),
+            inline_reads: false,
         }
     }
 
@@ -47,6 +52,23 @@ impl AppState {
         web::block(move || f(store.as_ref()))
             .await
             .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+    }
+}
+
+impl AppState {
+    /// A read whose cost is bounded (an index range, a primary-key lookup): inline when
+    /// `inline_reads`, else on the blocking pool. Anything that may scan (a text search) goes
+    /// through `run`.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(&dyn Store) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.inline_reads {
+            f(self.store.as_ref())
+        } else {
+            self.run(f).await
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use crate::dto::*;
 use crate::error::{ErrorBody, WacrmError};
 use crate::params::{self, ListContacts};
 use crate::{guard, Wacrm};
+use rosetta_http::auth::Cost;
 
 /// List contacts, newest first; `search` matches the name or the phone number.
 #[utoipa::path(
@@ -56,9 +57,19 @@ pub async fn list(
             page,
         ))
     })();
-    let (caller, page) = guard::call(&req, &wacrm, Some("contacts:read"), params, |s, key, (filter, page)| {
-        s.list_contacts(key.org_id, &filter, &page)
-    })
+    // A text search or a tag filter may scan many contacts: keep it off the workers.
+    let cost = match &params {
+        Ok((filter, _)) if filter.search.is_some() || filter.tag_id.is_some() => Cost::Blocking,
+        _ => Cost::BoundedRead,
+    };
+    let (caller, page) = guard::call(
+        &req,
+        &wacrm,
+        Some("contacts:read"),
+        cost,
+        params,
+        |s, key, (filter, page)| s.list_contacts(key.org_id, &filter, &page),
+    )
     .await?;
     Ok(caller.ok().json(ContactList {
         meta: Meta {
@@ -87,9 +98,14 @@ pub async fn list(
 )]
 pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String>) -> Result<HttpResponse, WacrmError> {
     let id = params::uuid(EntityKind::Contact, &id);
-    let (caller, contact) = guard::call(&req, &wacrm, Some("contacts:read"), Ok(id), |s, key, id| {
-        s.get_contact(key.org_id, id.ok_or(Error::NotFound(EntityKind::Contact))?)
-    })
+    let (caller, contact) = guard::call(
+        &req,
+        &wacrm,
+        Some("contacts:read"),
+        Cost::BoundedRead,
+        Ok(id),
+        |s, key, id| s.get_contact(key.org_id, id.ok_or(Error::NotFound(EntityKind::Contact))?),
+    )
     .await?;
     Ok(caller.ok().json(ContactData { data: contact.into() }))
 }
@@ -109,7 +125,10 @@ pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String
     )
 )]
 pub async fn me(req: HttpRequest, wacrm: web::Data<Wacrm>) -> Result<HttpResponse, WacrmError> {
-    let (caller, org) = guard::call(&req, &wacrm, None, Ok(()), |s, key, ()| s.get_organization(key.org_id)).await?;
+    let (caller, org) = guard::call(&req, &wacrm, None, Cost::BoundedRead, Ok(()), |s, key, ()| {
+        s.get_organization(key.org_id)
+    })
+    .await?;
     let uuid = |id: Id| id.render(EntityKind::Organization, Spelling::Uuid);
     Ok(caller.ok().json(MeData {
         data: Me {

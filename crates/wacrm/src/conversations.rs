@@ -7,6 +7,7 @@ use crate::dto::*;
 use crate::error::{ErrorBody, WacrmError};
 use crate::params::{self, ListConversations, Paging};
 use crate::{guard, Wacrm};
+use rosetta_http::auth::Cost;
 
 /// List conversations, newest first (`created_at` desc, then id desc).
 #[utoipa::path(
@@ -57,6 +58,7 @@ pub async fn list(
         &req,
         &wacrm,
         Some("conversations:read"),
+        Cost::BoundedRead,
         params,
         |s, key, (filter, page)| s.list_conversations(key.org_id, &filter, ConversationOrder::CreatedDesc, &page),
     )
@@ -88,9 +90,14 @@ pub async fn list(
 )]
 pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String>) -> Result<HttpResponse, WacrmError> {
     let id = params::uuid(EntityKind::Conversation, &id);
-    let (caller, detail) = guard::call(&req, &wacrm, Some("conversations:read"), Ok(id), |s, key, id| {
-        s.get_conversation(key.org_id, id.ok_or(Error::NotFound(EntityKind::Conversation))?)
-    })
+    let (caller, detail) = guard::call(
+        &req,
+        &wacrm,
+        Some("conversations:read"),
+        Cost::BoundedRead,
+        Ok(id),
+        |s, key, id| s.get_conversation(key.org_id, id.ok_or(Error::NotFound(EntityKind::Conversation))?),
+    )
     .await?;
     Ok(caller.ok().json(ConversationData { data: detail.into() }))
 }
@@ -125,9 +132,14 @@ pub async fn messages(
         limit: params::limit(query.limit.as_deref()),
         cursor,
     });
-    let (caller, page) = guard::call(&req, &wacrm, Some("messages:read"), params, move |s, key, page| {
-        s.list_messages(key.org_id, id.ok_or(Error::NotFound(EntityKind::Conversation))?, &page)
-    })
+    let (caller, page) = guard::call(
+        &req,
+        &wacrm,
+        Some("messages:read"),
+        Cost::BoundedRead,
+        params,
+        move |s, key, page| s.list_messages(key.org_id, id.ok_or(Error::NotFound(EntityKind::Conversation))?, &page),
+    )
     .await?;
     Ok(caller.ok().json(MessageList {
         meta: Meta {

@@ -34,6 +34,7 @@ pub async fn call<P, T, F>(
     req: &HttpRequest,
     wacrm: &Wacrm,
     scope: Option<&'static str>,
+    cost: auth::Cost,
     params: Result<P, WacrmError>,
     op: F,
 ) -> Result<(Caller, T), WacrmError>
@@ -44,7 +45,7 @@ where
 {
     let token = auth::token(req, TokenStyle::BearerOrBare).ok_or(WacrmError::Unauthorized)?;
     let limiter = wacrm.limiter.clone();
-    let outcome = auth::with_key(&wacrm.state, token, move |store, key| {
+    let outcome = auth::with_key(&wacrm.state, token, cost, move |store, key| {
         let rate = limiter.check(&key.id.to_string());
         if let Some(decision) = rate.filter(|d| !d.allowed) {
             return Ok(Err(WacrmError::RateLimited(decision)));

@@ -260,7 +260,9 @@ async fn conversations_messages_contacts_and_me() {
     for db in TestDb::all() {
         let store: Arc<dyn Store> = Arc::new(rosetta_store::DieselStore::open(&db.url).unwrap());
         let f = fixture(store.as_ref());
-        let state = AppState::new(store.clone());
+        let mut state = AppState::new(store.clone());
+        // As `serve` does: bounded reads inline on SQLite.
+        state.inline_reads = db.backend() == "sqlite";
         let app = app(state.clone(), 1000).await;
         let auth = bearer(&f.key);
 
@@ -636,7 +638,9 @@ async fn walking_every_page_yields_every_conversation_once() {
                 .id;
             all.insert(uuid(store.open_conversation(f.org, account, c).unwrap().id));
         }
-        let app = app(AppState::new(store.clone()), 0).await;
+        let mut state = AppState::new(store.clone());
+        state.inline_reads = db.backend() == "sqlite";
+        let app = app(state, 0).await;
         for limit in ["1", "2", "5", "7.9", "200"] {
             let mut seen = Vec::new();
             let mut uri = format!("/api/v1/conversations?limit={limit}");
