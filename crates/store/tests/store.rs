@@ -1113,3 +1113,56 @@ fn conversation_lists_are_index_range_scans() {
         .unwrap();
     assert!(plan.contains("conversations_contact"), "{plan}");
 }
+
+/// Two instances over one database, eight deliveries at once from a contact neither has seen:
+/// one contact, one conversation, every message counted once.
+#[test]
+fn concurrent_first_messages_across_instances() {
+    use rosetta_core::ingest::{InboundMessage, IngestEvent};
+    each_backend(|db| {
+        let w = world(&db.store, "Acme", "106540352242922");
+        let second = std::sync::Arc::new(rosetta_store::DieselStore::open(&db.url).unwrap());
+        let first = std::sync::Arc::new(rosetta_store::DieselStore::open(&db.url).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+                std::thread::spawn(move || {
+                    let event = IngestEvent::Message(InboundMessage {
+                        phone_number_id: "106540352242922".into(),
+                        wa_id: "971501234567".into(),
+                        profile_name: Some("Ahmed".into()),
+                        wamid: format!("wamid.race.{i}"),
+                        timestamp: Timestamp::from_unix_seconds(1_749_416_000 + i),
+                        content_type: ContentType::Text,
+                        body: MessageBody {
+                            text: Some("hi".into()),
+                            ..Default::default()
+                        },
+                    });
+                    store.ingest(&[event]).unwrap().messages
+                })
+            })
+            .collect();
+        let stored: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(stored, 8);
+        let list = db
+            .store
+            .list_conversations(
+                w.org,
+                &ConversationFilter::default(),
+                ConversationOrder::CreatedDesc,
+                &PageRequest::first(10),
+            )
+            .unwrap();
+        assert_eq!(list.items.len(), 1, "{}", db.backend());
+        assert_eq!(list.items[0].conversation.unread_count, 8);
+        assert_eq!(
+            db.store
+                .list_contacts(w.org, &ContactFilter::default(), &PageRequest::first(10))
+                .unwrap()
+                .items
+                .len(),
+            1
+        );
+    });
+}
