@@ -36,17 +36,6 @@ pub fn token(req: &HttpRequest, style: TokenStyle) -> Option<&str> {
     (!token.is_empty() && token.len() <= 512).then_some(token)
 }
 
-/// The usable key with this secret, or `None` (unknown, revoked, expired). Revocation takes
-/// effect on the next request on every instance: keys are not cached.
-pub async fn authenticate(state: &AppState, secret: &str) -> Result<Option<ApiKey>, Error> {
-    let secret = secret.to_owned();
-    let key = state.run(move |store| store.authenticate(&secret)).await?;
-    if let Some(k) = &key {
-        state.key_usage.record(k.id);
-    }
-    Ok(key)
-}
-
 /// How much work the operation behind a key check may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cost {

@@ -1,7 +1,5 @@
 //! Conversations: lists in every ordering and paging, and the status, assignment and read rules.
 
-use std::collections::HashMap;
-
 use diesel::prelude::*;
 use rosetta_core::*;
 
@@ -141,6 +139,29 @@ macro_rules! order_conversations {
 
 type JoinedRow = (ConversationRow, Option<ContactRow>, Option<AccountRow>, Option<UserRow>);
 
+/// Conversations LEFT JOINed with their contact, account and assignee, boxed for the backend of
+/// the connection in scope (used inside `per_backend!`).
+macro_rules! joined {
+    () => {
+        conversations::table
+            .left_join(contacts::table.on(contacts::id.eq(conversations::contact_id)))
+            .left_join(whatsapp_accounts::table.on(whatsapp_accounts::id.eq(conversations::account_id)))
+            .left_join(users::table.on(users::id.nullable().eq(conversations::assignee_id)))
+            .into_boxed()
+    };
+}
+
+macro_rules! joined_columns {
+    () => {
+        (
+            ConversationRow::as_select(),
+            Option::<ContactRow>::as_select(),
+            Option::<AccountRow>::as_select(),
+            Option::<UserRow>::as_select(),
+        )
+    };
+}
+
 /// A page of conversations with their contact, account and assignee, in one statement. LEFT JOINs
 /// keep SQLite's join order: it walks the conversations index in list order and looks the others
 /// up by primary key.
@@ -155,31 +176,29 @@ fn page_rows(
 ) -> Result<Vec<JoinedRow>> {
     // Built once per backend rather than through the MultiConnection: the hottest query skips the
     // generic row adapter (one boxed value per field).
-    macro_rules! page_query {
-        ($conn:expr, $backend:ty) => {{
-            let joined = conversations::table
-                .left_join(contacts::table.on(contacts::id.eq(conversations::contact_id)))
-                .left_join(whatsapp_accounts::table.on(whatsapp_accounts::id.eq(conversations::account_id)))
-                .left_join(users::table.on(users::id.nullable().eq(conversations::assignee_id)))
-                .into_boxed::<$backend>();
-            let q = filter_conversations!(joined, org, filter);
-            let q = order_conversations!(q, order, after);
-            let q = if offset > 0 { q.offset(offset) } else { q };
-            q.limit(limit)
-                .select((
-                    ConversationRow::as_select(),
-                    Option::<ContactRow>::as_select(),
-                    Option::<AccountRow>::as_select(),
-                    Option::<UserRow>::as_select(),
-                ))
-                .load::<JoinedRow>($conn)
-                .map_err(map_error)
-        }};
-    }
-    match c {
-        DbConnection::Sqlite(c) => page_query!(c, diesel::sqlite::Sqlite),
-        DbConnection::Pg(c) => page_query!(c, diesel::pg::Pg),
-    }
+    crate::per_backend!(c, |conn| {
+        let q = filter_conversations!(joined!(), org, filter);
+        let q = order_conversations!(q, order, after);
+        let q = if offset > 0 { q.offset(offset) } else { q };
+        q.limit(limit)
+            .select(joined_columns!())
+            .load::<JoinedRow>(conn)
+            .map_err(map_error)
+    })
+}
+
+/// One conversation of `org` with its contact, account, assignee and tags: the page query's join,
+/// for one id.
+pub fn load_detail(c: &mut DbConnection, org: Id, conversation: Id) -> Result<ConversationDetail> {
+    let row: Option<JoinedRow> = crate::per_backend!(c, |conn| joined!()
+        .filter(conversations::id.eq(b(conversation)))
+        .filter(conversations::org_id.eq(b(org)))
+        .select(joined_columns!())
+        .first::<JoinedRow>(conn)
+        .optional()
+        .map_err(map_error))?;
+    let row = row.ok_or(Error::NotFound(EntityKind::Conversation))?;
+    assemble(c, vec![row]).map(|mut details| details.remove(0))
 }
 
 /// The conversations a filter selects (for counting).
@@ -286,76 +305,6 @@ fn assemble(c: &mut DbConnection, rows: Vec<JoinedRow>) -> Result<Vec<Conversati
             })
         })
         .collect()
-}
-
-/// Loads what every dialect embeds (contact with tags, assignee, account) for a page of
-/// conversations: four queries for the whole page, whatever its size.
-pub fn hydrate(c: &mut DbConnection, rows: Vec<ConversationRow>) -> Result<Vec<ConversationDetail>> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut contact_ids: Vec<Vec<u8>> = rows.iter().map(|r| r.contact_id.clone()).collect();
-    contact_ids.sort_unstable();
-    contact_ids.dedup();
-    let contact_rows: Vec<ContactRow> = contacts::table
-        .filter(contacts::id.eq_any(&contact_ids))
-        .select(ContactRow::as_select())
-        .load(c)
-        .map_err(map_error)?;
-    let mut contacts_by_id: HashMap<Vec<u8>, ContactWithTags> = contact_ops::hydrate(c, contact_rows)?
-        .into_iter()
-        .map(|ct| (b(ct.contact.id), ct))
-        .collect();
-
-    let mut user_ids: Vec<Vec<u8>> = rows.iter().filter_map(|r| r.assignee_id.clone()).collect();
-    user_ids.sort_unstable();
-    user_ids.dedup();
-    let users_by_id: HashMap<Vec<u8>, User> = if user_ids.is_empty() {
-        HashMap::new()
-    } else {
-        users::table
-            .filter(users::id.eq_any(&user_ids))
-            .select(UserRow::as_select())
-            .load(c)
-            .map_err(map_error)?
-            .into_iter()
-            .map(|u| (u.id.clone(), u.into()))
-            .collect()
-    };
-
-    let mut account_ids: Vec<Vec<u8>> = rows.iter().map(|r| r.account_id.clone()).collect();
-    account_ids.sort_unstable();
-    account_ids.dedup();
-    let accounts_by_id: HashMap<Vec<u8>, WhatsAppAccount> = whatsapp_accounts::table
-        .filter(whatsapp_accounts::id.eq_any(&account_ids))
-        .select(AccountRow::as_select())
-        .load(c)
-        .map_err(map_error)?
-        .into_iter()
-        .map(|a| (a.id.clone(), a.into()))
-        .collect();
-
-    rows.into_iter()
-        .map(|row| {
-            // A contact may appear in several conversations of the page (one per account).
-            let contact = contacts_by_id
-                .get(&row.contact_id)
-                .cloned()
-                .ok_or_else(|| Error::Internal("conversation without its contact".into()))?;
-            let assignee = row.assignee_id.as_ref().and_then(|u| users_by_id.get(u).cloned());
-            let account = accounts_by_id
-                .get(&row.account_id)
-                .cloned()
-                .ok_or_else(|| Error::Internal("conversation without its account".into()))?;
-            Ok(ConversationDetail {
-                conversation: row.into(),
-                contact,
-                assignee,
-                account,
-            })
-        })
-        .collect::<Result<Vec<_>>>()
-        .inspect(|_| contacts_by_id.clear())
 }
 
 pub fn close(

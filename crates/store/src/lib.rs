@@ -323,10 +323,7 @@ impl Store for DieselStore {
     }
 
     fn get_conversation(&self, org: Id, conversation: Id) -> Result<ConversationDetail> {
-        self.read(|c| {
-            let row = conversations::load(c, org, conversation)?;
-            conversations::hydrate(c, vec![row]).map(|mut v| v.remove(0))
-        })
+        self.read(|c| conversations::load_detail(c, org, conversation))
     }
 
     fn close_conversation(&self, org: Id, conversation: Id, close: CloseConversation) -> Result<Conversation> {
