@@ -27,7 +27,8 @@ pub struct ServeOptions {
     /// Database connections in the pool.
     #[arg(long, env = "ROSETTA_POOL_SIZE", default_value_t = 16)]
     pub pool_size: u32,
-    /// Requests a minute before 429 (wacrm: per key, default 120). 0 turns limits off.
+    /// Requests a minute before 429. wacrm: per key (default 120); kirim: per organization, N reads
+    /// and N/10 writes (default 600 and 60). 0 turns limits off.
     #[arg(long, env = "ROSETTA_RATE_LIMIT_PER_MINUTE")]
     pub rate_limit_per_minute: Option<u32>,
     /// App secret(s) that sign webhook deliveries, comma-separated to accept several during a
@@ -67,7 +68,7 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
         ServeDialect::Kirim => vec![Dialect::Kirim],
         ServeDialect::Envelope => vec![Dialect::Envelope],
     };
-    for d in dialects.iter().filter(|d| **d != Dialect::Wacrm) {
+    for d in dialects.iter().filter(|d| **d == Dialect::Envelope) {
         tracing::warn!(dialect = d.as_str(), "this dialect is not part of this build yet");
     }
     let wacrm_limit = options
@@ -86,6 +87,9 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             let wacrm = dialects
                 .contains(&Dialect::Wacrm)
                 .then(|| rosetta_wacrm::Wacrm::shared(app_state.clone(), wacrm_limit));
+            let kirim = dialects
+                .contains(&Dialect::Kirim)
+                .then(|| rosetta_kirim::Kirim::shared(app_state.clone(), options.rate_limit_per_minute));
             let server = actix_web::HttpServer::new(move || {
                 let mut app = actix_web::App::new()
                     .app_data(actix_web::web::Data::new(app_state.clone()))
@@ -93,6 +97,9 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
                     .configure(rosetta_http::webhook::routes(webhook.clone()));
                 if let Some(wacrm) = &wacrm {
                     app = app.configure(rosetta_wacrm::routes(wacrm.clone()));
+                }
+                if let Some(kirim) = &kirim {
+                    app = app.configure(rosetta_kirim::routes(kirim.clone()));
                 }
                 app.default_service(actix_web::web::to(rosetta_http::not_found))
             })
@@ -111,6 +118,7 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
 pub fn openapi(dialect: Dialect) -> Result<String, String> {
     match dialect {
         Dialect::Wacrm => Ok(rosetta_wacrm::openapi_json()),
+        Dialect::Kirim => Ok(rosetta_kirim::openapi_json()),
         other => Err(format!(
             "the {} dialect is not part of this build yet, so it has no OpenAPI document",
             other.as_str()

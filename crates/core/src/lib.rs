@@ -6,6 +6,7 @@
 pub mod cursor;
 pub mod error;
 pub mod id;
+pub mod idempotency;
 pub mod ingest;
 pub mod key;
 pub mod model;
@@ -18,6 +19,7 @@ pub mod validate;
 pub use cursor::{CursorCodec, KeysetPosition};
 pub use error::{CursorError, Error, Result};
 pub use id::{EntityKind, Id, IdError, Spelling};
+pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use ingest::{InboundMessage, IngestEvent, IngestReport, StatusUpdate};
 pub use model::*;
 pub use query::*;

@@ -6,6 +6,7 @@
 
 use crate::error::Result;
 use crate::id::Id;
+use crate::idempotency::{IdempotencyClaim, StoredResponse};
 use crate::key::KeyStyle;
 use crate::model::*;
 use crate::query::*;
@@ -57,6 +58,19 @@ pub struct CloseConversation {
     pub resolution: Option<String>,
     /// The user who closed it, when the caller acts as one.
     pub closed_by: Option<Id>,
+}
+
+/// A change to a conversation's status and assignee, applied together or not at all.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationUpdate {
+    pub status: Option<ConversationStatus>,
+    /// The dialect that asked: a conversation whose status it already shows as the asked word keeps
+    /// its canonical status (kirim `open` on an `ai_handling` conversation changes nothing).
+    pub asked_in: Option<crate::status::Dialect>,
+    /// `Some(Some(user))` assigns (the user must belong to the organization), `Some(None)` unassigns.
+    pub assignee: Option<Option<Id>>,
+    /// The user making the change, when the caller acts as one.
+    pub actor: Option<Id>,
 }
 
 /// The outcome of `create_contact`: the contact, and whether this call made it.
@@ -121,6 +135,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Conversation>;
     /// `Some(user)` assigns (the user must belong to `org`: else `Error::NotMember`), `None` unassigns.
     fn assign(&self, org: Id, conversation: Id, user: Option<Id>) -> Result<Conversation>;
+    /// Applies a status change and an assignment in one transaction; returns the conversation as
+    /// lists show it.
+    fn update_conversation(&self, org: Id, conversation: Id, update: ConversationUpdate) -> Result<ConversationDetail>;
     /// Sets `unread_count` to zero.
     fn mark_read(&self, org: Id, conversation: Id) -> Result<Conversation>;
 
@@ -136,6 +153,14 @@ pub trait Store: Send + Sync + 'static {
     /// Accounts are found by `phone_number_id` across organizations (Meta names only the number);
     /// events of a number no organization has are skipped and reported.
     fn ingest(&self, events: &[crate::ingest::IngestEvent]) -> Result<crate::ingest::IngestReport>;
+
+    // Idempotency keys
+    /// Claims `key` for a request with this fingerprint (`idempotency::request_fingerprint`).
+    fn claim_idempotency_key(&self, org: Id, key: &str, fingerprint: &str) -> Result<IdempotencyClaim>;
+    /// Stores the response to replay for a claimed key.
+    fn complete_idempotency_key(&self, org: Id, key: &str, response: &StoredResponse) -> Result<()>;
+    /// Gives a claimed key up (the request failed before doing anything): the next request may run.
+    fn release_idempotency_key(&self, org: Id, key: &str) -> Result<()>;
 
     // API keys
     fn create_api_key(&self, org: Id, key: NewApiKey) -> Result<CreatedApiKey>;

@@ -18,3 +18,23 @@ pub fn routes(prefix: &'static str, document: utoipa::openapi::OpenApi) -> impl 
             );
     }
 }
+
+/// The same, registered inside the dialect's own `web::scope(prefix)` (so the dialect's middleware
+/// answers for them too): `/openapi.json` and `/docs/` relative to the scope.
+pub fn scoped_routes(prefix: &'static str, document: utoipa::openapi::OpenApi) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.service(
+            SwaggerUi::new("/docs/{_:.*}")
+                .url("/openapi.json", document)
+                .config(utoipa_swagger_ui::Config::new([format!("{prefix}/openapi.json")])),
+        )
+        .route(
+            "/docs",
+            web::get().to(move || async move {
+                actix_web::HttpResponse::MovedPermanently()
+                    .insert_header(("Location", format!("{prefix}/docs/")))
+                    .finish()
+            }),
+        );
+    }
+}

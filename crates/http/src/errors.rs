@@ -11,15 +11,13 @@ use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use futures_util::FutureExt;
 
-/// Renders a status as a dialect's error body.
-pub type Renderer = fn(StatusCode) -> HttpResponse;
-
 /// Awaits a dialect's service; a response of 400 or more that is not JSON, an error, or a panic is
 /// replaced by `render`'s body for its status.
-pub async fn ensure_shape<B, F>(call: F, render: Renderer) -> Result<ServiceResponse<BoxBody>, actix_web::Error>
+pub async fn ensure_shape<B, F, R>(call: F, render: R) -> Result<ServiceResponse<BoxBody>, actix_web::Error>
 where
     B: MessageBody + 'static,
     F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+    R: Fn(StatusCode) -> HttpResponse,
 {
     match AssertUnwindSafe(call).catch_unwind().await {
         Ok(Ok(response)) => {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod docs;
 pub mod errors;
 pub mod rate_limit;
+pub mod request_id;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -143,7 +144,11 @@ mod tests {
             reopen_conversation(Id, Id) -> Conversation;
             set_status(Id, Id, ConversationStatus, Option<Id>) -> Conversation;
             assign(Id, Id, Option<Id>) -> Conversation;
+            update_conversation(Id, Id, ConversationUpdate) -> ConversationDetail;
             mark_read(Id, Id) -> Conversation;
+            claim_idempotency_key(Id, &str, &str) -> IdempotencyClaim;
+            complete_idempotency_key(Id, &str, &StoredResponse) -> ();
+            release_idempotency_key(Id, &str) -> ();
             list_messages(Id, Id, &PageRequest) -> Page<Message>;
             append_message(Id, NewMessage) -> Message;
             create_api_key(Id, NewApiKey) -> CreatedApiKey;

@@ -37,6 +37,24 @@ impl RateDecision {
     }
 }
 
+impl RateDecision {
+    /// The same headers, set on a response already made.
+    pub fn apply(&self, headers: &mut actix_web::http::header::HeaderMap) {
+        use actix_web::http::header::{HeaderName, HeaderValue};
+        let mut set = |name: &'static str, value: String| {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        };
+        set("x-ratelimit-limit", self.limit.to_string());
+        set("x-ratelimit-remaining", self.remaining.to_string());
+        set("x-ratelimit-reset", self.reset.to_string());
+        if !self.allowed {
+            set("retry-after", self.retry_after.max(1).to_string());
+        }
+    }
+}
+
 impl RateLimiter {
     /// `per_minute == 0` turns the limiter off.
     pub fn new(per_minute: u32) -> Self {

@@ -379,6 +379,27 @@ pub fn assign(c: &mut DbConnection, org: Id, conversation: Id, user: Option<Id>)
     Ok(row.into())
 }
 
+/// A status change and an assignment together (kirim's PATCH, envelope's close-and-assign).
+pub fn update(c: &mut DbConnection, org: Id, conversation: Id, update: &ConversationUpdate) -> Result<()> {
+    if let Some(status) = update.status {
+        let current = load_for_update(c, org, conversation)?
+            .status
+            .parse()
+            .unwrap_or(ConversationStatus::Open);
+        let already = update.asked_in.is_some_and(|d| current.project(d) == status.project(d));
+        if !already {
+            set_status(c, org, conversation, status, update.actor, false)?;
+        }
+    }
+    if let Some(assignee) = update.assignee {
+        assign(c, org, conversation, assignee)?;
+    }
+    if update.status.is_none() && update.assignee.is_none() {
+        load(c, org, conversation)?;
+    }
+    Ok(())
+}
+
 pub fn mark_read(c: &mut DbConnection, org: Id, conversation: Id) -> Result<Conversation> {
     let mut row = load_for_update(c, org, conversation)?;
     if row.unread_count != 0 {

@@ -10,6 +10,7 @@ pub mod db;
 mod directory;
 mod explain;
 mod group_commit;
+mod idempotency;
 mod ingest;
 mod messages;
 mod rows;
@@ -353,6 +354,13 @@ impl Store for DieselStore {
         self.write(|c| conversations::assign(c, org, conversation, user))
     }
 
+    fn update_conversation(&self, org: Id, conversation: Id, update: ConversationUpdate) -> Result<ConversationDetail> {
+        self.write(|c| {
+            conversations::update(c, org, conversation, &update)?;
+            conversations::load_detail(c, org, conversation)
+        })
+    }
+
     fn mark_read(&self, org: Id, conversation: Id) -> Result<Conversation> {
         self.write(|c| conversations::mark_read(c, org, conversation))
     }
@@ -378,6 +386,26 @@ impl Store for DieselStore {
                 other => return other,
             }
         }
+    }
+
+    fn claim_idempotency_key(&self, org: Id, key: &str, fingerprint: &str) -> Result<IdempotencyClaim> {
+        // Two instances racing to claim one new key on PostgreSQL: the loser's insert breaks the
+        // primary key, and its next attempt reads the winner's row.
+        let mut attempt = 0;
+        loop {
+            match self.write(|c| idempotency::claim(c, org, key, fingerprint, Timestamp::now())) {
+                Err(Error::Conflict(_)) if attempt < 3 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn complete_idempotency_key(&self, org: Id, key: &str, response: &StoredResponse) -> Result<()> {
+        self.write(|c| idempotency::complete(c, org, key, response))
+    }
+
+    fn release_idempotency_key(&self, org: Id, key: &str) -> Result<()> {
+        self.write(|c| idempotency::release(c, org, key))
     }
 
     fn create_api_key(&self, org: Id, key: NewApiKey) -> Result<CreatedApiKey> {

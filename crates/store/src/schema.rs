@@ -147,6 +147,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (org_id, key) {
+        org_id -> Binary,
+        key -> Text,
+        fingerprint -> Text,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(contact_tags -> tags (tag_id));
 diesel::joinable!(contact_tags -> contacts (contact_id));
 
@@ -161,4 +172,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversations,
     messages,
     api_keys,
+    idempotency_keys,
 );

@@ -1,0 +1,289 @@
+//! kirim's wire types, from core's entities. Field names, types and null rules follow the seed
+//! (`seeds/kirim-conversations.md`) and the product docs (dialects.md).
+
+use rosetta_core::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub fn kirim_id(kind: EntityKind, id: Id) -> String {
+    id.render(kind, Spelling::Kirim)
+}
+
+fn time(t: Timestamp) -> String {
+    t.to_rfc3339()
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct ConversationContact {
+    #[schema(example = "ctc_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^ctc_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub id: String,
+    #[schema(example = "+14155550123")]
+    pub phone_number: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct WhatsAppAccountRef {
+    #[schema(example = "+15550783881")]
+    pub phone_number: Option<String>,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct Assignee {
+    #[schema(example = "usr_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^usr_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct ConversationDto {
+    #[schema(example = "cnv_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^cnv_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub id: String,
+    #[schema(inline, value_type = ConversationObjectKind)]
+    pub object: &'static str,
+    #[schema(inline, value_type = KirimStatus)]
+    pub status: &'static str,
+    pub contact: ConversationContact,
+    pub whatsapp_account: WhatsAppAccountRef,
+    /// `null` when unassigned.
+    pub assignee: Option<Assignee>,
+    pub unread_count: i64,
+    #[schema(format = DateTime)]
+    pub last_message_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub last_inbound_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+#[derive(ToSchema, Debug)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ConversationObjectKind {
+    Conversation,
+}
+
+#[derive(ToSchema, Debug)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum KirimStatus {
+    Open,
+    Resolved,
+    Pending,
+}
+
+impl From<ConversationDetail> for ConversationDto {
+    fn from(d: ConversationDetail) -> Self {
+        let c = d.conversation;
+        ConversationDto {
+            id: kirim_id(EntityKind::Conversation, c.id),
+            object: "conversation",
+            status: c.status.project(Dialect::Kirim),
+            contact: ConversationContact {
+                id: kirim_id(EntityKind::Contact, d.contact.contact.id),
+                phone_number: Some(d.contact.contact.phone),
+                name: d.contact.contact.name,
+            },
+            whatsapp_account: WhatsAppAccountRef {
+                phone_number: Some(d.account.phone_number),
+            },
+            assignee: d.assignee.map(|u| Assignee {
+                id: kirim_id(EntityKind::User, u.id),
+                name: Some(u.name),
+                email: Some(u.email),
+            }),
+            unread_count: c.unread_count,
+            last_message_at: c.last_message_at.map(time),
+            last_inbound_at: c.last_inbound_at.map(time),
+            created_at: time(c.created_at),
+            updated_at: time(c.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct ContactDto {
+    #[schema(example = "ctc_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^ctc_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub id: String,
+    #[schema(inline, value_type = ContactObjectKind)]
+    pub object: &'static str,
+    #[schema(example = "+14155550123")]
+    pub phone_number: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// The caller's own fields; `{}` when none were set.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// The account named in the request path.
+    pub whatsapp_account: WhatsAppAccountRef,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+#[derive(ToSchema, Debug)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ContactObjectKind {
+    Contact,
+}
+
+impl ContactDto {
+    pub fn new(contact: Contact, account: &WhatsAppAccount) -> Self {
+        ContactDto {
+            id: kirim_id(EntityKind::Contact, contact.id),
+            object: "contact",
+            phone_number: contact.phone,
+            name: contact.name,
+            email: contact.email,
+            metadata: contact.metadata.unwrap_or_else(|| serde_json::json!({})),
+            whatsapp_account: WhatsAppAccountRef {
+                phone_number: Some(account.phone_number.clone()),
+            },
+            created_at: time(contact.created_at),
+            updated_at: time(contact.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct AccountDto {
+    #[schema(inline, value_type = AccountObjectKind)]
+    pub object: &'static str,
+    #[schema(example = "106540352242922", pattern = r"^\d{6,20}$")]
+    pub phone_number_id: String,
+    #[schema(example = "+15550783881")]
+    pub phone_number: String,
+    pub name: Option<String>,
+    /// `connected` or `disconnected`.
+    #[schema(inline, value_type = AccountStatus)]
+    pub status: &'static str,
+}
+
+#[derive(ToSchema, Debug)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum AccountObjectKind {
+    Account,
+}
+
+#[derive(ToSchema, Debug)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum AccountStatus {
+    Connected,
+    Disconnected,
+}
+
+impl From<WhatsAppAccount> for AccountDto {
+    fn from(a: WhatsAppAccount) -> Self {
+        AccountDto {
+            object: "account",
+            phone_number_id: a.phone_number_id,
+            phone_number: a.phone_number,
+            name: a.name,
+            status: if a.connected { "connected" } else { "disconnected" },
+        }
+    }
+}
+
+macro_rules! list {
+    ($name:ident, $item:ty) => {
+        #[derive(Serialize, ToSchema, Debug)]
+        pub struct $name {
+            pub data: Vec<$item>,
+            pub has_more: bool,
+            /// `null` when `has_more` is false.
+            pub next_cursor: Option<String>,
+            #[schema(example = "req_01HXYZABCDEFGHJKMNPQRSTVWX")]
+            pub request_id: String,
+        }
+    };
+}
+
+macro_rules! single {
+    ($name:ident, $item:ty) => {
+        #[derive(Serialize, ToSchema, Debug)]
+        pub struct $name {
+            pub data: $item,
+            #[schema(example = "req_01HXYZABCDEFGHJKMNPQRSTVWX")]
+            pub request_id: String,
+        }
+    };
+}
+
+list!(ConversationList, ConversationDto);
+list!(ContactList, ContactDto);
+list!(AccountList, AccountDto);
+single!(ConversationData, ConversationDto);
+single!(ContactData, ContactDto);
+single!(MeData, Me);
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct Me {
+    pub organization: OrganizationDto,
+    pub api_key: ApiKeyDto,
+    pub rate_limits: RateLimits,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct OrganizationDto {
+    #[schema(example = "org_01HXYZABCDEFGHJKMNPQRSTVWX")]
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct ApiKeyDto {
+    #[schema(example = "key_01HXYZABCDEFGHJKMNPQRSTVWX")]
+    pub id: String,
+    pub label: Option<String>,
+    /// The key's last four characters.
+    #[schema(example = "x9Qa")]
+    pub last4: String,
+}
+
+/// Requests a minute per organization; `null` when limits are off.
+#[derive(Serialize, ToSchema, Debug)]
+pub struct RateLimits {
+    #[schema(example = 600)]
+    pub read_per_minute: Option<u32>,
+    #[schema(example = 60)]
+    pub write_per_minute: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    pub request_id: String,
+}
+
+/// `PATCH /v1/{phone_number_id}/conversations/{id}`: at least one field.
+#[derive(ToSchema, Debug)]
+#[allow(dead_code)]
+pub struct UpdateConversation {
+    #[schema(inline, value_type = Option<KirimStatus>)]
+    pub status: Option<String>,
+    /// A user of this organization, or `null` to unassign.
+    #[schema(pattern = "^usr_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub assigned_to: Option<String>,
+}
+
+/// `POST /v1/{phone_number_id}/contacts`.
+#[derive(ToSchema, Debug)]
+#[allow(dead_code)]
+pub struct CreateContact {
+    /// E.164, or a common spelling of it.
+    #[schema(example = "+14155550123")]
+    pub phone_number: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// Any JSON object.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}

@@ -1,0 +1,250 @@
+//! kirim's errors: `{"error":{"type","code","message","param"?,"request_id"}}`, the request id
+//! being the one in the response's `X-Request-Id`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use rosetta_core::{EntityKind, Error};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct ErrorDetail {
+    /// invalid_request_error, authentication_error, permission_error, not_found, conflict,
+    /// rate_limit_error or api_error.
+    #[serde(rename = "type")]
+    #[schema(example = "invalid_request_error")]
+    pub kind: String,
+    #[schema(example = "invalid_phone_number")]
+    pub code: String,
+    #[schema(example = "phone_number_id must be 6 to 20 digits")]
+    pub message: String,
+    /// The parameter or field at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "phone_number_id")]
+    pub param: Option<String>,
+    #[schema(example = "req_01HXYZABCDEFGHJKMNPQRSTVWX")]
+    pub request_id: String,
+}
+
+/// One kirim error: status, type, code, message and the parameter at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KirimError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub code: &'static str,
+    pub message: String,
+    pub param: Option<String>,
+}
+
+const INVALID: &str = "invalid_request_error";
+
+impl KirimError {
+    fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
+        KirimError {
+            status,
+            kind,
+            code,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    pub fn param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, INVALID, "invalid_request", message)
+    }
+
+    pub fn invalid_phone_number() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            INVALID,
+            "invalid_phone_number",
+            "phone_number_id must be 6 to 20 digits",
+        )
+        .param("phone_number_id")
+    }
+
+    pub fn invalid_field(param: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, INVALID, "invalid_field_value", message).param(param)
+    }
+
+    pub fn missing_field(param: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, INVALID, "missing_required_field", message).param(param)
+    }
+
+    pub fn invalid_limit() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            INVALID,
+            "invalid_limit",
+            "limit must be an integer from 1 to 100",
+        )
+        .param("limit")
+    }
+
+    pub fn invalid_cursor() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            INVALID,
+            "invalid_cursor",
+            "cursor is not valid for this list and these filters",
+        )
+        .param("cursor")
+    }
+
+    pub fn invalid_api_key() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid_api_key",
+            "Missing or invalid API key: send Authorization: Bearer <key>",
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "resource_not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            INVALID,
+            "invalid_request",
+            "Method not allowed on this resource",
+        )
+    }
+
+    pub fn idempotency_in_progress() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "idempotency_in_progress",
+            "A request with this Idempotency-Key is still running; retry shortly",
+        )
+    }
+
+    pub fn idempotency_key_reuse() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            INVALID,
+            "idempotency_key_reuse",
+            "This Idempotency-Key was used with a different request",
+        )
+    }
+
+    pub fn rate_limited() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "rate_limit_exceeded",
+            "Rate limit exceeded for this organization",
+        )
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "service_unavailable",
+            "Service temporarily unavailable",
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "internal_error",
+            "Internal server error",
+        )
+    }
+
+    /// What an actix-level failure of this status means in kirim.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            401 => Self::invalid_api_key(),
+            404 => Self::not_found("Resource"),
+            405 => Self::method_not_allowed(),
+            429 => Self::rate_limited(),
+            503 => Self::unavailable(),
+            400..=499 => {
+                let mut e = Self::invalid_request(status.canonical_reason().unwrap_or("Bad request"));
+                e.status = status;
+                e
+            }
+            _ => Self::internal(),
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                kind: self.kind.into(),
+                code: self.code.into(),
+                message: self.message.clone(),
+                param: self.param.clone(),
+                request_id: rosetta_http::request_id::current().unwrap_or_else(rosetta_http::request_id::generate),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for KirimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for KirimError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            response.insert_header(("Allow", "GET, PATCH, POST"));
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<Error> for KirimError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound(kind) => KirimError::not_found(match kind {
+                EntityKind::Account => "WhatsApp account",
+                EntityKind::Contact => "Contact",
+                EntityKind::Conversation => "Conversation",
+                EntityKind::User => "User",
+                _ => "Resource",
+            }),
+            Error::Invalid { field, message } => KirimError::invalid_field(field, message),
+            Error::InvalidCursor(_) => KirimError::invalid_cursor(),
+            Error::NotMember => KirimError::not_found("User").param("assigned_to"),
+            Error::Conflict(m) => KirimError::new(StatusCode::CONFLICT, "conflict", "conflict", m),
+            Error::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                KirimError::unavailable()
+            }
+            Error::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                KirimError::internal()
+            }
+        }
+    }
+}
