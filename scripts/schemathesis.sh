@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs schemathesis against a dialect's own OpenAPI document, served by its own binary on a freshly
 # seeded SQLite database, with an authorized key. Fails on any 5xx or any response that breaks the
-# document. Usage: scripts/schemathesis.sh wacrm
+# document. Usage: scripts/schemathesis.sh wacrm|kirim
+#
+# One worker: with several, hypothesis sometimes fails inside its own AST inspection ("AST
+# constructor recursion depth mismatch"), a runner fault, not a finding.
 #
 # `positive_data_acceptance` is left out on purpose: a cursor is opaque and signed, so any cursor
 # schemathesis makes up is rightly refused with 400; every other check runs, stateful links included.
@@ -10,6 +13,7 @@ cd "$(dirname "$0")/.."
 dialect=${1:?usage: scripts/schemathesis.sh DIALECT}
 case "$dialect" in
   wacrm) prefix=/api/v1 ;;
+  kirim) prefix=/v1 ;;
   *) echo "unknown dialect $dialect" >&2; exit 2 ;;
 esac
 
@@ -49,4 +53,4 @@ PY
 st run "http://127.0.0.1:$port$prefix/openapi.json" \
   -H "Authorization: Bearer $key" \
   --checks all --exclude-checks positive_data_acceptance \
-  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" --workers 2 --no-color
+  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" --workers 1 --no-color

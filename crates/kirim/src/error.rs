@@ -39,6 +39,8 @@ pub struct KirimError {
     pub code: &'static str,
     pub message: String,
     pub param: Option<String>,
+    /// For 405: the methods the resource answers.
+    pub allow: Option<&'static str>,
 }
 
 const INVALID: &str = "invalid_request_error";
@@ -51,6 +53,7 @@ impl KirimError {
             code,
             message: message.into(),
             param: None,
+            allow: None,
         }
     }
 
@@ -216,8 +219,8 @@ impl ResponseError for KirimError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::METHOD_NOT_ALLOWED {
-            response.insert_header(("Allow", "GET, PATCH, POST"));
+        if let Some(allow) = self.allow {
+            response.insert_header(("Allow", allow));
         }
         response.json(self.body())
     }

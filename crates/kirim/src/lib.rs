@@ -124,8 +124,13 @@ async fn not_found() -> Result<HttpResponse, KirimError> {
     Err(KirimError::not_found("Resource"))
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, KirimError> {
-    Err(KirimError::method_not_allowed())
+/// A resource answering `methods` (e.g. "GET, PATCH"), 405 with `Allow` for any other.
+fn resource(path: &str, methods: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        let mut e = KirimError::method_not_allowed();
+        e.allow = Some(methods);
+        Err::<HttpResponse, _>(e)
+    }))
 }
 
 /// Every kirim response: Rosetta's request id, and the organization's rate budget once known.
@@ -141,7 +146,6 @@ fn stamp(headers: &mut actix_web::http::header::HeaderMap, id: &str, rate: Optio
 /// Mounts the dialect under `/v1`, with its document and docs page.
 pub fn routes(kirim: web::Data<Kirim>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
         cfg.service(
             web::scope(PREFIX)
                 .app_data(kirim)
@@ -170,17 +174,17 @@ pub fn routes(kirim: web::Data<Kirim>) -> impl FnOnce(&mut web::ServiceConfig) {
                     }
                 })
                 .configure(rosetta_http::docs::scoped_routes(PREFIX, openapi()))
-                .service(resource("/health").route(web::get().to(account::health)))
-                .service(resource("/accounts").route(web::get().to(account::accounts)))
-                .service(resource("/me").route(web::get().to(account::me)))
-                .service(resource("/{phone_number_id}/conversations").route(web::get().to(conversations::list)))
+                .service(resource("/health", "GET").route(web::get().to(account::health)))
+                .service(resource("/accounts", "GET").route(web::get().to(account::accounts)))
+                .service(resource("/me", "GET").route(web::get().to(account::me)))
+                .service(resource("/{phone_number_id}/conversations", "GET").route(web::get().to(conversations::list)))
                 .service(
-                    resource("/{phone_number_id}/conversations/{id}")
+                    resource("/{phone_number_id}/conversations/{id}", "GET, PATCH")
                         .route(web::get().to(conversations::get))
                         .route(web::patch().to(conversations::update)),
                 )
                 .service(
-                    resource("/{phone_number_id}/contacts")
+                    resource("/{phone_number_id}/contacts", "GET, POST")
                         .route(web::get().to(contacts::list))
                         .route(web::post().to(contacts::create)),
                 )

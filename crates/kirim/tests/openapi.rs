@@ -1,0 +1,51 @@
+//! The committed document is what the code generates, with the seed's patterns.
+
+#[test]
+fn committed_document_is_fresh() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/kirim.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    let generated = rosetta_kirim::openapi_json();
+    assert!(
+        committed == generated,
+        "openapi/kirim.json is stale: run `cargo run -p rosetta -- openapi --dialect kirim > openapi/kirim.json` and commit it"
+    );
+}
+
+#[test]
+fn document_carries_the_seed_patterns_and_every_error() {
+    let doc: serde_json::Value = serde_json::from_str(&rosetta_kirim::openapi_json()).unwrap();
+    let list = &doc["paths"]["/v1/{phone_number_id}/conversations"]["get"];
+    let param = |name: &str| {
+        list["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))
+            .clone()
+    };
+    assert_eq!(param("phone_number_id")["schema"]["pattern"], r"^\d{6,20}$");
+    assert_eq!(param("contact_id")["schema"]["pattern"], "^ctc_[0-9A-HJKMNP-TV-Z]{26}$");
+    assert_eq!(param("limit")["schema"]["pattern"], r"^\d+$");
+    assert_eq!(
+        param("status")["schema"]["enum"],
+        serde_json::json!(["open", "resolved", "pending"])
+    );
+    for status in ["200", "400", "401", "404", "429", "500"] {
+        assert!(list["responses"][status].is_object(), "{status}");
+    }
+    for (path, method) in [
+        ("/v1/{phone_number_id}/conversations/{id}", "get"),
+        ("/v1/{phone_number_id}/conversations/{id}", "patch"),
+        ("/v1/{phone_number_id}/contacts", "get"),
+        ("/v1/{phone_number_id}/contacts", "post"),
+        ("/v1/accounts", "get"),
+        ("/v1/me", "get"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert_eq!(op["security"][0]["bearer"], serde_json::json!([]), "{method} {path}");
+        assert!(op["responses"]["401"].is_object(), "{method} {path}");
+    }
+    assert!(doc["paths"]["/v1/health"]["get"]["security"].is_null());
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+}
