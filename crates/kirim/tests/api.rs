@@ -208,6 +208,9 @@ async fn send(
     }
 }
 
+/// Method, URI, key, body, and the status and body (request id taken out) expected.
+type Case<'a> = (&'static str, String, Option<&'a str>, Option<String>, (u16, Value));
+
 fn err(status: u16, kind: &str, code: &str, message: &str, param: Option<&str>) -> (u16, Value) {
     let mut e = json!({"type": kind, "code": code, "message": message});
     if let Some(p) = param {
@@ -376,7 +379,7 @@ async fn every_error_answers_in_kirim_shape() {
         let one = format!("/v1/{PNID}/conversations/{cnv}");
         let ctc_pattern = "contact_id must be ctc_followed by 26 Crockford base32 characters";
 
-        let cases: Vec<(&str, String, Option<&str>, Option<String>, (u16, Value))> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "GET",
                 list.clone(),
