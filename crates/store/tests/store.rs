@@ -729,6 +729,73 @@ fn conversation_detail_status_assignment_and_read() {
 }
 
 #[test]
+fn update_conversation_applies_status_and_assignee_together_or_not_at_all() {
+    each_backend(|db| {
+        let s = rosetta_store::DieselStore::open(&db.url).unwrap();
+        let w = world(&s, "Acme", "106540352242922");
+        let jane = contact(&s, w.org, "+14155550123", "Jane");
+        let id = s.open_conversation(w.org, w.account, jane).unwrap().id;
+        let outsider = {
+            let other = s.create_organization("Other").unwrap().id;
+            s.create_user(other, "X", "x@other.com").unwrap().id
+        };
+        let refused = s.update_conversation(
+            w.org,
+            id,
+            ConversationUpdate {
+                status: Some(ConversationStatus::Closed),
+                assignee: Some(Some(outsider)),
+                ..Default::default()
+            },
+        );
+        assert_eq!(refused.unwrap_err(), Error::NotMember);
+        let c = s.get_conversation(w.org, id).unwrap().conversation;
+        assert_eq!(
+            (c.status, c.closed_at, c.assignee_id),
+            (ConversationStatus::Open, None, None)
+        );
+
+        let both = s
+            .update_conversation(
+                w.org,
+                id,
+                ConversationUpdate {
+                    status: Some(ConversationStatus::Closed),
+                    assignee: Some(Some(w.agent)),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(both.conversation.status, ConversationStatus::Closed);
+        assert!(both.conversation.closed_at.is_some());
+        assert_eq!(both.assignee.map(|u| u.id), Some(w.agent));
+        // Asked in kirim, "open" on an escalated conversation keeps it escalated.
+        s.set_status(w.org, id, ConversationStatus::Escalated, None).unwrap();
+        let kept = s
+            .update_conversation(
+                w.org,
+                id,
+                ConversationUpdate {
+                    status: Some(ConversationStatus::Open),
+                    asked_in: Some(Dialect::Kirim),
+                    assignee: Some(None),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            (kept.conversation.status, kept.assignee.is_none()),
+            (ConversationStatus::Escalated, true)
+        );
+        assert_eq!(
+            s.update_conversation(w.org, Id::new(), ConversationUpdate::default())
+                .unwrap_err(),
+            Error::NotFound(EntityKind::Conversation)
+        );
+    });
+}
+
+#[test]
 fn messages_newest_first_redelivery_and_replies() {
     each_backend(|db| {
         let s = &db.store;
