@@ -24,8 +24,8 @@ clippy:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Store page benchmark on a seeded 1,000,000-conversation SQLite database (seeded on first run).
-bench-store conversations="1000000":
-    ROSETTA_BENCH_CONVERSATIONS={{conversations}} ROSETTA_BENCH_DATABASE_URL=sqlite://bench/data/store-{{conversations}}.db \
+bench-store conversations="1000000" db="bench/data/store-1m.db":
+    ROSETTA_BENCH_CONVERSATIONS={{conversations}} ROSETTA_BENCH_DATABASE_URL=sqlite://{{db}} \
         cargo bench -p rosetta-store --bench pages
 
 # Signed webhook deliveries a second against a release server (SQLite; set ROSETTA_BENCH_DATABASE_URL for PostgreSQL).
@@ -35,6 +35,10 @@ bench-ingest:
 # The wacrm routes over HTTP with wrk on the 1M-conversation database (after bench-store).
 bench-wacrm:
     bench/wacrm.sh
+
+# The kirim conversation list over HTTP with wrk on the 1M-conversation database (after bench-store).
+bench-kirim:
+    bench/kirim.sh
 
 # schemathesis against a dialect's own document.
 schemathesis dialect="wacrm":

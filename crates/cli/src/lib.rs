@@ -4,6 +4,38 @@ pub mod server;
 
 use std::process::ExitCode;
 
+use clap::{CommandFactory, FromArgMatches, Parser};
+use server::{ServeDialect, ServeOptions};
+
+/// glibc malloc fragments under many small, short-lived allocations (rows, JSON); mimalloc does
+/// not. Declared once here, for every binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// What a single-dialect binary (`rosetta-wacrm`, `rosetta-kirim`, ...) takes.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct DialectCli {
+    /// sqlite://PATH (embedded, the default) or postgres://USER@HOST:PORT/DB.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://rosetta.db",
+        hide_env_values = true
+    )]
+    database_url: String,
+    #[command(flatten)]
+    serve: ServeOptions,
+}
+
+/// The `main` of a single-dialect binary: its options, then `serve` with that dialect alone
+/// (plus the webhook route, `/healthz` and `/readyz`).
+pub fn dialect_main(dialect: ServeDialect, name: &'static str, about: &'static str) -> ExitCode {
+    let matches = DialectCli::command().name(name).about(about).get_matches();
+    let cli = DialectCli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    run_main(|| server::serve(&cli.database_url, dialect, cli.serve))
+}
+
 /// What every `rosetta` binary's `main` does around its work: logs to stderr (filter from
 /// `ROSETTA_LOG`, default `info`), and turns a failure into one `error:` line and exit code 1.
 pub fn run_main(work: impl FnOnce() -> Result<(), String>) -> ExitCode {

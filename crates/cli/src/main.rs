@@ -216,9 +216,6 @@ fn key_id(s: &str) -> Result<Id, String> {
     Id::parse_any(EntityKind::ApiKey, s).map_err(|e| e.to_string())
 }
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     rosetta::run_main(|| run(cli))

@@ -38,3 +38,10 @@ pub fn scoped_routes(prefix: &'static str, document: utoipa::openapi::OpenApi) -
         );
     }
 }
+
+/// A document as it is committed under `openapi/`: pretty JSON, one trailing newline.
+pub fn committed_text(document: &utoipa::openapi::OpenApi) -> String {
+    let mut text = document.to_pretty_json().expect("an OpenAPI document serializes");
+    text.push('\n');
+    text
+}

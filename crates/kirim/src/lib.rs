@@ -110,9 +110,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The document as committed in `openapi/kirim.json`.
 pub fn openapi_json() -> String {
-    let mut text = openapi().to_pretty_json().expect("the document serializes");
-    text.push('\n');
-    text
+    rosetta_http::docs::committed_text(&openapi())
 }
 
 fn render(status: StatusCode) -> HttpResponse {
