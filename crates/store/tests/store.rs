@@ -1137,6 +1137,15 @@ fn conversation_lists_are_index_range_scans() {
         ),
         (
             ConversationFilter {
+                account_id: Some(w.account),
+                statuses: Some(ConversationStatus::matching(Dialect::Kirim, "open")),
+                ..Default::default()
+            },
+            ConversationOrder::LastMessageDesc,
+            "conversations_account_last_message",
+        ),
+        (
+            ConversationFilter {
                 assignee_id: Some(w.agent),
                 ..Default::default()
             },
