@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs schemathesis against a dialect's own OpenAPI document, served by its own binary on a freshly
 # seeded SQLite database, with an authorized key. Fails on any 5xx or any response that breaks the
-# document. Usage: scripts/schemathesis.sh wacrm|kirim
+# document. Usage: scripts/schemathesis.sh wacrm|kirim|envelope
 #
 # One worker: with several, hypothesis sometimes fails inside its own AST inspection ("AST
 # constructor recursion depth mismatch"), a runner fault, not a finding.
@@ -14,6 +14,7 @@ dialect=${1:?usage: scripts/schemathesis.sh DIALECT}
 case "$dialect" in
   wacrm) prefix=/api/v1 ;;
   kirim) prefix=/v1 ;;
+  envelope) prefix=/api/whatsapp ;;
   *) echo "unknown dialect $dialect" >&2; exit 2 ;;
 esac
 
@@ -32,7 +33,9 @@ cleanup() {
 trap cleanup EXIT
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-org=$($bin/rosetta --database-url "$url" org create --name "Schemathesis" --json | json id)
+created=$($bin/rosetta --database-url "$url" org create --name "Schemathesis" --json)
+org=$(json id <<<"$created")
+org_uuid=$(json uuid <<<"$created")
 $bin/rosetta --database-url "$url" account create --org "$org" --phone-number-id 106540352242922 --phone-number +15550783881 >/dev/null
 $bin/rosetta --database-url "$url" seed --org "$org" --conversations 500 --messages-per-conversation 5 >/dev/null
 key=$($bin/rosetta --database-url "$url" key create --org "$org" --style "$dialect" --json | json key)
@@ -51,6 +54,6 @@ for _ in range(200):
 PY
 
 st run "http://127.0.0.1:$port$prefix/openapi.json" \
-  -H "Authorization: Bearer $key" \
+  -H "Authorization: Bearer $key" -H "x-org-id: $org_uuid" \
   --checks all --exclude-checks positive_data_acceptance \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" --workers 1 --no-color

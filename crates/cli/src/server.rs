@@ -28,9 +28,14 @@ pub struct ServeOptions {
     #[arg(long, env = "ROSETTA_POOL_SIZE", default_value_t = 16)]
     pub pool_size: u32,
     /// Requests a minute before 429. wacrm: per key (default 120); kirim: per organization, N reads
-    /// and N/10 writes (default 600 and 60). 0 turns limits off.
+    /// and N/10 writes (default 600 and 60); envelope: per organization (default 100). 0 turns
+    /// limits off.
     #[arg(long, env = "ROSETTA_RATE_LIMIT_PER_MINUTE")]
     pub rate_limit_per_minute: Option<u32>,
+    /// The HS256 secret envelope's session JWTs are signed with (`sub` = a user id). Without it,
+    /// envelope takes API keys only.
+    #[arg(long, env = "ROSETTA_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
     /// App secret(s) that sign webhook deliveries, comma-separated to accept several during a
     /// rotation. Without one every delivery is refused.
     #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
@@ -68,9 +73,6 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
         ServeDialect::Kirim => vec![Dialect::Kirim],
         ServeDialect::Envelope => vec![Dialect::Envelope],
     };
-    for d in dialects.iter().filter(|d| **d == Dialect::Envelope) {
-        tracing::warn!(dialect = d.as_str(), "this dialect is not part of this build yet");
-    }
     let wacrm_limit = options
         .rate_limit_per_minute
         .unwrap_or(rosetta_wacrm::DEFAULT_RATE_LIMIT_PER_MINUTE);
@@ -90,6 +92,15 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             let kirim = dialects
                 .contains(&Dialect::Kirim)
                 .then(|| rosetta_kirim::Kirim::shared(app_state.clone(), options.rate_limit_per_minute));
+            let envelope = dialects.contains(&Dialect::Envelope).then(|| {
+                rosetta_envelope::Envelope::shared(
+                    app_state.clone(),
+                    options
+                        .rate_limit_per_minute
+                        .unwrap_or(rosetta_envelope::DEFAULT_RATE_LIMIT_PER_MINUTE),
+                    options.jwt_secret.as_deref(),
+                )
+            });
             let server = actix_web::HttpServer::new(move || {
                 let mut app = actix_web::App::new()
                     .app_data(actix_web::web::Data::new(app_state.clone()))
@@ -100,6 +111,9 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
                 }
                 if let Some(kirim) = &kirim {
                     app = app.configure(rosetta_kirim::routes(kirim.clone()));
+                }
+                if let Some(envelope) = &envelope {
+                    app = app.configure(rosetta_envelope::routes(envelope.clone()));
                 }
                 app.default_service(actix_web::web::to(rosetta_http::not_found))
             })
@@ -119,9 +133,6 @@ pub fn openapi(dialect: Dialect) -> Result<String, String> {
     match dialect {
         Dialect::Wacrm => Ok(rosetta_wacrm::openapi_json()),
         Dialect::Kirim => Ok(rosetta_kirim::openapi_json()),
-        other => Err(format!(
-            "the {} dialect is not part of this build yet, so it has no OpenAPI document",
-            other.as_str()
-        )),
+        Dialect::Envelope => Ok(rosetta_envelope::openapi_json()),
     }
 }

@@ -144,6 +144,9 @@ pub trait Store: Send + Sync + 'static {
     // Messages
     /// Newest first, keyset paged.
     fn list_messages(&self, org: Id, conversation: Id, page: &PageRequest) -> Result<Page<Message>>;
+    /// Newest first, the messages older than `before` (a message of this conversation; another id
+    /// is `NotFound`), at most `limit`; `total` is the conversation's message count (envelope).
+    fn list_messages_before(&self, org: Id, conversation: Id, before: Option<Id>, limit: u32) -> Result<Page<Message>>;
     /// Stores a message and updates its conversation (last message, unread count for inbound,
     /// reopening a closed conversation on an inbound message), in one transaction.
     fn append_message(&self, org: Id, message: NewMessage) -> Result<Message>;

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod docs;
 pub mod errors;
+pub mod jwt;
 pub mod rate_limit;
 pub mod request_id;
 pub mod webhook;
@@ -150,6 +151,7 @@ mod tests {
             complete_idempotency_key(Id, &str, &StoredResponse) -> ();
             release_idempotency_key(Id, &str) -> ();
             list_messages(Id, Id, &PageRequest) -> Page<Message>;
+            list_messages_before(Id, Id, Option<Id>, u32) -> Page<Message>;
             append_message(Id, NewMessage) -> Message;
             create_api_key(Id, NewApiKey) -> CreatedApiKey;
             revoke_api_key(Id) -> ApiKey;

@@ -369,6 +369,10 @@ impl Store for DieselStore {
         self.read(|c| messages::list(c, self.cursors(), org, conversation, page))
     }
 
+    fn list_messages_before(&self, org: Id, conversation: Id, before: Option<Id>, limit: u32) -> Result<Page<Message>> {
+        self.read(|c| messages::list_before(c, org, conversation, before, limit))
+    }
+
     fn append_message(&self, org: Id, message: NewMessage) -> Result<Message> {
         self.write(|c| messages::append(c, org, message))
     }

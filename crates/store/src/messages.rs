@@ -55,6 +55,54 @@ pub fn list(
     })
 }
 
+/// Newest first, the messages older than `before` (a message of this conversation), with the
+/// conversation's message count as `total`.
+pub fn list_before(
+    c: &mut DbConnection,
+    org: Id,
+    conversation: Id,
+    before: Option<Id>,
+    limit: u32,
+) -> Result<Page<Message>> {
+    crate::conversations::load(c, org, conversation)?;
+    let limit = i64::from(limit.clamp(1, MAX_LIMIT));
+    let mut q = messages::table
+        .filter(messages::conversation_id.eq(b(conversation)))
+        .into_boxed();
+    if let Some(before) = before {
+        let (at, id): (i64, Vec<u8>) = messages::table
+            .filter(messages::conversation_id.eq(b(conversation)))
+            .filter(messages::id.eq(b(before)))
+            .select((messages::created_at, messages::id))
+            .first(c)
+            .optional()
+            .map_err(map_error)?
+            .ok_or(Error::NotFound(EntityKind::Message))?;
+        q = q
+            .filter(messages::created_at.le(at))
+            .filter(messages::created_at.lt(at).or(messages::id.lt(id)));
+    }
+    let mut rows: Vec<MessageRow> = q
+        .order_by((messages::created_at.desc(), messages::id.desc()))
+        .limit(limit + 1)
+        .select(MessageRow::as_select())
+        .load(c)
+        .map_err(map_error)?;
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let total: i64 = messages::table
+        .filter(messages::conversation_id.eq(b(conversation)))
+        .count()
+        .get_result(c)
+        .map_err(map_error)?;
+    Ok(Page {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor: None,
+        has_more,
+        total: Some(total as u64),
+    })
+}
+
 pub fn find_by_wamid(c: &mut DbConnection, org: Id, wamid: &str) -> Result<Option<MessageRow>> {
     messages::table
         .filter(messages::org_id.eq(b(org)))
