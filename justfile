@@ -36,6 +36,10 @@ bench-ingest:
 bench-wacrm:
     bench/wacrm.sh
 
+# The envelope page/limit list over HTTP with wrk on the 1M-conversation database (after bench-store).
+bench-envelope:
+    bench/envelope.sh
+
 # The kirim conversation list over HTTP with wrk on the 1M-conversation database (after bench-store).
 bench-kirim:
     bench/kirim.sh

@@ -11,10 +11,12 @@ cargo build --release --quiet -p rosetta --bins
 url="sqlite://$PWD/$DB"
 bin=target/release
 
-# start_server DIALECT PORT STYLE: sets $key (a new key of the bench organization) and $pid.
+# start_server DIALECT PORT: sets $key (a new key of the bench organization), $auth, $org_uuid and
+# $pid; `extra` (an array of wrk arguments, e.g. (-H "x-org-id: …")) is sent with every request.
 start_server() {
   local dialect=$1 port=$2
   local org
+  extra=()
   org=$(python3 - "$DB" <<'PY'
 import sqlite3, sys, uuid
 row = sqlite3.connect(sys.argv[1]).execute("select id from organizations where name='bench'").fetchone()
@@ -28,6 +30,7 @@ PY
   trap 'kill $pid 2>/dev/null || true' EXIT
   sleep 1
   auth="Authorization: Bearer $key"
+  org_uuid=$org
 }
 
 header() {
@@ -44,7 +47,7 @@ measure() {
   local name=$1 target=$2
   local results=()
   for _ in $(seq 1 "$RUNS"); do
-    out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -H "$auth" "$target")
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -H "$auth" ${extra[@]+"${extra[@]}"} "$target")
     rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
     p50=$(awk '$1=="50%"{print $2}' <<<"$out")
     p99=$(awk '$1=="99%"{print $2}' <<<"$out")

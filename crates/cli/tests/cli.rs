@@ -316,7 +316,7 @@ fn wrong_input_is_one_line_and_writes_nothing() {
 fn migrate_is_idempotent() {
     let sb = Sandbox::new();
     let first = sb.run(&["migrate"]);
-    assert!(String::from_utf8_lossy(&first.stdout).starts_with("3 migration(s) applied"));
+    assert!(String::from_utf8_lossy(&first.stdout).starts_with("4 migration(s) applied"));
     let second = sb.run(&["migrate"]);
     assert!(String::from_utf8_lossy(&second.stdout).starts_with("0 migration(s) applied"));
 }

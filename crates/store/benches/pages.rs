@@ -94,6 +94,84 @@ fn main() {
             deep.as_secs_f64() / first.as_secs_f64()
         );
     }
+    offset_pages(&store, org, runs);
+}
+
+/// envelope's page/limit lists (last activity, 20 a page) with their exact total: page 1 with the
+/// total against the same page without it (keyset), and page 10,000 (or the filter's last page when
+/// it has fewer) against page 1.
+fn offset_pages(store: &DieselStore, org: Id, runs: usize) {
+    let order = ConversationOrder::LastActivityDesc;
+    let limit = 20;
+    // The busiest assignee.
+    let busiest = store
+        .list_conversations(org, &ConversationFilter::default(), order, &PageRequest::first(100))
+        .expect("page")
+        .items
+        .into_iter()
+        .filter_map(|d| d.assignee.map(|u| u.id))
+        .next()
+        .expect("an assigned conversation");
+    let filters = [
+        ("none", ConversationFilter::default()),
+        (
+            "status=open (open, pending)",
+            ConversationFilter {
+                statuses: Some(ConversationStatus::matching(Dialect::Envelope, "open")),
+                ..Default::default()
+            },
+        ),
+        (
+            "status=closed",
+            ConversationFilter {
+                statuses: Some(vec![ConversationStatus::Closed]),
+                ..Default::default()
+            },
+        ),
+        (
+            "assignee",
+            ConversationFilter {
+                assignee_id: Some(busiest),
+                ..Default::default()
+            },
+        ),
+    ];
+    println!("\n## Page/limit with total (envelope: last activity, limit {limit})\n");
+    println!("| filter | total | page 1 without total (keyset) | page 1 with total | total / without | deep page | deep page time | deep / page 1 |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let time = |filter: &ConversationFilter, request: &PageRequest| {
+        for _ in 0..20 {
+            store.list_conversations(org, filter, order, request).expect("warm");
+        }
+        let samples: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                store.list_conversations(org, filter, order, request).expect("page");
+                start.elapsed()
+            })
+            .collect();
+        median(samples)
+    };
+    for (name, filter) in &filters {
+        let first = store
+            .list_conversations(org, filter, order, &PageRequest::Offset { page: 1, limit })
+            .expect("page");
+        let total = first.total.unwrap_or(0);
+        let last_page = total.div_ceil(u64::from(limit)).max(1) as u32;
+        let deep_page = last_page.min(10_000);
+        let keyset = time(filter, &PageRequest::first(limit));
+        let with_total = time(filter, &PageRequest::Offset { page: 1, limit });
+        let deep = time(filter, &PageRequest::Offset { page: deep_page, limit });
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "| {name} | {total} | {:.3} ms | {:.3} ms | {:.2}x | {deep_page} | {:.3} ms | {:.2}x |",
+            ms(keyset),
+            ms(with_total),
+            ms(with_total) / ms(keyset),
+            ms(deep),
+            ms(deep) / ms(with_total)
+        );
+    }
 }
 
 fn find_or_seed(store: &DieselStore, url: &str, conversations: u64) -> Id {

@@ -158,6 +158,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    conversation_buckets (org_id, family, bucket) {
+        org_id -> Binary,
+        family -> Text,
+        bucket -> BigInt,
+        n -> BigInt,
+    }
+}
+
 diesel::joinable!(contact_tags -> tags (tag_id));
 diesel::joinable!(contact_tags -> contacts (contact_id));
 
@@ -173,4 +182,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     api_keys,
     idempotency_keys,
+    conversation_buckets,
 );
