@@ -1,5 +1,6 @@
 //! What the `rosetta` binaries share: serving the dialects over one store.
 
+pub mod demo;
 pub mod server;
 
 use std::process::ExitCode;

@@ -38,6 +38,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Try Rosetta: a seeded demo database, one key per dialect, all three dialects and the webhook
+    /// route, and ready-to-paste commands.
+    Demo(rosetta::demo::DemoArgs),
     /// Apply pending migrations.
     Migrate,
     /// Organizations.
@@ -405,6 +408,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Seed(args) => seed(&url, args),
+        Command::Demo(args) => rosetta::demo::run(args),
         Command::Serve(args) => serve(&url, args.dialect, args.options),
         Command::Openapi { dialect } => {
             print!("{}", openapi(dialect.dialect())?);

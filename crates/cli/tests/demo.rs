@@ -1,0 +1,102 @@
+//! The README's first command, `rosetta demo`: started, answered once in every dialect (and by its
+//! signed sample webhook), and stopped.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{free_port, rosetta, temp_dir, Client};
+
+#[test]
+fn demo_answers_in_every_dialect_and_takes_its_sample_webhook() {
+    let dir = temp_dir("demo");
+    let port = free_port();
+    let mut child = rosetta()
+        .args([
+            "demo",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--conversations",
+            "200",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut printed = String::new();
+    let mut summary: Option<Value> = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.starts_with('{') {
+            summary = Some(serde_json::from_str(&line).unwrap());
+            break;
+        }
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    let summary = summary.expect("the demo prints its summary");
+    for what in [
+        "/api/v1/docs/",
+        "/v1/docs/",
+        "/api/whatsapp/docs/",
+        "curl -s",
+        "X-Hub-Signature-256",
+        "demo.db",
+    ] {
+        assert!(printed.contains(what), "the demo's text names {what}:\n{printed}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut client = loop {
+        match Client::connect(port) {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => panic!("the demo never listened: {e}"),
+        }
+    };
+    let key = |d: &str| format!("Bearer {}", summary["keys"][d].as_str().unwrap());
+    let org = summary["org"].as_str().unwrap().to_owned();
+    let get = |client: &mut Client, path: &str, headers: &[(&str, &str)]| {
+        let (status, body) = client.request("GET", path, headers, b"").unwrap();
+        (status, serde_json::from_slice::<Value>(&body).unwrap())
+    };
+    let (status, wacrm) = get(
+        &mut client,
+        "/api/v1/conversations?limit=2",
+        &[("Authorization", &key("wacrm"))],
+    );
+    assert_eq!((status, wacrm["data"].as_array().unwrap().len()), (200, 2));
+    let kirim_list = "/v1/106540352242922/conversations?limit=1";
+    let (status, kirim) = get(&mut client, kirim_list, &[("Authorization", &key("kirim"))]);
+    assert_eq!((status, kirim["has_more"].clone()), (200, Value::Bool(true)));
+    let (status, envelope) = get(
+        &mut client,
+        "/api/whatsapp/conversations?limit=2",
+        &[("Authorization", &key("envelope")), ("x-org-id", &org)],
+    );
+    assert_eq!((status, envelope["data"]["total"].clone()), (200, Value::from(200)));
+
+    // The printed webhook makes a new message appear.
+    let body = summary["webhook"]["body"].as_str().unwrap();
+    let signature = summary["webhook"]["signature"].as_str().unwrap();
+    let (status, _) = client
+        .request(
+            "POST",
+            "/webhooks/whatsapp",
+            &[("Content-Type", "application/json"), ("X-Hub-Signature-256", signature)],
+            body.as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(status, 200);
+    let (_, kirim) = get(&mut client, kirim_list, &[("Authorization", &key("kirim"))]);
+    assert_eq!(kirim["data"][0]["contact"]["name"], "New Customer");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
