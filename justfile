@@ -4,6 +4,10 @@
 default:
     @just --list
 
+# The demo: seeded database, every dialect, commands to paste.
+demo:
+    cargo run -p rosetta -- demo
+
 # Run Rosetta on the embedded default (SQLite file rosetta.db).
 run:
     cargo run -p rosetta -- serve
@@ -43,6 +47,10 @@ bench-envelope:
 # The kirim conversation list over HTTP with wrk on the 1M-conversation database (after bench-store).
 bench-kirim:
     bench/kirim.sh
+
+# The docs pages in headless Chromium (needs Debian's chromium).
+docs-check:
+    scripts/docs-check.py
 
 # schemathesis against a dialect's own document.
 schemathesis dialect="wacrm":

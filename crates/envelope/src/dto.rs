@@ -324,6 +324,7 @@ macro_rules! success {
         #[derive(Serialize, ToSchema, Debug)]
         pub struct $name {
             /// Always true.
+            #[schema(example = true)]
             pub success: bool,
             pub data: $inner,
         }

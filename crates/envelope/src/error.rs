@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 #[derive(Serialize, ToSchema, Debug)]
 pub struct ErrorBody {
     /// Always false.
+    #[schema(example = false)]
     pub success: bool,
     #[schema(example = "Conversation not found")]
     pub error: String,

@@ -7,15 +7,19 @@ use utoipa_swagger_ui::SwaggerUi;
 /// Mounts `{prefix}/openapi.json` and the docs page at `{prefix}/docs/`.
 pub fn routes(prefix: &'static str, document: utoipa::openapi::OpenApi) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.service(SwaggerUi::new(format!("{prefix}/docs/{{_:.*}}")).url(format!("{prefix}/openapi.json"), document))
-            .route(
-                &format!("{prefix}/docs"),
-                web::get().to(move || async move {
-                    actix_web::HttpResponse::MovedPermanently()
-                        .insert_header(("Location", format!("{prefix}/docs/")))
-                        .finish()
-                }),
-            );
+        cfg.service(
+            SwaggerUi::new(format!("{prefix}/docs/{{_:.*}}"))
+                .url(format!("{prefix}/openapi.json"), document)
+                .config(page_config(prefix)),
+        )
+        .route(
+            &format!("{prefix}/docs"),
+            web::get().to(move || async move {
+                actix_web::HttpResponse::MovedPermanently()
+                    .insert_header(("Location", format!("{prefix}/docs/")))
+                    .finish()
+            }),
+        );
     }
 }
 
@@ -26,7 +30,7 @@ pub fn scoped_routes(prefix: &'static str, document: utoipa::openapi::OpenApi) -
         cfg.service(
             SwaggerUi::new("/docs/{_:.*}")
                 .url("/openapi.json", document)
-                .config(utoipa_swagger_ui::Config::new([format!("{prefix}/openapi.json")])),
+                .config(page_config(prefix)),
         )
         .route(
             "/docs",
@@ -37,6 +41,11 @@ pub fn scoped_routes(prefix: &'static str, document: utoipa::openapi::OpenApi) -
             }),
         );
     }
+}
+
+/// The docs page: the dialect's document, every operation expanded with its try-it form.
+fn page_config(prefix: &str) -> utoipa_swagger_ui::Config<'static> {
+    utoipa_swagger_ui::Config::new([format!("{prefix}/openapi.json")]).doc_expansion("full")
 }
 
 /// A document as it is committed under `openapi/`: pretty JSON, one trailing newline.
