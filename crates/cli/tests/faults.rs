@@ -1,0 +1,152 @@
+//! The database going away and coming back (PostgreSQL, when `ROSETTA_TEST_DATABASE_URL` is set):
+//! connections refused and the open ones terminated. Requests answer 503 in each dialect's shape
+//! within a bounded time, `/readyz` says not ready, and service resumes by itself.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{free_port, rosetta, Client, PNID};
+
+fn psql(admin_url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([admin_url, "-qAtc", sql])
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn cli(url: &str, args: &[&str]) -> serde_json::Value {
+    let out = rosetta().args(["--database-url", url]).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn database_outage_answers_503_in_every_dialect_and_recovers() {
+    let Some(db) = rosetta_store::testing::TestDb::postgres() else {
+        eprintln!("ROSETTA_TEST_DATABASE_URL is not set: the PostgreSQL outage test is skipped");
+        return;
+    };
+    let url = db.url.clone();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let admin = format!("{}/postgres", url.rsplit_once('/').unwrap().0);
+    let org = cli(&url, &["org", "create", "--name", "Faults", "--json"]);
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let org_uuid = org["uuid"].as_str().unwrap().to_owned();
+    cli(
+        &url,
+        &[
+            "account",
+            "create",
+            "--org",
+            &org_id,
+            "--phone-number-id",
+            PNID,
+            "--phone-number",
+            "+15550783881",
+        ],
+    );
+    cli(
+        &url,
+        &[
+            "seed",
+            "--org",
+            &org_id,
+            "--conversations",
+            "20",
+            "--messages-per-conversation",
+            "2",
+        ],
+    );
+    let key = |style: &str| {
+        cli(&url, &["key", "create", "--org", &org_id, "--style", style, "--json"])["key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (wacrm, kirim, envelope) = (key("wacrm"), key("kirim"), key("envelope"));
+
+    let port = free_port();
+    let mut server = rosetta()
+        .args([
+            "--database-url",
+            &url,
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            "2",
+            "--pool-size",
+            "4",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Client::connect(port).is_err() {
+        assert!(Instant::now() < deadline, "the server never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let bearer = |k: &str| format!("Bearer {k}");
+    let requests: Vec<(String, Vec<(&str, String)>, &str)> = vec![
+        (
+            "/api/v1/conversations".into(),
+            vec![("Authorization", bearer(&wacrm))],
+            r#""code":"unavailable""#,
+        ),
+        (
+            format!("/v1/{PNID}/conversations"),
+            vec![("Authorization", bearer(&kirim))],
+            r#""code":"service_unavailable""#,
+        ),
+        (
+            "/api/whatsapp/conversations".into(),
+            vec![("Authorization", bearer(&envelope)), ("x-org-id", org_uuid.clone())],
+            r#""error":"Service unavailable""#,
+        ),
+    ];
+    let get = |path: &str, headers: &[(&str, String)]| {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let started = Instant::now();
+        let (status, body) = Client::connect(port)
+            .unwrap()
+            .request("GET", path, &headers, b"")
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned(), started.elapsed())
+    };
+    for (path, headers, _) in &requests {
+        assert_eq!(get(path, headers).0, 200, "{path} before the outage");
+    }
+
+    // The outage: no new connections, the open ones terminated.
+    psql(&admin, &format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"));
+    psql(&admin, &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"));
+    for (path, headers, shape) in &requests {
+        // The first request may meet a connection killed under it; every answer is a 503 in shape.
+        for _ in 0..2 {
+            let (status, body, took) = get(path, headers);
+            assert_eq!(status, 503, "{path} during the outage: {body}");
+            assert!(body.contains(shape), "{path}: {body}");
+            assert!(took < Duration::from_secs(12), "{path} took {took:?}");
+        }
+    }
+    let (status, body, _) = get("/readyz", &[]);
+    assert_eq!(status, 503, "{body}");
+
+    // The database comes back: service resumes without a restart.
+    psql(&admin, &format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = get("/readyz", &[]).0 == 200 && requests.iter().all(|(p, h, _)| get(p, h).0 == 200);
+        if ready {
+            break;
+        }
+        assert!(Instant::now() < deadline, "service did not resume");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

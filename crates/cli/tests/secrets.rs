@@ -1,0 +1,180 @@
+//! Secrets stay secret: API keys are stored only as hashes (the database file is read byte for byte),
+//! and a full run at the default log level (`info`) writes no key, token, app secret or message text
+//! to its logs.
+
+mod support;
+
+use std::io::Read;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{free_port, prepare, rosetta, temp_dir, text_delivery, Client, PNID, SECRET};
+
+const JWT_SECRET: &str = "jwt-secret-for-the-log-test";
+const MESSAGE_TEXT: &str = "my card number is 4111-secret-text";
+
+fn cli(url: &str, args: &[&str]) -> Value {
+    let out = rosetta().args(["--database-url", url]).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn keys_are_hashed_and_logs_carry_no_secret() {
+    let dir = temp_dir("secrets");
+    let db = dir.join("secrets.db");
+    let url = format!("sqlite://{}", db.display());
+    let org = prepare(&url);
+    let user = cli(
+        &url,
+        &[
+            "user",
+            "create",
+            "--org",
+            &org,
+            "--name",
+            "Agent",
+            "--email",
+            "agent@example.com",
+            "--json",
+        ],
+    );
+    let keys: Vec<String> = ["wacrm", "kirim", "envelope"]
+        .iter()
+        .map(|style| {
+            cli(&url, &["key", "create", "--org", &org, "--style", style, "--json"])["key"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let org_uuid = rosetta_core::Id::parse_any(rosetta_core::EntityKind::Organization, &org)
+        .unwrap()
+        .uuid()
+        .to_string();
+    let jwt = rosetta_http::jwt::sign_hs256(
+        &json!({"sub": user["uuid"], "exp": 4_000_000_000u64}),
+        JWT_SECRET.as_bytes(),
+    );
+
+    let port = free_port();
+    let mut server = rosetta()
+        .env_remove("ROSETTA_LOG")
+        .args([
+            "--database-url",
+            &url,
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            "1",
+        ])
+        .env("WHATSAPP_APP_SECRET", SECRET)
+        .env("ROSETTA_JWT_SECRET", JWT_SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut c = loop {
+        match Client::connect(port) {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(
+        c.deliver(&text_delivery("14155550123", "wamid.secret", MESSAGE_TEXT))
+            .unwrap(),
+        200
+    );
+    let bearer = |k: &str| format!("Bearer {k}");
+    let calls: Vec<(String, Vec<(&str, String)>)> = vec![
+        (
+            "/api/v1/conversations".into(),
+            vec![("Authorization", bearer(&keys[0]))],
+        ),
+        (
+            "/api/v1/conversations".into(),
+            vec![("Authorization", bearer(&format!("{}x", keys[0])))],
+        ),
+        (
+            format!("/v1/{PNID}/conversations"),
+            vec![
+                ("Authorization", bearer(&keys[1])),
+                ("X-Request-Id", "client-id".into()),
+            ],
+        ),
+        (
+            format!("/v1/{PNID}/conversations?cursor=garbage"),
+            vec![("Authorization", bearer(&keys[1]))],
+        ),
+        (
+            "/api/whatsapp/conversations".into(),
+            vec![("Authorization", bearer(&keys[2])), ("x-org-id", org_uuid.clone())],
+        ),
+        (
+            "/api/whatsapp/conversations".into(),
+            vec![("Authorization", bearer(&jwt)), ("x-org-id", org_uuid.clone())],
+        ),
+        (
+            "/api/whatsapp/conversations".into(),
+            vec![
+                ("Authorization", bearer(&format!("{jwt}x"))),
+                ("x-org-id", org_uuid.clone()),
+            ],
+        ),
+    ];
+    for (path, headers) in &calls {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, body) = c.request("GET", path, &headers, b"").unwrap();
+        assert!(status < 500, "{path}: {status} {}", String::from_utf8_lossy(&body));
+    }
+    // A delivery with a wrong signature is logged as refused, without its body.
+    let (status, _) = c
+        .request(
+            "POST",
+            "/webhooks/whatsapp",
+            &[("X-Hub-Signature-256", "sha256=00")],
+            &text_delivery("14155550123", "wamid.x", MESSAGE_TEXT),
+        )
+        .unwrap();
+    assert_eq!(status, 401);
+    drop(c);
+    std::thread::sleep(Duration::from_millis(200));
+    server.kill().unwrap();
+    let mut logs = String::new();
+    server.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    server.wait().unwrap();
+    assert!(logs.contains("rosetta listening"), "the run logged at info: {logs}");
+    for secret in keys
+        .iter()
+        .map(String::as_str)
+        .chain([jwt.as_str(), SECRET, JWT_SECRET, MESSAGE_TEXT])
+    {
+        assert!(
+            !logs.contains(secret),
+            "the logs carry a secret ({}…): {logs}",
+            &secret[..8]
+        );
+    }
+
+    // The database holds the message (it is the inbox) but no key.
+    let mut bytes = std::fs::read(&db).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        if let Ok(more) = std::fs::read(format!("{}{suffix}", db.display())) {
+            bytes.extend(more);
+        }
+    }
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(MESSAGE_TEXT.as_bytes()), "the inbox stores its messages");
+    for key in &keys {
+        assert!(!contains(key.as_bytes()), "a key is stored in clear");
+        assert!(
+            !contains(&key.as_bytes()[key.len() - 12..]),
+            "a key's tail is stored in clear"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
