@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use support::{free_port, rosetta, Client, PNID};
 
+/// A path, its headers, and what its 503 body must contain.
+type Probe<'a> = (String, Vec<(&'static str, String)>, &'a str);
+
 fn psql(admin_url: &str, sql: &str) {
     let out = Command::new("psql")
         .args([admin_url, "-qAtc", sql])
@@ -91,7 +94,7 @@ fn database_outage_answers_503_in_every_dialect_and_recovers() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let bearer = |k: &str| format!("Bearer {k}");
-    let requests: Vec<(String, Vec<(&str, String)>, &str)> = vec![
+    let requests: Vec<Probe> = vec![
         (
             "/api/v1/conversations".into(),
             vec![("Authorization", bearer(&wacrm))],
