@@ -134,3 +134,144 @@ fn acknowledged_deliveries_survive_kill_9_on_sqlite() {
     crash_test(&format!("sqlite://{}", dir.join("crash.db").display()));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn acknowledged_deliveries_survive_kill_9_on_postgres() {
+    let Some(db) = rosetta_store::testing::TestDb::postgres() else {
+        eprintln!("ROSETTA_TEST_DATABASE_URL is not set: the PostgreSQL crash test is skipped");
+        return;
+    };
+    crash_test(&db.url);
+}
+
+/// Writes through each dialect (kirim PATCH and contact create, envelope assign and close), each
+/// acknowledged with a 2xx, then `kill -9`: all of them are there after a restart.
+fn dialect_writes_survive(url: &str) {
+    let org: Id = prepare(url).parse().unwrap();
+    let store = rosetta_store::DieselStore::open(url).unwrap();
+    let user = store.create_user(org, "Agent", "agent@example.com").unwrap().id;
+    let account = store.find_account(org, PNID).unwrap().id;
+    let conversations: Vec<Id> = (0..2)
+        .map(|i| {
+            let c = store
+                .create_contact(
+                    org,
+                    NewContact {
+                        phone: format!("+1415555010{i}"),
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+                .contact
+                .contact
+                .id;
+            store.open_conversation(org, account, c).unwrap().id
+        })
+        .collect();
+    let key = |style| {
+        store
+            .create_api_key(
+                org,
+                NewApiKey {
+                    name: None,
+                    style,
+                    scopes: rosetta_core::key::parse_scopes(None).unwrap(),
+                    expires_at: None,
+                },
+            )
+            .unwrap()
+            .secret
+    };
+    let (kirim, envelope) = (
+        key(rosetta_core::key::KeyStyle::Kirim),
+        key(rosetta_core::key::KeyStyle::Envelope),
+    );
+    drop(store);
+    let port = free_port();
+    let mut server = start_server(url, port, 2);
+    let mut c = Client::connect(port).unwrap();
+    let k = format!("Bearer {kirim}");
+    let e = format!("Bearer {envelope}");
+    let org_uuid = org.render(EntityKind::Organization, Spelling::Envelope);
+    let json = ("Content-Type", "application/json");
+    let patch = format!(
+        "/v1/{PNID}/conversations/{}",
+        conversations[0].render(EntityKind::Conversation, Spelling::Kirim)
+    );
+    let (s1, _) = c
+        .request(
+            "PATCH",
+            &patch,
+            &[("Authorization", &k), json],
+            br#"{"status":"pending"}"#,
+        )
+        .unwrap();
+    let (s2, _) = c
+        .request(
+            "POST",
+            &format!("/v1/{PNID}/contacts"),
+            &[("Authorization", &k), json],
+            br#"{"phone_number":"+14155550177","name":"Durable"}"#,
+        )
+        .unwrap();
+    let conv = conversations[1].render(EntityKind::Conversation, Spelling::Envelope);
+    let assign = format!(
+        r#"{{"userId":"{}"}}"#,
+        user.render(EntityKind::User, Spelling::Envelope)
+    );
+    let (s3, _) = c
+        .request(
+            "POST",
+            &format!("/api/whatsapp/conversations/{conv}/assign"),
+            &[("Authorization", &e), ("x-org-id", &org_uuid), json],
+            assign.as_bytes(),
+        )
+        .unwrap();
+    let (s4, _) = c
+        .request(
+            "POST",
+            &format!("/api/whatsapp/conversations/{conv}/close"),
+            &[("Authorization", &e), ("x-org-id", &org_uuid)],
+            b"",
+        )
+        .unwrap();
+    assert_eq!((s1, s2, s3, s4), (200, 201, 200, 200));
+    server.kill().unwrap(); // SIGKILL, right after the last 2xx
+    server.wait().unwrap();
+
+    let store = rosetta_store::DieselStore::open(url).unwrap();
+    assert_eq!(
+        store
+            .get_conversation(org, conversations[0])
+            .unwrap()
+            .conversation
+            .status,
+        ConversationStatus::Pending
+    );
+    let closed = store.get_conversation(org, conversations[1]).unwrap();
+    assert_eq!(
+        (closed.conversation.status, closed.assignee.map(|u| u.id)),
+        (ConversationStatus::Closed, Some(user))
+    );
+    let found = store
+        .list_contacts(
+            org,
+            &ContactFilter {
+                phone: Some("+14155550177".into()),
+                ..Default::default()
+            },
+            &PageRequest::first(5),
+        )
+        .unwrap();
+    assert_eq!(found.items.len(), 1);
+}
+
+#[test]
+fn dialect_writes_survive_kill_9() {
+    let dir = temp_dir("crash-writes");
+    dialect_writes_survive(&format!("sqlite://{}", dir.join("writes.db").display()));
+    let _ = std::fs::remove_dir_all(dir);
+    if let Some(db) = rosetta_store::testing::TestDb::postgres() {
+        dialect_writes_survive(&db.url);
+    }
+}
