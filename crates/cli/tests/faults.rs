@@ -153,3 +153,164 @@ fn database_outage_answers_503_in_every_dialect_and_recovers() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// Rows locked elsewhere and a small pool: the writes waiting on the lock give up after the lock
+/// timeout, the reads waiting for a connection after the pool timeout, both as 503 in shape; nothing
+/// hangs, and everything answers again once the lock is gone.
+#[test]
+fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
+    let Some(db) = rosetta_store::testing::TestDb::postgres() else {
+        eprintln!("ROSETTA_TEST_DATABASE_URL is not set: the PostgreSQL pool test is skipped");
+        return;
+    };
+    let url = db.url.clone();
+    let org = cli(&url, &["org", "create", "--name", "Pool", "--json"]);
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    cli(
+        &url,
+        &[
+            "account",
+            "create",
+            "--org",
+            &org_id,
+            "--phone-number-id",
+            PNID,
+            "--phone-number",
+            "+15550783881",
+        ],
+    );
+    cli(
+        &url,
+        &[
+            "seed",
+            "--org",
+            &org_id,
+            "--conversations",
+            "10",
+            "--messages-per-conversation",
+            "1",
+        ],
+    );
+    let kirim = cli(&url, &["key", "create", "--org", &org_id, "--style", "kirim", "--json"])["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let port = free_port();
+    let mut server = rosetta()
+        .args([
+            "--database-url",
+            &url,
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            "2",
+            "--pool-size",
+            "2",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Client::connect(port).is_err() {
+        assert!(Instant::now() < deadline, "the server never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let bearer = format!("Bearer {kirim}");
+    let (_, body) = Client::connect(port)
+        .unwrap()
+        .request(
+            "GET",
+            &format!("/v1/{PNID}/conversations?limit=1"),
+            &[("Authorization", &bearer)],
+            b"",
+        )
+        .unwrap();
+    let first: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let cnv = first["data"][0]["id"].as_str().unwrap().to_owned();
+
+    // Another session holds every conversation row for 12 seconds.
+    let mut holder = Command::new("psql")
+        .args([
+            url.as_str(),
+            "-qAtc",
+            "BEGIN; SELECT id FROM conversations FOR UPDATE; SELECT pg_sleep(12); COMMIT;",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until it holds the rows (it is sleeping inside its transaction).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("psql")
+            .args([
+                url.as_str(),
+                "-qAtc",
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(12)%' AND wait_event = 'PgSleep'",
+            ])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim() == "1" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the lock holder never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let patch = format!("/v1/{PNID}/conversations/{cnv}");
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            let (patch, bearer) = (patch.clone(), bearer.clone());
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let (status, body) = Client::connect(port)
+                    .unwrap()
+                    .request(
+                        "PATCH",
+                        &patch,
+                        &[("Authorization", &bearer), ("Content-Type", "application/json")],
+                        br#"{"status":"pending"}"#,
+                    )
+                    .unwrap();
+                (status, String::from_utf8_lossy(&body).into_owned(), t.elapsed())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let (status, body) = Client::connect(port)
+        .unwrap()
+        .request(
+            "GET",
+            &format!("/v1/{PNID}/conversations"),
+            &[("Authorization", &bearer)],
+            b"",
+        )
+        .unwrap();
+    let read_took = t.elapsed();
+    for w in writers {
+        let (status, body, took) = w.join().unwrap();
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("service_unavailable"), "{body}");
+        assert!(took < Duration::from_secs(12), "a write waited {took:?}");
+    }
+    assert!(
+        status == 200 || status == 503,
+        "{status} {}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(read_took < Duration::from_secs(12), "a read waited {read_took:?}");
+    holder.wait().unwrap();
+    let (status, _) = Client::connect(port)
+        .unwrap()
+        .request(
+            "PATCH",
+            &patch,
+            &[("Authorization", &bearer), ("Content-Type", "application/json")],
+            br#"{"status":"pending"}"#,
+        )
+        .unwrap();
+    assert_eq!(status, 200, "writes resume once the lock is gone");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -86,6 +86,11 @@ pub fn redact(url: &str) -> String {
 /// How long a statement waits for SQLite's write lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a PostgreSQL statement waits for a row lock before giving up.
+pub const PG_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a PostgreSQL statement may run.
+pub const PG_STATEMENT_TIMEOUT: Duration = Duration::from_secs(15);
+
 #[derive(Debug)]
 pub struct Manager {
     url: DatabaseUrl,
@@ -118,9 +123,18 @@ impl r2d2::ManageConnection for Manager {
                 .map_err(diesel::r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Pg)
-                .map_err(diesel::r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = PgConnection::establish(url).map_err(diesel::r2d2::Error::ConnectionError)?;
+                // Bounded waits, like SQLite's busy timeout: a row lock held elsewhere or a runaway
+                // statement ends in `Error::Unavailable` (503), never a request that hangs.
+                conn.batch_execute(&format!(
+                    "SET lock_timeout = {}; SET statement_timeout = {};",
+                    PG_LOCK_TIMEOUT.as_millis(),
+                    PG_STATEMENT_TIMEOUT.as_millis()
+                ))
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Pg(conn))
+            }
         }
     }
 
@@ -208,7 +222,10 @@ pub fn map_error(e: DieselError) -> Error {
 }
 
 fn is_busy(message: &str) -> bool {
-    message.contains("database is locked")
+    message.contains("canceling statement due to")
+        || message.contains("terminating connection")
+        || message.contains("server closed the connection")
+        || message.contains("database is locked")
         || message.contains("database is busy")
         || message.contains("unable to open database")
 }
