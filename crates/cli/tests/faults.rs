@@ -155,7 +155,7 @@ fn database_outage_answers_503_in_every_dialect_and_recovers() {
 }
 
 /// Rows locked elsewhere and a small pool: the writes waiting on the lock give up after the lock
-/// timeout, the reads waiting for a connection after the pool timeout, both as 503 in shape; nothing
+/// timeout, a read waiting for a connection meanwhile after the pool timeout, both as 503 in shape; nothing
 /// hangs, and everything answers again once the lock is gone.
 #[test]
 fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
@@ -258,7 +258,8 @@ fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let patch = format!("/v1/{PNID}/conversations/{cnv}");
-    let writers: Vec<_> = (0..3)
+    // As many writers as connections: each waits on the lock, not for the pool.
+    let writers: Vec<_> = (0..2)
         .map(|_| {
             let (patch, bearer) = (patch.clone(), bearer.clone());
             std::thread::spawn(move || {
@@ -290,7 +291,7 @@ fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
     let read_took = t.elapsed();
     for w in writers {
         let (status, body, took) = w.join().unwrap();
-        assert_eq!(status, 503, "{body}");
+        assert_eq!(status, 503, "after {took:?}: {body}");
         assert!(body.contains("service_unavailable"), "{body}");
         assert!(took < Duration::from_secs(12), "a write waited {took:?}");
     }
