@@ -2,10 +2,8 @@
 //! called with organization A's credentials and organization B's ids (in the path, in each id-bearing
 //! query parameter, in the body), on SQLite and (when configured) PostgreSQL.
 //!
-//! - A foreign id in the path or the body, or a foreign `phone_number_id`, must answer the dialect's
-//!   404 or 403.
-//! - A foreign id in a list filter or a foreign cursor must not widen the list: it answers 404/403, a
-//!   400 (a cursor bound to another organization's filters), or an empty page.
+//! - A foreign id anywhere (path, body, list filter), a foreign `phone_number_id` and a cursor made
+//!   for another organization's list all answer the dialect's 404 or 403.
 //! - No answer may carry any of B's data.
 //!
 //! A parameter this matrix does not know fails the test, so a new route cannot skip it.
@@ -366,7 +364,7 @@ async fn no_operation_of_any_dialect_reaches_another_organization() {
                             } else {
                                 format!("{base}?{q}")
                             };
-                            let foreign_path = *path_is_b;
+                            let foreign_path = *path_is_b || !query.is_empty();
                             let foreign_body = body
                                 .as_deref()
                                 .is_some_and(|b| b.contains("assigned_to") || b.contains("userId"));

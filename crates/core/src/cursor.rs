@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 use crate::error::CursorError;
 use crate::id::Id;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const SCOPE_LEN: usize = 8;
 const PAYLOAD_LEN: usize = 1 + SCOPE_LEN + 8 + 16;
 const MAC_LEN: usize = 16;
@@ -67,8 +67,15 @@ impl CursorCodec {
         if !bool::from(self.mac(payload).ct_eq(mac)) {
             return Err(CursorError::Forged);
         }
-        if payload[1..1 + SCOPE_LEN] != scope(fingerprint) {
-            return Err(CursorError::FilterMismatch);
+        let expected = scope(fingerprint);
+        if payload[1..1 + SCOPE_LEN] != expected {
+            // The first half names the list's owner (kind and organization): a cursor of another
+            // organization's list is told apart from one made for other filters.
+            return Err(if payload[1..1 + SCOPE_LEN / 2] != expected[..SCOPE_LEN / 2] {
+                CursorError::OtherOrganization
+            } else {
+                CursorError::FilterMismatch
+            });
         }
         let sort = i64::from_be_bytes(payload[1 + SCOPE_LEN..1 + SCOPE_LEN + 8].try_into().expect("8 bytes"));
         let id = Id::from_slice(&payload[1 + SCOPE_LEN + 8..]).ok_or(CursorError::Malformed)?;
@@ -83,10 +90,17 @@ impl CursorCodec {
     }
 }
 
+/// 4 bytes of the list's owner (a fingerprint's first two fields: kind and organization), then 4
+/// of the whole fingerprint.
 fn scope(fingerprint: &str) -> [u8; SCOPE_LEN] {
-    Sha256::digest(fingerprint.as_bytes())[..SCOPE_LEN]
-        .try_into()
-        .expect("8 bytes")
+    let owner_end = fingerprint
+        .match_indices('|')
+        .nth(1)
+        .map_or(fingerprint.len(), |(i, _)| i);
+    let mut out = [0u8; SCOPE_LEN];
+    out[..SCOPE_LEN / 2].copy_from_slice(&Sha256::digest(&fingerprint.as_bytes()[..owner_end])[..SCOPE_LEN / 2]);
+    out[SCOPE_LEN / 2..].copy_from_slice(&Sha256::digest(fingerprint.as_bytes())[..SCOPE_LEN / 2]);
+    out
 }
 
 #[cfg(test)]
@@ -105,7 +119,21 @@ mod tests {
         // Another instance with the same key reads it.
         assert_eq!(CursorCodec::new(b"secret one").decode("list A", &cursor), Ok(pos));
         // Other filters.
-        assert_eq!(codec.decode("list B", &cursor), Err(CursorError::FilterMismatch));
+        let list = codec.encode("conversations|org|open", pos);
+        assert_eq!(
+            codec.decode("conversations|org|closed", &list),
+            Err(CursorError::FilterMismatch)
+        );
+        // Another organization's list.
+        let org_a = codec.encode("conversations|org-a|*", pos);
+        assert_eq!(
+            codec.decode("conversations|org-a|open", &org_a),
+            Err(CursorError::FilterMismatch)
+        );
+        assert_eq!(
+            codec.decode("conversations|org-b|*", &org_a),
+            Err(CursorError::OtherOrganization)
+        );
         // Another key.
         assert_eq!(
             CursorCodec::new(b"secret two").decode("list A", &cursor),

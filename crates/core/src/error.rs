@@ -35,6 +35,10 @@ pub enum CursorError {
     Forged,
     #[error("made for other filters")]
     FilterMismatch,
+    /// Made for another organization's list: dialects answer it as not found, like any of that
+    /// organization's ids.
+    #[error("made for another organization's list")]
+    OtherOrganization,
 }
 
 impl Error {

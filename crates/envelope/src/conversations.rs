@@ -21,7 +21,7 @@ use crate::{guard, json_object, Envelope};
         (status = 200, description = "One page, with the total the filters select", body = ConversationPageResponse),
         (status = 400, description = "Invalid page, limit, status or assignee", body = ErrorBody),
         (status = 401, description = "Missing or invalid auth headers", body = ErrorBody),
-        (status = 403, description = "The token does not belong to this organization", body = ErrorBody),
+        (status = 403, description = "The token does not belong to this organization, or the assignee is not a member of it", body = ErrorBody),
         (status = 429, description = "Rate limit exceeded", body = ErrorBody),
         (status = 500, description = "Internal server error", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),

@@ -9,7 +9,9 @@
 //!   who is not its member, is 403 "Forbidden".
 //! - `page` and `limit` must be positive integers (400 "Invalid page" / "Invalid limit"); a `limit`
 //!   over 100 means 100. An unknown `status` is 400 "Invalid status"; a malformed `assignee` 400
-//!   "Invalid assignee ID" (`user_<uuid>`, or the bare UUID, which the seed also calls it).
+//!   "Invalid assignee ID" (`user_<uuid>`, or the bare UUID, which the seed also calls it); an
+//!   assignee who is not a member of the organization is 403 "User is not a member of this
+//!   organization", as in assign.
 //! - `assign` needs `userId` (400 "userId is required", "Invalid user ID"); an unknown user or one
 //!   of another organization is 403 "User is not a member of this organization". Assigning keeps the
 //!   status.

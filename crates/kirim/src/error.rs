@@ -237,6 +237,9 @@ impl From<Error> for KirimError {
                 _ => "Resource",
             }),
             Error::Invalid { field, message } => KirimError::invalid_field(field, message),
+            Error::InvalidCursor(rosetta_core::CursorError::OtherOrganization) => {
+                KirimError::not_found("Resource").param("cursor")
+            }
             Error::InvalidCursor(_) => KirimError::invalid_cursor(),
             Error::NotMember => KirimError::not_found("User").param("assigned_to"),
             Error::Conflict(m) => KirimError::new(StatusCode::CONFLICT, "conflict", "conflict", m),

@@ -200,6 +200,18 @@ pub fn list(
     filter: &ContactFilter,
     page: &PageRequest,
 ) -> Result<Page<ContactWithTags>> {
+    // A tag of another organization is NotFound, like any of its ids.
+    if let Some(tag) = filter.tag_id {
+        let found: i64 = tags::table
+            .filter(tags::id.eq(b(tag)))
+            .filter(tags::org_id.eq(b(org)))
+            .count()
+            .get_result(c)
+            .map_err(map_error)?;
+        if found == 0 {
+            return Err(Error::NotFound(EntityKind::Tag));
+        }
+    }
     let limit = page.limit() as i64;
     let order = (contacts::created_at.desc(), contacts::id.desc());
     match page {

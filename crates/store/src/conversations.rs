@@ -243,6 +243,16 @@ pub fn list(
     order: ConversationOrder,
     page: &PageRequest,
 ) -> Result<Page<ConversationDetail>> {
+    // A filter naming another organization's row is that row's NotFound, like any of its ids.
+    if let Some(contact) = filter.contact_id {
+        contact_ops::load(c, org, contact)?;
+    }
+    if let Some(user) = filter.assignee_id {
+        directory::get_user(c, org, user)?;
+    }
+    if let Some(account) = filter.account_id {
+        directory::load_account(c, org, account)?;
+    }
     let limit = page.limit() as i64;
     match page {
         PageRequest::Keyset { cursor, .. } => {

@@ -21,6 +21,7 @@ use rosetta_http::auth::Cost;
         (status = 400, description = "Bad cursor or malformed tag id", body = ErrorBody),
         (status = 401, description = "Missing, unknown, revoked or expired key", body = ErrorBody),
         (status = 403, description = "The key lacks contacts:read", body = ErrorBody),
+        (status = 404, description = "tag names no tag of this account, or the cursor is another account's", body = ErrorBody),
         (status = 429, description = "Rate limit exceeded", body = ErrorBody),
         (status = 500, description = "Internal server error", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),

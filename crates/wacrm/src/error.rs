@@ -109,8 +109,10 @@ impl From<Error> for WacrmError {
         match e {
             Error::NotFound(EntityKind::Contact) => WacrmError::NotFound("Contact"),
             Error::NotFound(EntityKind::Conversation) => WacrmError::NotFound("Conversation"),
+            Error::NotFound(EntityKind::Tag) => WacrmError::NotFound("Tag"),
             Error::NotFound(_) => WacrmError::NotFound("Resource"),
             Error::Invalid { message, .. } => WacrmError::BadRequest(message),
+            Error::InvalidCursor(rosetta_core::CursorError::OtherOrganization) => WacrmError::NotFound("Resource"),
             Error::InvalidCursor(_) => WacrmError::BadRequest("Invalid cursor".into()),
             Error::NotMember => WacrmError::Forbidden("conversations:write"),
             Error::Conflict(m) => WacrmError::BadRequest(m),

@@ -4,7 +4,9 @@
 //! docs are silent:
 //! - A malformed conversation or contact id in the path is 404 `not_found` (a wacrm client treats
 //!   "no such id" as not found; a 400 would tell it nothing more), never 403.
-//! - A malformed `contact_id` or `tag` filter is 400 `bad_request`: it is the caller's mistake.
+//! - A malformed `contact_id` or `tag` filter is 400 `bad_request`: it is the caller's mistake. A
+//!   well-formed one that names no contact or tag of this account is 404 `not_found`, like that id
+//!   anywhere else; so is a cursor made for another account's list.
 //! - `limit` below 1 after flooring (e.g. `0.5`) means the default 50, like any non-positive value.
 //! - Database faults are 503 with code `unavailable`; a wrong method is 405 `method_not_allowed`.
 //! - Content types: a sticker is `image`, a quick-reply button is `interactive` (its payload is the

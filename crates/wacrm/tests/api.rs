@@ -483,13 +483,14 @@ async fn errors_in_wacrm_shape() {
             (404, err("not_found", "Contact not found"))
         );
         let empty = (200, json!({"data": [], "meta": {"next_cursor": null}}));
+        // Another account's contact as a filter is that contact's 404, like its id anywhere.
         assert_eq!(
             get(
                 format!("/api/v1/conversations?contact_id={}", uuid(f.other_contact)),
                 Some(auth.clone())
             )
             .await,
-            empty
+            (404, err("not_found", "Contact not found"))
         );
         let (_, others, _) = call(&app, "GET", "/api/v1/conversations", Some(&bearer(&f.other_key))).await;
         assert_eq!(others["data"].as_array().unwrap().len(), 1);
