@@ -54,10 +54,9 @@ where
     let usage = envelope.state.key_usage.clone();
     let checked = move |store: &dyn Store| -> Result<_, rosetta_core::Error> {
         let caller = match token {
-            Token::Key(secret) => match store.authenticate(&secret)? {
+            Token::Key(secret) => match auth::authenticate(store, &secret, &usage)? {
                 None => return Ok((None, Err(EnvelopeError::unauthorized()))),
                 Some(key) => {
-                    usage.record(key.id);
                     if key.org_id != org {
                         return Ok((None, Err(EnvelopeError::forbidden())));
                     }

@@ -175,9 +175,11 @@ pub fn routes(envelope: web::Data<Envelope>) -> impl FnOnce(&mut web::ServiceCon
 
 /// A JSON body parsed as an object; anything else is 400.
 pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, EnvelopeError> {
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(EnvelopeError::bad_request("The request body must be a JSON object")),
-        Err(_) => Err(EnvelopeError::bad_request("Invalid JSON body")),
-    }
+    rosetta_http::json_object(body).map_err(|e| match e {
+        rosetta_http::BodyError::NotObject if body.iter().all(u8::is_ascii_whitespace) => {
+            EnvelopeError::bad_request("Invalid JSON body")
+        }
+        rosetta_http::BodyError::NotObject => EnvelopeError::bad_request("The request body must be a JSON object"),
+        rosetta_http::BodyError::NotJson(_) => EnvelopeError::bad_request("Invalid JSON body"),
+    })
 }

@@ -55,17 +55,23 @@ where
 {
     let secret = secret.to_owned();
     let usage = state.key_usage.clone();
-    let op = move |store: &dyn rosetta_core::Store| match store.authenticate(&secret)? {
-        Some(key) => {
-            usage.record(key.id);
-            f(store, key).map(Some)
-        }
+    let op = move |store: &dyn rosetta_core::Store| match authenticate(store, &secret, &usage)? {
+        Some(key) => f(store, key).map(Some),
         None => Ok(None),
     };
     match cost {
         Cost::BoundedRead => state.read(op).await,
         Cost::Blocking => state.run(op).await,
     }
+}
+
+/// The usable key with this secret, its use recorded for `last_used_at`.
+pub fn authenticate(store: &dyn rosetta_core::Store, secret: &str, usage: &KeyUsage) -> Result<Option<ApiKey>, Error> {
+    let key = store.authenticate(secret)?;
+    if let Some(key) = &key {
+        usage.record(key.id);
+    }
+    Ok(key)
 }
 
 /// `last_used_at` updates, gathered in memory and written in one statement every few seconds.

@@ -74,6 +74,25 @@ impl AppState {
     }
 }
 
+/// Why a request body is not a JSON object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// Valid JSON (or nothing at all), but not an object.
+    NotObject,
+    /// Not JSON: the parser's message.
+    NotJson(String),
+}
+
+/// A request body read as a JSON object; each dialect words the refusal its own way.
+pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, BodyError> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(BodyError::NotObject),
+        Err(_) if body.iter().all(u8::is_ascii_whitespace) => Err(BodyError::NotObject),
+        Err(e) => Err(BodyError::NotJson(e.to_string())),
+    }
+}
+
 /// How long `/readyz` waits for the database before answering not ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -70,18 +70,19 @@ pub async fn list(
         |store, key, (pnid, statuses, contact_id, page)| {
             let org = key.org_id;
             let account = store.find_account(org, &pnid)?;
-            if let Some(contact) = contact_id {
-                store
-                    .get_contact(org, contact)
-                    .map_err(|e| KirimError::from(e).param("contact_id"))?;
-            }
             let filter = ConversationFilter {
                 statuses,
                 contact_id,
                 account_id: Some(account.id),
                 ..Default::default()
             };
-            Ok(store.list_conversations(org, &filter, ConversationOrder::LastMessageDesc, &page)?)
+            // The store answers a contact of another organization as not found: name the filter.
+            store
+                .list_conversations(org, &filter, ConversationOrder::LastMessageDesc, &page)
+                .map_err(|e| match e {
+                    Error::NotFound(EntityKind::Contact) => KirimError::from(e).param("contact_id"),
+                    e => e.into(),
+                })
         },
     )
     .await?;

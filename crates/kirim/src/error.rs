@@ -200,7 +200,7 @@ impl KirimError {
                 code: self.code.into(),
                 message: self.message.clone(),
                 param: self.param.clone(),
-                request_id: rosetta_http::request_id::current().unwrap_or_else(rosetta_http::request_id::generate),
+                request_id: crate::current_request_id(),
             },
         }
     }

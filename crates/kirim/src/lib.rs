@@ -198,15 +198,10 @@ pub(crate) fn current_request_id() -> String {
 
 /// A JSON body parsed as an object; anything else is 400 `invalid_request`.
 pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, KirimError> {
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(KirimError::invalid_request("The request body must be a JSON object")),
-        Err(e) if body.iter().all(u8::is_ascii_whitespace) => {
-            let _ = e;
-            Err(KirimError::invalid_request("The request body must be a JSON object"))
+    rosetta_http::json_object(body).map_err(|e| match e {
+        rosetta_http::BodyError::NotObject => KirimError::invalid_request("The request body must be a JSON object"),
+        rosetta_http::BodyError::NotJson(e) => {
+            KirimError::invalid_request(format!("The request body is not valid JSON: {e}"))
         }
-        Err(e) => Err(KirimError::invalid_request(format!(
-            "The request body is not valid JSON: {e}"
-        ))),
-    }
+    })
 }

@@ -200,18 +200,33 @@ pub fn list(
     filter: &ContactFilter,
     page: &PageRequest,
 ) -> Result<Page<ContactWithTags>> {
-    // A tag of another organization is NotFound, like any of its ids.
-    if let Some(tag) = filter.tag_id {
-        let found: i64 = tags::table
+    let found = list_unchecked(c, cursors, org, filter, page)?;
+    // A tag of another organization is NotFound, like any of its ids; only an empty result can hide
+    // one, so a page with rows costs no lookup.
+    if let Some(tag) = filter
+        .tag_id
+        .filter(|_| found.items.is_empty() && found.total.unwrap_or(0) == 0)
+    {
+        let known: i64 = tags::table
             .filter(tags::id.eq(b(tag)))
             .filter(tags::org_id.eq(b(org)))
             .count()
             .get_result(c)
             .map_err(map_error)?;
-        if found == 0 {
+        if known == 0 {
             return Err(Error::NotFound(EntityKind::Tag));
         }
     }
+    Ok(found)
+}
+
+fn list_unchecked(
+    c: &mut DbConnection,
+    cursors: &CursorCodec,
+    org: Id,
+    filter: &ContactFilter,
+    page: &PageRequest,
+) -> Result<Page<ContactWithTags>> {
     let limit = page.limit() as i64;
     let order = (contacts::created_at.desc(), contacts::id.desc());
     match page {
