@@ -26,20 +26,14 @@ fn cli(url: &str, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
 
-#[test]
-fn database_outage_answers_503_in_every_dialect_and_recovers() {
-    let Some(db) = rosetta_store::testing::TestDb::postgres() else {
-        eprintln!("ROSETTA_TEST_DATABASE_URL is not set: the PostgreSQL outage test is skipped");
-        return;
-    };
-    let url = db.url.clone();
-    let name = url.rsplit('/').next().unwrap().to_owned();
-    let admin = format!("{}/postgres", url.rsplit_once('/').unwrap().0);
-    let org = cli(&url, &["org", "create", "--name", "Faults", "--json"]);
+/// A server with a seeded organization (pool of 4) and, for each dialect, a list request with its
+/// credentials and the 503 shape it must answer in an outage. All three answer 200 now.
+fn serve_probed(url: &str) -> (std::process::Child, u16, Vec<Probe<'static>>) {
+    let org = cli(url, &["org", "create", "--name", "Faults", "--json"]);
     let org_id = org["id"].as_str().unwrap().to_owned();
     let org_uuid = org["uuid"].as_str().unwrap().to_owned();
     cli(
-        &url,
+        url,
         &[
             "account",
             "create",
@@ -52,7 +46,7 @@ fn database_outage_answers_503_in_every_dialect_and_recovers() {
         ],
     );
     cli(
-        &url,
+        url,
         &[
             "seed",
             "--org",
@@ -64,7 +58,7 @@ fn database_outage_answers_503_in_every_dialect_and_recovers() {
         ],
     );
     let key = |style: &str| {
-        cli(&url, &["key", "create", "--org", &org_id, "--style", style, "--json"])["key"]
+        cli(url, &["key", "create", "--org", &org_id, "--style", style, "--json"])["key"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -72,10 +66,11 @@ fn database_outage_answers_503_in_every_dialect_and_recovers() {
     let (wacrm, kirim, envelope) = (key("wacrm"), key("kirim"), key("envelope"));
 
     let port = free_port();
-    let mut server = rosetta()
+    let server = rosetta()
+        .env("WHATSAPP_APP_SECRET", support::SECRET)
         .args([
             "--database-url",
-            &url,
+            url,
             "serve",
             "--bind",
             &format!("127.0.0.1:{port}"),
@@ -94,7 +89,7 @@ fn database_outage_answers_503_in_every_dialect_and_recovers() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let bearer = |k: &str| format!("Bearer {k}");
-    let requests: Vec<Probe> = vec![
+    let requests: Vec<Probe<'static>> = vec![
         (
             "/api/v1/conversations".into(),
             vec![("Authorization", bearer(&wacrm))],
@@ -111,39 +106,54 @@ fn database_outage_answers_503_in_every_dialect_and_recovers() {
             r#""error":"Service unavailable""#,
         ),
     ];
-    let get = |path: &str, headers: &[(&str, String)]| {
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let started = Instant::now();
-        let (status, body) = Client::connect(port)
-            .unwrap()
-            .request("GET", path, &headers, b"")
-            .unwrap();
-        (status, String::from_utf8_lossy(&body).into_owned(), started.elapsed())
-    };
     for (path, headers, _) in &requests {
-        assert_eq!(get(path, headers).0, 200, "{path} before the outage");
+        assert_eq!(get(port, path, headers).0, 200, "{path} before the outage");
     }
 
+    (server, port, requests)
+}
+
+/// GET `path` on a fresh connection: status, body, and how long the answer took.
+fn get(port: u16, path: &str, headers: &[(&str, String)]) -> (u16, String, Duration) {
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let started = Instant::now();
+    let (status, body) = Client::connect(port)
+        .unwrap()
+        .request("GET", path, &headers, b"")
+        .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned(), started.elapsed())
+}
+
+#[test]
+fn database_outage_answers_503_in_every_dialect_and_recovers() {
+    let Some(db) = rosetta_store::testing::TestDb::postgres() else {
+        eprintln!("ROSETTA_TEST_DATABASE_URL is not set: the PostgreSQL outage test is skipped");
+        return;
+    };
+    let url = db.url.clone();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let admin = format!("{}/postgres", url.rsplit_once('/').unwrap().0);
+    let (mut server, port, requests) = serve_probed(&url);
     // The outage: no new connections, the open ones terminated.
     psql(&admin, &format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"));
     psql(&admin, &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"));
     for (path, headers, shape) in &requests {
         // The first request may meet a connection killed under it; every answer is a 503 in shape.
         for _ in 0..2 {
-            let (status, body, took) = get(path, headers);
+            let (status, body, took) = get(port, path, headers);
             assert_eq!(status, 503, "{path} during the outage: {body}");
             assert!(body.contains(shape), "{path}: {body}");
             assert!(took < Duration::from_secs(12), "{path} took {took:?}");
         }
     }
-    let (status, body, _) = get("/readyz", &[]);
+    let (status, body, _) = get(port, "/readyz", &[]);
     assert_eq!(status, 503, "{body}");
 
     // The database comes back: service resumes without a restart.
     psql(&admin, &format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let ready = get("/readyz", &[]).0 == 200 && requests.iter().all(|(p, h, _)| get(p, h).0 == 200);
+        let ready = get(port, "/readyz", &[]).0 == 200 && requests.iter().all(|(p, h, _)| get(port, p, h).0 == 200);
         if ready {
             break;
         }
@@ -152,6 +162,64 @@ fn database_outage_answers_503_in_every_dialect_and_recovers() {
     }
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// The SQLite file moved away under a running server (as good as unreadable: every new read of
+/// it fails): 503 in each dialect's shape within a bound, `/readyz` not ready, a delivery refused
+/// (Meta retries it) rather than written into a new empty database, and service resumes by itself
+/// when the file is back, with what was written before.
+#[test]
+fn sqlite_file_gone_answers_503_in_every_dialect_and_recovers() {
+    let dir = support::temp_dir("sqlite-gone");
+    let path = dir.join("faults.db");
+    let url = format!("sqlite://{}", path.display());
+    let (mut server, port, requests) = serve_probed(&url);
+    let mut client = Client::connect(port).unwrap();
+    assert_eq!(
+        client
+            .deliver(&support::text_delivery("15550001111", "wamid.before", "before"))
+            .unwrap(),
+        200
+    );
+
+    let away = dir.join("faults.db.away");
+    std::fs::rename(&path, &away).unwrap();
+    for (path, headers, shape) in &requests {
+        for _ in 0..2 {
+            let (status, body, took) = get(port, path, headers);
+            assert_eq!(status, 503, "{path} with the file gone: {body}");
+            assert!(body.contains(shape), "{path}: {body}");
+            assert!(took < Duration::from_secs(8), "{path} took {took:?}");
+        }
+    }
+    let (status, body, _) = get(port, "/readyz", &[]);
+    assert_eq!(status, 503, "{body}");
+    let status = Client::connect(port)
+        .unwrap()
+        .deliver(&support::text_delivery("15550002222", "wamid.during", "during"))
+        .unwrap();
+    assert_eq!(status, 503, "a delivery with the file gone");
+    assert!(!path.exists(), "an empty database was created in the file's place");
+
+    std::fs::rename(&away, &path).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(get(port, "/readyz", &[]).0 == 200 && requests.iter().all(|(p, h, _)| get(port, p, h).0 == 200)) {
+        assert!(Instant::now() < deadline, "service did not resume");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Meta's retry of the refused delivery is taken now; the one before is still there.
+    let status = Client::connect(port)
+        .unwrap()
+        .deliver(&support::text_delivery("15550002222", "wamid.during", "during"))
+        .unwrap();
+    assert_eq!(status, 200);
+    let (_, headers, _) = &requests[1];
+    let (status, body, _) = get(port, &format!("/v1/{PNID}/contacts?limit=100"), headers);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("15550001111") && body.contains("15550002222"), "{body}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::fs::remove_dir_all(dir).ok();
 }
 
 /// Rows locked elsewhere and a small pool: the writes waiting on the lock give up after the lock

@@ -1,6 +1,9 @@
 //! Property-based fuzzing of query strings, paths, headers and bodies through every dialect's real
 //! routes (actix's parsing, then each dialect's own): arbitrary input never makes a 5xx, and every
 //! error is in the caller's dialect's shape. `PROPTEST_CASES` raises the number of cases.
+//!
+//! The committed corpus `tests/corpus/queries.txt` (edge values of every parameter the dialects
+//! read) is replayed on every route first, and its lines are mixed into the generated queries.
 
 use std::sync::Arc;
 
@@ -129,6 +132,63 @@ fn arbitrary_requests_never_5xx_and_always_answer_in_shape() {
         "\\{\"(status|assigned_to|userId|resolution|phone_number|name|email|metadata)\":(null|true|1|\"[ -~]{0,20}\"|\\[\\]|\\{\\})\\}"
             .prop_map(|s| Some(s.into_bytes())),
     ];
+    let corpus: Vec<String> = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/queries.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let call = |method: &str, uri: &str, authed: bool, body: Option<Vec<u8>>| -> Result<(), String> {
+        let prefix = ["/api/whatsapp", "/api/v1", "/v1"]
+            .into_iter()
+            .find(|p| uri.starts_with(p))
+            .unwrap();
+        let mut req = actix_test::TestRequest::default()
+            .method(method.parse().unwrap())
+            .uri(uri);
+        if authed {
+            req = match prefix {
+                "/api/v1" => req.insert_header(("Authorization", wacrm.clone())),
+                "/v1" => req.insert_header(("Authorization", format!("Bearer {kirim}"))),
+                _ => req
+                    .insert_header(("Authorization", format!("Bearer {envelope}")))
+                    .insert_header(("x-org-id", org_uuid.clone())),
+            };
+        }
+        if let Some(body) = body {
+            req = req
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload(body);
+        }
+        let (status, text) = rt.block_on(async {
+            let resp = actix_test::call_service(&app, req.to_request()).await;
+            let status = resp.status().as_u16();
+            (status, actix_test::read_body(resp).await)
+        });
+        let json: serde_json::Value = serde_json::from_slice(&text).unwrap_or(serde_json::Value::Null);
+        if status >= 500 || !shaped(prefix, status, &json) {
+            return Err(format!("{method} {uri}: {status} {}", String::from_utf8_lossy(&text)));
+        }
+        Ok(())
+    };
+    for line in &corpus {
+        for (prefix, method, path) in routes {
+            call(
+                method,
+                &format!("{prefix}{}?{line}", path.replace("{x}", "x")),
+                true,
+                None,
+            )
+            .unwrap();
+        }
+    }
+    let query = prop_oneof![
+        query.prop_map(|q| q
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")),
+        proptest::sample::select(corpus.clone()),
+    ];
     let mut runner = TestRunner::new(Config {
         failure_persistence: None,
         ..Config::default()
@@ -139,42 +199,10 @@ fn arbitrary_requests_never_5xx_and_always_answer_in_shape() {
             &(0..routes.len(), segment, query, body, any::<bool>()),
             |(r, x, q, body, authed)| {
                 let (prefix, method, path) = routes[r];
-                let qs: Vec<String> = q.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
-                let uri = format!("{prefix}{}?{}", path.replace("{x}", &x), qs.join("&"));
-                let mut req = actix_test::TestRequest::default()
-                    .method(method.parse().unwrap())
-                    .uri(&uri);
-                if authed {
-                    req = match prefix {
-                        "/api/v1" => req.insert_header(("Authorization", wacrm.clone())),
-                        "/v1" => req.insert_header(("Authorization", format!("Bearer {kirim}"))),
-                        _ => req
-                            .insert_header(("Authorization", format!("Bearer {envelope}")))
-                            .insert_header(("x-org-id", org_uuid.clone())),
-                    };
-                }
-                if let Some(body) = body {
-                    req = req
-                        .insert_header(("Content-Type", "application/json"))
-                        .set_payload(body);
-                }
-                let (status, text) = rt.block_on(async {
-                    let resp = actix_test::call_service(&app, req.to_request()).await;
-                    let status = resp.status().as_u16();
-                    (status, actix_test::read_body(resp).await)
-                });
+                let uri = format!("{prefix}{}?{q}", path.replace("{x}", &x));
                 tried.set(tried.get() + 1);
-                prop_assert!(
-                    status < 500,
-                    "{method} {uri}: {status} {}",
-                    String::from_utf8_lossy(&text)
-                );
-                let json: serde_json::Value = serde_json::from_slice(&text).unwrap_or(serde_json::Value::Null);
-                prop_assert!(
-                    shaped(prefix, status, &json),
-                    "{method} {uri}: {status} {}",
-                    String::from_utf8_lossy(&text)
-                );
+                let outcome = call(method, &uri, authed, body);
+                prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
                 Ok(())
             },
         )

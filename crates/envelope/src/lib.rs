@@ -36,7 +36,6 @@ pub mod params;
 
 use std::sync::Arc;
 
-use actix_web::dev::Service;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpResponse};
 use rosetta_http::rate_limit::{RateDecision, RateLimiter};
@@ -146,9 +145,9 @@ pub fn routes(envelope: web::Data<Envelope>) -> impl FnOnce(&mut web::ServiceCon
                 )
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .wrap_fn(|req, srv| {
-                    let call = srv.call(req);
+                    let call = rosetta_http::errors::ensure_shape(req, srv, render);
                     async move {
-                        let mut response = rosetta_http::errors::ensure_shape(call, render).await?;
+                        let mut response = call.await?;
                         let rate = response.request().extensions().get::<RateDecision>().copied();
                         if let Some(rate) = rate {
                             rate.apply(response.headers_mut());

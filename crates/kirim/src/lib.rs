@@ -30,7 +30,6 @@ pub mod params;
 
 use std::sync::Arc;
 
-use actix_web::dev::Service;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpResponse};
@@ -156,15 +155,14 @@ pub fn routes(kirim: web::Data<Kirim>) -> impl FnOnce(&mut web::ServiceConfig) {
                 .wrap_fn(|req, srv| {
                     let id = request_id::generate();
                     request_id::log_client_id(&req, &id);
-                    let call = srv.call(req);
                     let stamped = id.clone();
                     let render = move |status| {
                         let mut response = render(status);
                         stamp(response.headers_mut(), &stamped, None);
                         response
                     };
+                    let shaped = rosetta_http::errors::ensure_shape(req, srv, render);
                     async move {
-                        let shaped = rosetta_http::errors::ensure_shape(call, render);
                         let mut response = request_id::scope(id.clone(), shaped).await?;
                         let rate = response.request().extensions().get::<RateDecision>().copied();
                         stamp(response.headers_mut(), &id, rate);

@@ -2,7 +2,7 @@
 //! backend from the URL's scheme, SQLite's pragmas, and the transaction helpers.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -94,12 +94,49 @@ pub const PG_STATEMENT_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Debug)]
 pub struct Manager {
     url: DatabaseUrl,
+    /// SQLite: the (device, inode) of the file the first connection opened. A connection is only
+    /// made, or handed out, while that same file is at the path: a database file moved, deleted or
+    /// replaced under a running server makes requests fail with `Error::Unavailable` (503) instead
+    /// of SQLite quietly creating an empty database there, and service resumes when the file is
+    /// back.
+    sqlite_file: OnceLock<(u64, u64)>,
 }
 
 impl Manager {
     pub fn new(url: DatabaseUrl) -> Self {
-        Manager { url }
+        Manager {
+            url,
+            sqlite_file: OnceLock::new(),
+        }
     }
+
+    /// Whether the file this pool opened is still the one at `path`.
+    fn check_sqlite_file(&self, path: &std::path::Path) -> Result<(), diesel::r2d2::Error> {
+        let Some(expected) = self.sqlite_file.get() else {
+            return Ok(());
+        };
+        let gone = |why: &str| {
+            Err(diesel::r2d2::Error::ConnectionError(
+                diesel::ConnectionError::BadConnection(format!("database file {}: {why}", path.display())),
+            ))
+        };
+        match std::fs::metadata(path) {
+            Ok(meta) if file_identity(&meta) == *expected => Ok(()),
+            Ok(_) => gone("replaced by another file; restart to serve it"),
+            Err(e) => gone(&e.to_string()),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn file_identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn file_identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    (meta.len().min(1), 0)
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -109,6 +146,7 @@ impl r2d2::ManageConnection for Manager {
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         match &self.url {
             DatabaseUrl::Sqlite(path) => {
+                self.check_sqlite_file(path)?;
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
                 conn.batch_execute(&format!(
@@ -121,6 +159,11 @@ impl r2d2::ManageConnection for Manager {
                     SQLITE_BUSY_TIMEOUT.as_millis()
                 ))
                 .map_err(diesel::r2d2::Error::QueryError)?;
+                if self.sqlite_file.get().is_none() {
+                    if let Ok(meta) = std::fs::metadata(path) {
+                        let _ = self.sqlite_file.set(file_identity(&meta));
+                    }
+                }
                 Ok(DbConnection::Sqlite(conn))
             }
             DatabaseUrl::Postgres(url) => {
@@ -139,6 +182,9 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        if let DatabaseUrl::Sqlite(path) = &self.url {
+            self.check_sqlite_file(path)?;
+        }
         conn.ping().map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
     }
 
@@ -228,6 +274,10 @@ fn is_busy(message: &str) -> bool {
         || message.contains("database is locked")
         || message.contains("database is busy")
         || message.contains("unable to open database")
+        // The file went away or was damaged under a running server: unavailable until it is back.
+        || message.contains("disk I/O error")
+        || message.contains("file is not a database")
+        || message.contains("database disk image is malformed")
 }
 
 pub fn map_pool_error(e: r2d2::Error) -> Error {

@@ -125,10 +125,7 @@ pub fn routes(wacrm: web::Data<Wacrm>) -> impl FnOnce(&mut web::ServiceConfig) {
                         .error_handler(|e, _| WacrmError::BadRequest(format!("Invalid query string: {e}")).into()),
                 )
                 .app_data(web::PathConfig::default().error_handler(|_, _| WacrmError::NotFound("Resource").into()))
-                .wrap_fn(|req, srv| {
-                    use actix_web::dev::Service;
-                    rosetta_http::errors::ensure_shape(srv.call(req), render)
-                })
+                .wrap_fn(|req, srv| rosetta_http::errors::ensure_shape(req, srv, render))
                 .service(
                     web::resource("/conversations")
                         .route(web::get().to(conversations::list))
