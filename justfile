@@ -27,6 +27,11 @@ fmt:
 clippy:
     cargo clippy --workspace --all-targets -- -D warnings
 
+# The benchmark suite: every dialect beside Datasette and an in-memory ceiling, depth curves,
+# ingest, PostgreSQL, RSS; writes bench/report.md and bench/plots/. `just bench quick` for a small run.
+bench size="full":
+    BENCH_QUICK={{ if size == "quick" { "1" } else { "0" } }} bench/run.sh
+
 # Store page benchmark on a seeded 1,000,000-conversation SQLite database (seeded on first run).
 bench-store conversations="1000000" db="bench/data/store-1m.db":
     ROSETTA_BENCH_CONVERSATIONS={{conversations}} ROSETTA_BENCH_DATABASE_URL=sqlite://{{db}} \
