@@ -131,7 +131,9 @@ def main(results_path, report_path):
     # Depth.
     w("## Depth: one page against how deep it is\n")
     w(f"Keyset pages are reached with real cursors (a walk of 100-row pages); envelope's pages by number. p50 "
-      f"and p99 at 1 connection, requests a second at {top}.\n")
+      f"and p99 at 1 connection, requests a second at {top}; median of {cfg['runs']} run(s) of "
+      f"{cfg.get('depth_seconds', cfg['seconds'])} s each. A curve stops where its list ends (kirim's is one "
+      "account's conversations).\n")
     w(f"| backend | ordering | rows deep | p50 ms | p99 ms | req/s at {top} | p50 / first page |")
     w("|---|---|---|---|---|---|---|")
     for (backend, curve), points in curves.items():

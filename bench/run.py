@@ -15,6 +15,7 @@ Knobs (environment):
   BENCH_QUICK=1        a small quick run: 10000 conversations, 1 run of 2 s each
   BENCH_RUNS           runs per figure, the median is kept (default 3)
   BENCH_SECONDS        seconds per run (default 4)
+  BENCH_DEPTH_SECONDS  seconds per run of a depth-curve point (default 2)
   BENCH_CONNECTIONS    connection counts (default 1,8,32)
   BENCH_POSTGRES       PostgreSQL server URL without a database (default
                        postgres://postgres@127.0.0.1:5432); "off" skips PostgreSQL
@@ -44,6 +45,7 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 N = int(os.environ.get("BENCH_CONVERSATIONS", "10000" if QUICK else "1000000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "1" if QUICK else "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "2" if QUICK else "4"))
+DEPTH_SECONDS = int(os.environ.get("BENCH_DEPTH_SECONDS", "1" if QUICK else "2"))
 CONNS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,8,32").split(",")]
 PG = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 REPORT = ROOT / os.environ.get("BENCH_REPORT", "bench/report.md")
@@ -372,8 +374,8 @@ def run_depths(db, org, server, keys, pnid, results, label):
                        f"/api/whatsapp/conversations?page={page}&limit=20", e))
     top = max(CONNS)
     for curve, depth, path, headers in curves:
-        one = measure(base + path, 1, headers)
-        many = measure(base + path, top, headers)
+        one = measure(base + path, 1, headers, seconds=DEPTH_SECONDS)
+        many = measure(base + path, top, headers, seconds=DEPTH_SECONDS)
         results["depths"].append({"backend": label, "curve": curve, "depth": depth, "path": path,
                                   "p50": one["p50"], "p99": one["p99"], "rps": many["rps"],
                                   "connections": top, "requests_total": one["requests_total"] + many["requests_total"]})
@@ -464,7 +466,7 @@ def machine():
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
     results = {"machine": machine(), "config": {"conversations": N, "messages_per_conversation": MESSAGES_PER_CONVERSATION,
-                                                "runs": RUNS, "seconds": SECONDS, "connections": CONNS, "quick": QUICK},
+                                                "runs": RUNS, "seconds": SECONDS, "depth_seconds": DEPTH_SECONDS, "connections": CONNS, "quick": QUICK},
                "requests": [], "depths": [], "peers": [], "peer_runs": [], "ingest": [], "rss": [], "notes": []}
     data = ROOT / "bench" / "data"
     data.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ mod messages;
 mod rows;
 pub mod schema;
 pub mod seed;
+mod sql;
 pub mod testing;
 
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,64 @@
+//! SQL pieces diesel lacks.
+
+use diesel::backend::Backend;
+use diesel::expression::{AppearsOnTable, Expression, ValidGrouping};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Binary, Bool};
+use diesel::QueryResult;
+
+/// `column IN (?, ?, …)` over blob values, which diesel may keep prepared: the statement is cached
+/// by its SQL text. The list is padded to the next power of two with its last value (harmless in
+/// an IN list), so a connection holds at most eight such statements for lists of up to 128.
+/// diesel's own `eq_any` marks every statement it is part of as never cacheable on SQLite, so it
+/// is prepared again on every call.
+#[derive(Debug, Clone, Copy)]
+pub struct BlobIn<'a, C> {
+    column: C,
+    values: &'a [Vec<u8>],
+}
+
+impl<'a, C> BlobIn<'a, C> {
+    /// `values` must not be empty (`IN ()` is not SQL).
+    pub fn new(column: C, values: &'a [Vec<u8>]) -> Self {
+        assert!(!values.is_empty(), "BlobIn over no values");
+        BlobIn { column, values }
+    }
+}
+
+impl<C: Expression> Expression for BlobIn<'_, C> {
+    type SqlType = Bool;
+}
+
+impl<C: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for BlobIn<'_, C> {}
+
+impl<C: ValidGrouping<G>, G> ValidGrouping<G> for BlobIn<'_, C> {
+    type IsAggregate = C::IsAggregate;
+}
+
+impl<C> QueryId for BlobIn<'_, C> {
+    type QueryId = ();
+    // The SQL depends on the list's length, so the type alone does not name the statement: diesel
+    // keys the cache on the SQL text instead.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<C, DB> QueryFragment<DB> for BlobIn<'_, C>
+where
+    DB: Backend + diesel::sql_types::HasSqlType<Binary>,
+    C: QueryFragment<DB>,
+    Vec<u8>: diesel::serialize::ToSql<Binary, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.column.walk_ast(out.reborrow())?;
+        out.push_sql(" IN (");
+        let last = self.values.len() - 1;
+        for i in 0..self.values.len().next_power_of_two() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_bind_param::<Binary, Vec<u8>>(&self.values[i.min(last)])?;
+        }
+        out.push_sql(")");
+        Ok(())
+    }
+}
