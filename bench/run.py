@@ -274,6 +274,13 @@ def walk(port, headers, path, limit, next_of, depths):
 # the suite
 
 
+def caller_headers(keys, org):
+    """Each dialect's request headers: wacrm, kirim, envelope."""
+    return ({"Authorization": f"Bearer {keys['wacrm']}"},
+            {"Authorization": f"Bearer {keys['kirim']}"},
+            {"Authorization": f"Bearer {keys['envelope']}", "x-org-id": uuid_of(org)})
+
+
 def requests_for(db, org, keys):
     """(dialect, name, path, headers, limit of the page) for every measured request."""
     pnid = db.sql("select a.phone_number_id from whatsapp_accounts a join conversations c on c.account_id = a.id "
@@ -284,9 +291,7 @@ def requests_for(db, org, keys):
     conv, contact = db.sql(f"select {db.hex('c.id')}, {db.hex('c.contact_id')} from conversations c "
                            "join whatsapp_accounts a on a.id = c.account_id "
                            f"where a.phone_number_id = '{pnid}' order by c.created_at desc, c.id desc limit 1")[0]
-    w = {"Authorization": f"Bearer {keys['wacrm']}"}
-    k = {"Authorization": f"Bearer {keys['kirim']}"}
-    e = {"Authorization": f"Bearer {keys['envelope']}", "x-org-id": uuid_of(org)}
+    w, k, e = caller_headers(keys, org)
     conv_uuid, contact_uuid, user_uuid = uuid_of(conv), uuid_of(contact), uuid_of(assignee)
     ulid = lambda h: crockford(int(h, 16))
     reqs = [
@@ -352,9 +357,7 @@ def run_lists(db, org, server, results, label):
 
 def run_depths(db, org, server, keys, pnid, results, label):
     """p50/p99 at one connection and requests a second at the most connections, by depth."""
-    w = {"Authorization": f"Bearer {keys['wacrm']}"}
-    k = {"Authorization": f"Bearer {keys['kirim']}"}
-    e = {"Authorization": f"Bearer {keys['envelope']}", "x-org-id": uuid_of(org)}
+    w, k, e = caller_headers(keys, org)
     base = f"http://127.0.0.1:{server.port}"
     curves = []
     cursors = walk(server.port, w, "/api/v1/conversations", 100,

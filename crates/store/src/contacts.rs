@@ -247,9 +247,12 @@ fn list_unchecked(
             let after = crate::conversations::decode_cursor(cursors, &fingerprint, cursor.as_deref())?;
             let mut q = filtered(org, filter);
             if let Some(p) = after {
-                q = q
-                    .filter(contacts::created_at.le(p.sort))
-                    .filter(contacts::created_at.lt(p.sort).or(contacts::id.lt(b(p.id))));
+                q = q.filter(crate::sql::RowBefore::new(
+                    contacts::created_at,
+                    contacts::id,
+                    p.sort,
+                    b(p.id),
+                ));
             }
             let rows: Vec<ContactRow> = q
                 .order_by(order)

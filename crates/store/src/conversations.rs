@@ -122,8 +122,7 @@ macro_rules! filter_conversations {
 }
 
 /// Orders any boxed query over `conversations` by `order`, then id, both descending, starting
-/// after `after`. The `sort <= k AND (sort < k OR id < i)` form keeps the index range bound
-/// visible to both planners.
+/// after `after` (a row-value comparison, `sql::RowBefore`, which both planners seek an index to).
 macro_rules! order_conversations {
     ($q:expr, $order:expr, $after:expr) => {{
         let after: Option<KeysetPosition> = $after;
@@ -132,9 +131,12 @@ macro_rules! order_conversations {
             ($col:expr) => {{
                 let mut q = q;
                 if let Some(p) = after {
-                    q = q
-                        .filter($col.le(p.sort))
-                        .filter($col.lt(p.sort).or(conversations::id.lt(b(p.id))));
+                    q = q.filter(crate::sql::RowBefore::new(
+                        $col,
+                        conversations::id,
+                        p.sort,
+                        b(p.id),
+                    ));
                 }
                 q.order_by(($col.desc(), conversations::id.desc()))
             }};

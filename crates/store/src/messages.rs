@@ -28,9 +28,12 @@ pub fn list(
         .filter(messages::conversation_id.eq(b(conversation)))
         .into_boxed();
     if let Some(p) = after {
-        q = q
-            .filter(messages::created_at.le(p.sort))
-            .filter(messages::created_at.lt(p.sort).or(messages::id.lt(b(p.id))));
+        q = q.filter(crate::sql::RowBefore::new(
+            messages::created_at,
+            messages::id,
+            p.sort,
+            b(p.id),
+        ));
     }
     let rows: Vec<MessageRow> = q
         .order_by((messages::created_at.desc(), messages::id.desc()))
@@ -78,9 +81,7 @@ pub fn list_before(
             .optional()
             .map_err(map_error)?
             .ok_or(Error::NotFound(EntityKind::Message))?;
-        q = q
-            .filter(messages::created_at.le(at))
-            .filter(messages::created_at.lt(at).or(messages::id.lt(id)));
+        q = q.filter(crate::sql::RowBefore::new(messages::created_at, messages::id, at, id));
     }
     let mut rows: Vec<MessageRow> = q
         .order_by((messages::created_at.desc(), messages::id.desc()))

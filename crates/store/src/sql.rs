@@ -3,7 +3,7 @@
 use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, ValidGrouping};
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{Binary, Bool};
+use diesel::sql_types::{BigInt, Binary, Bool};
 use diesel::QueryResult;
 
 /// `column IN (?, ?, …)` over blob values, which diesel may keep prepared: the statement is cached
@@ -58,6 +58,68 @@ where
             }
             out.push_bind_param::<Binary, Vec<u8>>(&self.values[i.min(last)])?;
         }
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// `(sort, id) < (?, ?)`: the rows after a keyset position in a `sort DESC, id DESC` walk, as one
+/// row-value comparison, which SQLite and PostgreSQL both use to seek an index on (…, sort, id)
+/// straight to the position. The `sort <= ? AND (sort < ? OR id < ?)` spelling it replaces bounds
+/// only `sort`, so a page inside a run of equal sort values scanned the run from its start: in the
+/// benchmark, kirim's page 500,000 rows deep sat in the ~10,000 conversations without messages (all
+/// sorting last, at one value) and took 2.6 ms against 0.7 ms for the first page.
+#[derive(Debug, Clone)]
+pub struct RowBefore<S, I> {
+    sort: S,
+    id: I,
+    at_sort: i64,
+    at_id: Vec<u8>,
+}
+
+impl<S, I> RowBefore<S, I> {
+    pub fn new(sort: S, id: I, at_sort: i64, at_id: Vec<u8>) -> Self {
+        RowBefore {
+            sort,
+            id,
+            at_sort,
+            at_id,
+        }
+    }
+}
+
+impl<S: Expression, I: Expression> Expression for RowBefore<S, I> {
+    type SqlType = Bool;
+}
+
+impl<S: AppearsOnTable<QS>, I: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for RowBefore<S, I> {}
+
+impl<S: ValidGrouping<G>, I, G> ValidGrouping<G> for RowBefore<S, I> {
+    type IsAggregate = S::IsAggregate;
+}
+
+impl<S, I> QueryId for RowBefore<S, I> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<S, I, DB> QueryFragment<DB> for RowBefore<S, I>
+where
+    DB: Backend + diesel::sql_types::HasSqlType<Binary> + diesel::sql_types::HasSqlType<BigInt>,
+    S: QueryFragment<DB>,
+    I: QueryFragment<DB>,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+    Vec<u8>: diesel::serialize::ToSql<Binary, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("(");
+        self.sort.walk_ast(out.reborrow())?;
+        out.push_sql(", ");
+        self.id.walk_ast(out.reborrow())?;
+        out.push_sql(") < (");
+        out.push_bind_param::<BigInt, i64>(&self.at_sort)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Binary, Vec<u8>>(&self.at_id)?;
         out.push_sql(")");
         Ok(())
     }
