@@ -457,6 +457,11 @@ def run_ingest(url, label, results):
             log(f"ingest {label} {m.group(1)} senders: {m.group(2)}/s")
 
 
+def save(results):
+    """Results so far, so a run that fails part-way keeps what it measured."""
+    (WORK / "results.json").write_text(json.dumps(results, indent=1))
+
+
 def machine():
     mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -481,11 +486,14 @@ def main():
     log("SQLite: lists")
     server = start_rosetta(sqlite_db, "rosetta (SQLite)")
     keys, reqs, pnid = run_lists(sqlite_db, org, server, results, "SQLite")
+    save(results)
     log("SQLite: Datasette and the ceiling")
     run_peers(sqlite_db, org, server, reqs, pnid, results)
+    save(results)
     log("SQLite: depth curves")
     run_depths(sqlite_db, org, server, keys, pnid, results, "SQLite")
     results["rss"].append(server.stop())
+    save(results)
     log("SQLite: ingest")
     run_ingest(None, "SQLite", results)
 
@@ -498,9 +506,11 @@ def main():
         log("PostgreSQL: lists")
         server = start_rosetta(pg_db, "rosetta (PostgreSQL)")
         pg_keys, _, pg_pnid = run_lists(pg_db, pg_org, server, results, "PostgreSQL")
+        save(results)
         log("PostgreSQL: depth curves")
         run_depths(pg_db, pg_org, server, pg_keys, pg_pnid, results, "PostgreSQL")
         results["rss"].append(server.stop())
+        save(results)
         log("PostgreSQL: ingest")
         ingest = "rosetta_bench_ingest"
         pg_admin(f"drop database if exists {ingest}")
