@@ -20,6 +20,8 @@ Knobs (environment):
   BENCH_POSTGRES       PostgreSQL server URL without a database (default
                        postgres://postgres@127.0.0.1:5432); "off" skips PostgreSQL
   BENCH_REPORT         where the report goes (default bench/report.md)
+  BENCH_KEEP_POSTGRES  with BENCH_POSTGRES=off: an earlier results.json whose PostgreSQL figures are
+                       carried into this report (said so in its notes)
 """
 
 import http.client
@@ -519,6 +521,15 @@ def main():
             run_ingest(f"{PG}/{ingest}", "PostgreSQL", results)
         finally:
             pg_admin(f"drop database if exists {ingest}")
+    elif os.environ.get("BENCH_KEEP_POSTGRES"):
+        earlier = json.loads(Path(os.environ["BENCH_KEEP_POSTGRES"]).read_text())
+        for part in ("requests", "depths", "ingest"):
+            results[part] += [x for x in earlier[part] if x.get("backend") == "PostgreSQL"]
+        results["rss"] += [x for x in earlier["rss"] if x["name"] == "rosetta (PostgreSQL)"]
+        results["notes"].append(
+            f"The PostgreSQL figures are carried over from the run of {earlier['machine']['date']} "
+            f"({earlier['config']['runs']} run(s) of {earlier['config']['seconds']} s), made by the same "
+            "command on the same data; this run measured SQLite only.")
     else:
         results["notes"].append(f"PostgreSQL at {PG} was not reachable (or BENCH_POSTGRES=off): its figures are missing.")
     results["elapsed_s"] = round(time.time() - STARTED)
