@@ -134,9 +134,10 @@ fn file_identity(meta: &std::fs::Metadata) -> (u64, u64) {
     (meta.dev(), meta.ino())
 }
 
+/// Elsewhere only the file's presence is checked (its length would change as it grows).
 #[cfg(not(unix))]
-fn file_identity(meta: &std::fs::Metadata) -> (u64, u64) {
-    (meta.len().min(1), 0)
+fn file_identity(_meta: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
 }
 
 impl r2d2::ManageConnection for Manager {
