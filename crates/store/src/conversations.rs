@@ -149,34 +149,28 @@ macro_rules! order_conversations {
     }};
 }
 
-type JoinedRow = (ConversationRow, Option<ContactRow>, Option<AccountRow>, Option<UserRow>);
+type JoinedRow = (ConversationRow, Option<ContactRow>);
 
-/// Conversations LEFT JOINed with their contact, account and assignee, boxed for the backend of
-/// the connection in scope (used inside `per_backend!`).
+/// Conversations LEFT JOINed with their contact, boxed for the backend of the connection in scope
+/// (used inside `per_backend!`). Accounts and assignees are not joined: a page names a few of
+/// each, so `assemble` reads each once instead of once a row (~100 fewer primary-key lookups and
+/// 12 fewer columns decoded a row for a page of 50).
 macro_rules! joined {
     () => {
         conversations::table
             .left_join(contacts::table.on(contacts::id.eq(conversations::contact_id)))
-            .left_join(whatsapp_accounts::table.on(whatsapp_accounts::id.eq(conversations::account_id)))
-            .left_join(users::table.on(users::id.nullable().eq(conversations::assignee_id)))
             .into_boxed()
     };
 }
 
 macro_rules! joined_columns {
     () => {
-        (
-            ConversationRow::as_select(),
-            Option::<ContactRow>::as_select(),
-            Option::<AccountRow>::as_select(),
-            Option::<UserRow>::as_select(),
-        )
+        (ConversationRow::as_select(), Option::<ContactRow>::as_select())
     };
 }
 
-/// A page of conversations with their contact, account and assignee, in one statement. LEFT JOINs
-/// keep SQLite's join order: it walks the conversations index in list order and looks the others
-/// up by primary key.
+/// A page of conversations with their contact, in one statement. A LEFT JOIN keeps SQLite's join
+/// order: it walks the conversations index in list order and looks the contact up by primary key.
 fn page_rows(
     c: &mut DbConnection,
     org: Id,
@@ -439,14 +433,35 @@ fn counted_page(
 
 /// Joined rows plus their contacts' tags (one more query for the whole page).
 fn assemble(c: &mut DbConnection, rows: Vec<JoinedRow>) -> Result<Vec<ConversationDetail>> {
+    let distinct = |ids: &mut Vec<Vec<u8>>| {
+        ids.sort_unstable();
+        ids.dedup();
+    };
     let mut contact_ids: Vec<Vec<u8>> = rows.iter().map(|r| r.0.contact_id.clone()).collect();
-    contact_ids.sort_unstable();
-    contact_ids.dedup();
+    distinct(&mut contact_ids);
+    let mut account_ids: Vec<Vec<u8>> = rows.iter().map(|r| r.0.account_id.clone()).collect();
+    distinct(&mut account_ids);
+    let mut user_ids: Vec<Vec<u8>> = rows.iter().filter_map(|r| r.0.assignee_id.clone()).collect();
+    distinct(&mut user_ids);
     let tags = contact_ops::tags_of(c, &contact_ids)?;
+    let accounts = directory::accounts_by_id(c, &account_ids)?;
+    let users = directory::users_by_id(c, &user_ids)?;
     rows.into_iter()
-        .map(|(conversation, contact, account, user)| {
+        .map(|(conversation, contact)| {
             let contact = contact.ok_or_else(|| Error::Internal("conversation without its contact".into()))?;
-            let account = account.ok_or_else(|| Error::Internal("conversation without its account".into()))?;
+            let account_id = id(&conversation.account_id);
+            let account = accounts
+                .iter()
+                .find(|a| a.id == account_id)
+                .cloned()
+                .ok_or_else(|| Error::Internal("conversation without its account".into()))?;
+            // An assignee always exists (users are never deleted); one missing reads as unassigned,
+            // as the LEFT JOIN this replaces did.
+            let assignee = conversation
+                .assignee_id
+                .as_deref()
+                .map(id)
+                .and_then(|user| users.iter().find(|u| u.id == user).cloned());
             let contact_tags = tags.get(&contact.id).cloned().unwrap_or_default();
             Ok(ConversationDetail {
                 conversation: conversation.into(),
@@ -454,8 +469,8 @@ fn assemble(c: &mut DbConnection, rows: Vec<JoinedRow>) -> Result<Vec<Conversati
                     contact: contact.into(),
                     tags: contact_tags,
                 },
-                assignee: user.map(Into::into),
-                account: account.into(),
+                assignee,
+                account,
             })
         })
         .collect()

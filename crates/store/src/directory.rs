@@ -110,6 +110,25 @@ pub fn load_account(c: &mut DbConnection, org: Id, account: Id) -> Result<WhatsA
         .ok_or(Error::NotFound(EntityKind::Account))
 }
 
+/// Accounts by id, for a page of conversations: a page names few, each on many rows, so they are
+/// read once each rather than joined to every row.
+pub fn accounts_by_id(c: &mut DbConnection, ids: &[Vec<u8>]) -> Result<Vec<WhatsAppAccount>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = crate::sql::rows_by_id!(c, whatsapp_accounts::table, whatsapp_accounts::id, AccountRow, ids)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Users by id, for a page of conversations' assignees (as `accounts_by_id`).
+pub fn users_by_id(c: &mut DbConnection, ids: &[Vec<u8>]) -> Result<Vec<User>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = crate::sql::rows_by_id!(c, users::table, users::id, UserRow, ids)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
 pub fn create_user(c: &mut DbConnection, org: Id, name: &str, email: &str) -> Result<User> {
     require_organization(c, org)?;
     let taken = users::table

@@ -63,6 +63,25 @@ where
     }
 }
 
+/// The rows of `$table` whose `$id` is one of `$ids` (not empty), as `$row`s: a cached IN list on
+/// SQLite (`sql::BlobIn`), `= ANY($1)` on PostgreSQL.
+macro_rules! rows_by_id {
+    ($c:expr, $table:path, $id:path, $row:ty, $ids:expr) => {
+        match $c {
+            crate::db::DbConnection::Sqlite(conn) => $table
+                .filter(crate::sql::BlobIn::new($id, $ids))
+                .select(<$row>::as_select())
+                .load::<$row>(conn),
+            crate::db::DbConnection::Pg(conn) => $table
+                .filter($id.eq_any($ids))
+                .select(<$row>::as_select())
+                .load::<$row>(conn),
+        }
+        .map_err(crate::db::map_error)
+    };
+}
+pub(crate) use rows_by_id;
+
 /// `(sort, id) < (?, ?)`: the rows after a keyset position in a `sort DESC, id DESC` walk, as one
 /// row-value comparison, which SQLite and PostgreSQL both use to seek an index on (…, sort, id)
 /// straight to the position. The `sort <= ? AND (sort < ? OR id < ?)` spelling it replaces bounds
