@@ -28,6 +28,7 @@ fn demo_answers_in_every_dialect_and_takes_its_sample_webhook() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
+        .map(support::KillOnDrop)
         .unwrap();
     let mut printed = String::new();
     let mut summary: Option<Value> = None;

@@ -28,7 +28,7 @@ fn cli(url: &str, args: &[&str]) -> serde_json::Value {
 
 /// A server with a seeded organization (pool of 4) and, for each dialect, a list request with its
 /// credentials and the 503 shape it must answer in an outage. All three answer 200 now.
-fn serve_probed(url: &str) -> (std::process::Child, u16, Vec<Probe<'static>>) {
+fn serve_probed(url: &str) -> (support::KillOnDrop, u16, Vec<Probe<'static>>) {
     let org = cli(url, &["org", "create", "--name", "Faults", "--json"]);
     let org_id = org["id"].as_str().unwrap().to_owned();
     let org_uuid = org["uuid"].as_str().unwrap().to_owned();
@@ -82,6 +82,7 @@ fn serve_probed(url: &str) -> (std::process::Child, u16, Vec<Probe<'static>>) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(support::KillOnDrop)
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Client::connect(port).is_err() {
@@ -279,6 +280,7 @@ fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(support::KillOnDrop)
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Client::connect(port).is_err() {
@@ -307,6 +309,7 @@ fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
         ])
         .stdout(Stdio::null())
         .spawn()
+        .map(support::KillOnDrop)
         .unwrap();
     // Wait until it holds the rows (it is sleeping inside its transaction).
     let deadline = Instant::now() + Duration::from_secs(10);

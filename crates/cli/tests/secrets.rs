@@ -75,6 +75,7 @@ fn keys_are_hashed_and_logs_carry_no_secret() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
+        .map(support::KillOnDrop)
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut c = loop {

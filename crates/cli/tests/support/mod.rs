@@ -60,7 +60,32 @@ pub fn prepare(url: &str) -> String {
     org
 }
 
-pub fn start_server(url: &str, port: u16, workers: usize) -> Child {
+/// A child process killed (and reaped) when dropped, so a test that fails half-way does not leave
+/// its server running. Derefs to the `Child`.
+pub struct KillOnDrop(pub Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // Already exited (the test stopped it) is fine: kill then fails and wait returns at once.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn start_server(url: &str, port: u16, workers: usize) -> KillOnDrop {
     let child = rosetta()
         .args([
             "--database-url",
@@ -76,6 +101,7 @@ pub fn start_server(url: &str, port: u16, workers: usize) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let child = KillOnDrop(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "server did not start");
