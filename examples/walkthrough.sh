@@ -15,7 +15,7 @@ step() { printf '\n$ %s\n' "$*" >&2; }
 work=$(mktemp -d)
 export DATABASE_URL="sqlite://$work/walkthrough.db"
 server=
-trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
+trap '[ -n "$server" ] && kill $server 2>/dev/null && wait $server 2>/dev/null; rm -rf "$work"' EXIT
 
 step rosetta org create --name Acme --json
 org_json=$(rosetta org create --name Acme --json); echo "$org_json"
@@ -37,7 +37,9 @@ done
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 step rosetta serve --bind 127.0.0.1:$port "&"
-WHATSAPP_APP_SECRET=walkthrough-secret ROSETTA_LOG=warn rosetta serve --bind 127.0.0.1:$port >/dev/null 2>&1 &
+# The binary itself, not the `rosetta` function: `$!` of a backgrounded function is a subshell, and
+# killing that left the server running after the script.
+WHATSAPP_APP_SECRET=walkthrough-secret ROSETTA_LOG=warn target/debug/rosetta serve --bind 127.0.0.1:$port >/dev/null 2>&1 &
 server=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 base="http://127.0.0.1:$port"

@@ -27,7 +27,12 @@ work=$(mktemp -d)
 url="sqlite://$work/st.db"
 server_pid=
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  # Stop the server, and wait for it, before its database goes: its last key-usage flush would
+  # otherwise log that the file is gone.
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
