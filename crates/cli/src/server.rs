@@ -136,9 +136,10 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
 /// its whole run, so a thread beyond the pool's size could only wait for one, yet costs a stack
 /// and an allocator heap: at 32 connections the server ran 48 threads, and capping them here took
 /// its peak RSS from 253 to 150 MiB (the rest was mimalloc's eager arena commit, see
-/// `.cargo/config.toml`). The pool's size, shared out among the workers, is enough. On SQLite reads run inline
-/// and webhook deliveries wait on the blocking pool for the group-commit writer *without* a
-/// connection: there, more waiting threads mean bigger batches, so actix's default stays.
+/// `.cargo/config.toml`). The pool's size, shared out among the workers, is enough. On SQLite reads
+/// run inline and webhook deliveries wait on the blocking pool for the group-commit writer
+/// *without* a connection: there, more waiting threads mean bigger batches, so actix's default
+/// stays.
 pub fn blocking_threads_per_worker(backend: &str, pool_size: u32, workers: usize) -> usize {
     match backend {
         "sqlite" => 512 / workers.max(1),

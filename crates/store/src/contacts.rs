@@ -128,24 +128,12 @@ pub fn tags_of(c: &mut DbConnection, contact_ids: &[Vec<u8>]) -> Result<HashMap<
     if contact_ids.is_empty() {
         return Ok(out);
     }
-    let rows: Vec<(Vec<u8>, TagRow)> = match c {
-        // diesel prepares a statement with an IN list anew on every call (`eq_any`: ~8% of a wacrm
-        // list's CPU went to preparing this one). `BlobIn` is the same IN list, cached by its SQL
-        // text: one statement per list length.
-        DbConnection::Sqlite(conn) => contact_tags::table
-            .inner_join(tags::table)
-            .filter(crate::sql::BlobIn::new(contact_tags::contact_id, contact_ids))
-            .order_by((tags::name.asc(), tags::id.asc()))
-            .select((contact_tags::contact_id, TagRow::as_select()))
-            .load(conn),
-        // PostgreSQL's `= ANY($1)` is one bind, and cached.
-        DbConnection::Pg(conn) => contact_tags::table
-            .inner_join(tags::table)
-            .filter(contact_tags::contact_id.eq_any(contact_ids))
-            .order_by((tags::name.asc(), tags::id.asc()))
-            .select((contact_tags::contact_id, TagRow::as_select()))
-            .load(conn),
-    }
+    let rows: Vec<(Vec<u8>, TagRow)> = crate::per_backend!(c, |conn| contact_tags::table
+        .inner_join(tags::table)
+        .filter(crate::sql::BlobIn::new(contact_tags::contact_id, contact_ids))
+        .order_by((tags::name.asc(), tags::id.asc()))
+        .select((contact_tags::contact_id, TagRow::as_select()))
+        .load(conn))
     .map_err(map_error)?;
     for (contact, tag) in rows {
         out.entry(contact).or_default().push(tag.into());

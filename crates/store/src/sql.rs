@@ -2,15 +2,18 @@
 
 use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, ValidGrouping};
+use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Binary, Bool};
+use diesel::sql_types::{Array, BigInt, Binary, Bool};
+use diesel::sqlite::Sqlite;
 use diesel::QueryResult;
 
-/// `column IN (?, ?, …)` over blob values, which diesel may keep prepared: the statement is cached
-/// by its SQL text. The list is padded to the next power of two with its last value (harmless in
-/// an IN list), so a connection holds at most eight such statements for lists of up to 128.
-/// diesel's own `eq_any` marks every statement it is part of as never cacheable on SQLite, so it
-/// is prepared again on every call.
+/// `column` is one of `values` (blobs), in the form each backend keeps prepared: on SQLite
+/// `column IN (?, ?, …)`, padded to the next power of two with its last value (harmless in an IN
+/// list), so a connection holds at most eight such statements for lists of up to 128; on
+/// PostgreSQL `column = ANY($1)`, one array bind. diesel's own `eq_any` marks every statement it is
+/// part of as never cacheable on SQLite, so it was prepared again on every call (~8% of a wacrm
+/// list's CPU once went to preparing the tag lookup).
 #[derive(Debug, Clone, Copy)]
 pub struct BlobIn<'a, C> {
     column: C,
@@ -42,13 +45,8 @@ impl<C> QueryId for BlobIn<'_, C> {
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<C, DB> QueryFragment<DB> for BlobIn<'_, C>
-where
-    DB: Backend + diesel::sql_types::HasSqlType<Binary>,
-    C: QueryFragment<DB>,
-    Vec<u8>: diesel::serialize::ToSql<Binary, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+impl<C: QueryFragment<Sqlite>> QueryFragment<Sqlite> for BlobIn<'_, C> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         self.column.walk_ast(out.reborrow())?;
         out.push_sql(" IN (");
         let last = self.values.len() - 1;
@@ -63,20 +61,23 @@ where
     }
 }
 
-/// The rows of `$table` whose `$id` is one of `$ids` (not empty), as `$row`s: a cached IN list on
-/// SQLite (`sql::BlobIn`), `= ANY($1)` on PostgreSQL.
+impl<C: QueryFragment<Pg>> QueryFragment<Pg> for BlobIn<'_, C> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.column.walk_ast(out.reborrow())?;
+        out.push_sql(" = ANY(");
+        out.push_bind_param::<Array<Binary>, [Vec<u8>]>(self.values)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// The rows of `$table` whose `$id` is one of `$ids` (not empty), as `$row`s.
 macro_rules! rows_by_id {
     ($c:expr, $table:path, $id:path, $row:ty, $ids:expr) => {
-        match $c {
-            crate::db::DbConnection::Sqlite(conn) => $table
-                .filter(crate::sql::BlobIn::new($id, $ids))
-                .select(<$row>::as_select())
-                .load::<$row>(conn),
-            crate::db::DbConnection::Pg(conn) => $table
-                .filter($id.eq_any($ids))
-                .select(<$row>::as_select())
-                .load::<$row>(conn),
-        }
+        crate::per_backend!($c, |conn| $table
+            .filter(crate::sql::BlobIn::new($id, $ids))
+            .select(<$row>::as_select())
+            .load::<$row>(conn))
         .map_err(crate::db::map_error)
     };
 }
