@@ -144,6 +144,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             pool_size: 16,
             rate_limit_per_minute: None,
             jwt_secret: None,
+            jwt_max_lifetime_secs: rosetta_http::jwt::DEFAULT_MAX_LIFETIME_SECS,
             whatsapp_app_secret: Some(app_secret),
             whatsapp_verify_token: Some("rosetta-demo".into()),
         },

@@ -36,6 +36,10 @@ pub struct ServeOptions {
     /// envelope takes API keys only.
     #[arg(long, env = "ROSETTA_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// The longest lifetime, in seconds, an envelope session JWT may claim (`exp` minus `iat`, or
+    /// minus now); a token over it, or without `exp`, is refused.
+    #[arg(long, env = "ROSETTA_JWT_MAX_LIFETIME_SECS", default_value_t = rosetta_http::jwt::DEFAULT_MAX_LIFETIME_SECS)]
+    pub jwt_max_lifetime_secs: i64,
     /// App secret(s) that sign webhook deliveries, comma-separated to accept several during a
     /// rotation. Without one every delivery is refused.
     #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
@@ -94,13 +98,15 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
                 .contains(&Dialect::Kirim)
                 .then(|| rosetta_kirim::Kirim::shared(app_state.clone(), options.rate_limit_per_minute));
             let envelope = dialects.contains(&Dialect::Envelope).then(|| {
-                rosetta_envelope::Envelope::shared(
+                let mut envelope = rosetta_envelope::Envelope::new(
                     app_state.clone(),
                     options
                         .rate_limit_per_minute
                         .unwrap_or(rosetta_envelope::DEFAULT_RATE_LIMIT_PER_MINUTE),
                     options.jwt_secret.as_deref(),
-                )
+                );
+                envelope.jwt_max_lifetime = options.jwt_max_lifetime_secs;
+                actix_web::web::Data::new(envelope)
             });
             let server = actix_web::HttpServer::new(move || {
                 let mut app = actix_web::App::new()

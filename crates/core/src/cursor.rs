@@ -11,6 +11,17 @@ use subtle::ConstantTimeEq;
 use crate::error::CursorError;
 use crate::id::Id;
 
+/// The longest cursor Rosetta makes is 86 characters; anything longer is not one, in any dialect.
+pub const MAX_CURSOR_LEN: usize = 128;
+/// A cursor parameter as every dialect reads it: empty is no cursor; longer than any cursor
+/// Rosetta makes is malformed.
+pub fn param(raw: Option<String>) -> Result<Option<String>, CursorError> {
+    match raw {
+        Some(c) if c.is_empty() => Ok(None),
+        Some(c) if c.len() > MAX_CURSOR_LEN => Err(CursorError::Malformed),
+        other => Ok(other),
+    }
+}
 const VERSION: u8 = 2;
 const SCOPE_LEN: usize = 8;
 const PAYLOAD_LEN: usize = 1 + SCOPE_LEN + 8 + 16;
@@ -56,7 +67,7 @@ impl CursorCodec {
 
     /// Reads a cursor back, refusing anything not made by this key for this very list.
     pub fn decode(&self, fingerprint: &str, cursor: &str) -> Result<KeysetPosition, CursorError> {
-        if cursor.len() > 128 {
+        if cursor.len() > MAX_CURSOR_LEN {
             return Err(CursorError::Malformed);
         }
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| CursorError::Malformed)?;

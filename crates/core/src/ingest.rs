@@ -151,9 +151,9 @@ pub mod meta {
                 let value: ChangeValue =
                     serde_json::from_value(change.value).map_err(|err| ParseError::Shape(format!("{at}: {err}")))?;
                 let pnid = value.metadata.phone_number_id;
-                if pnid.is_empty() || !pnid.bytes().all(|b| b.is_ascii_digit()) {
+                if !crate::validate::is_phone_number_id(&pnid) {
                     return Err(ParseError::Shape(format!(
-                        "{at}.metadata.phone_number_id must be digits"
+                        "{at}.metadata.phone_number_id must be 6 to 20 digits"
                     )));
                 }
                 let names: HashMap<String, Option<String>> = value

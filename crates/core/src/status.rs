@@ -44,12 +44,13 @@ pub enum ConversationStatus {
 }
 
 impl ConversationStatus {
+    /// Every status, in the order dialects list their words (`words`): open and closed first.
     pub const ALL: [ConversationStatus; 5] = [
         ConversationStatus::Open,
+        ConversationStatus::Closed,
         ConversationStatus::Pending,
         ConversationStatus::AiHandling,
         ConversationStatus::Escalated,
-        ConversationStatus::Closed,
     ];
 
     /// The stored (canonical) spelling.
@@ -85,6 +86,30 @@ impl ConversationStatus {
             .into_iter()
             .filter(|s| s.project(dialect) == value)
             .collect()
+    }
+
+    /// The words `dialect` uses for statuses, each once, in the canonical order: what its status
+    /// filter accepts and its documents list.
+    pub fn words(dialect: Dialect) -> Vec<&'static str> {
+        let mut words: Vec<&'static str> = Vec::with_capacity(5);
+        for status in ConversationStatus::ALL {
+            let word = status.project(dialect);
+            if !words.contains(&word) {
+                words.push(word);
+            }
+        }
+        words
+    }
+
+    /// The canonical statuses a dialect's status filter selects for `value`, or the dialect's
+    /// words when it uses no such word (for the refusal's message).
+    pub fn filter(dialect: Dialect, value: &str) -> Result<Vec<ConversationStatus>, Vec<&'static str>> {
+        let set = ConversationStatus::matching(dialect, value);
+        if set.is_empty() {
+            Err(ConversationStatus::words(dialect))
+        } else {
+            Ok(set)
+        }
     }
 
     /// The canonical status a dialect means when it *writes* `value` (e.g. kirim's PATCH):
@@ -154,6 +179,20 @@ mod tests {
         assert_eq!(
             ConversationStatus::from_dialect(Dialect::Kirim, "resolved"),
             Some(Closed)
+        );
+        assert_eq!(ConversationStatus::words(Dialect::Wacrm), ["open", "closed", "pending"]);
+        assert_eq!(
+            ConversationStatus::words(Dialect::Kirim),
+            ["open", "resolved", "pending"]
+        );
+        assert_eq!(
+            ConversationStatus::words(Dialect::Envelope),
+            ["open", "closed", "ai_handling", "escalated"]
+        );
+        assert_eq!(ConversationStatus::filter(Dialect::Kirim, "resolved"), Ok(vec![Closed]));
+        assert_eq!(
+            ConversationStatus::filter(Dialect::Kirim, "closed"),
+            Err(vec!["open", "resolved", "pending"])
         );
     }
 }

@@ -72,12 +72,36 @@ pub fn check_name(field: &'static str, name: &str, max: usize) -> Result<String,
     Ok(trimmed.to_owned())
 }
 
-/// Meta's `phone_number_id`: 6 to 20 digits.
+/// Meta's `phone_number_id`: 6 to 20 digits (kirim's `^\d{6,20}$`). The one rule for the CLI, the
+/// dialects and the webhook parser.
+pub fn is_phone_number_id(value: &str) -> bool {
+    (6..=20).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The pattern of [`is_phone_number_id`], for documents.
+pub const PHONE_NUMBER_ID_PATTERN: &str = r"^\d{6,20}$";
+
 pub fn check_phone_number_id(field: &'static str, value: &str) -> Result<(), Error> {
-    if (6..=20).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) {
+    if is_phone_number_id(value) {
         Ok(())
     } else {
         Err(Error::invalid(field, format!("{field} must be 6 to 20 digits")))
+    }
+}
+
+/// The longest search text a list takes, in characters (not bytes), in every dialect.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// A list's search text: blank means no search; longer than [`MAX_SEARCH_CHARS`] characters is
+/// refused.
+pub fn search_text(field: &'static str, raw: Option<String>) -> Result<Option<String>, Error> {
+    match raw {
+        Some(s) if s.trim().is_empty() => Ok(None),
+        Some(s) if s.chars().count() > MAX_SEARCH_CHARS => Err(Error::invalid(
+            field,
+            format!("{field} must be at most {MAX_SEARCH_CHARS} characters"),
+        )),
+        other => Ok(other),
     }
 }
 
@@ -116,5 +140,12 @@ mod tests {
         assert!(check_phone_number_id("phone_number_id", "106540352242922").is_ok());
         assert!(check_phone_number_id("phone_number_id", "12345").is_err());
         assert!(check_phone_number_id("phone_number_id", "12345a").is_err());
+        assert!(!is_phone_number_id("123456789012345678901"));
+        assert_eq!(search_text("search", Some(" ".into())), Ok(None));
+        assert!(
+            search_text("search", Some("é".repeat(200))).unwrap().is_some(),
+            "characters, not bytes"
+        );
+        assert!(search_text("search", Some("a".repeat(201))).is_err());
     }
 }

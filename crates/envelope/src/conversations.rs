@@ -8,7 +8,7 @@ use rosetta_http::auth::Cost;
 use crate::dto::*;
 use crate::error::{EnvelopeError, ErrorBody};
 use crate::params::{self, ListConversations};
-use crate::{guard, json_object, Envelope};
+use crate::{json_object, Envelope};
 
 /// Retrieve a paginated list of conversations for your organization, most recently active first.
 #[utoipa::path(
@@ -47,7 +47,7 @@ pub async fn list(
         };
         Ok((page, limit, filter))
     })();
-    let (page, limit, found) = guard::call(
+    let (page, limit, found) = crate::call(
         &req,
         &envelope,
         Cost::BoundedRead,
@@ -99,7 +99,7 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, EnvelopeError> {
     let params = params::conversation_id(&id);
-    let detail = guard::call(&req, &envelope, Cost::BoundedRead, params, |store, caller, id| {
+    let detail = crate::call(&req, &envelope, Cost::BoundedRead, params, |store, caller, id| {
         Ok(store.get_conversation(caller.org, id)?)
     })
     .await?;
@@ -147,7 +147,7 @@ pub async fn close(
     body: web::Bytes,
 ) -> Result<HttpResponse, EnvelopeError> {
     let params = params::conversation_id(&id).and_then(|id| Ok((id, close_body(&body)?)));
-    let closed = guard::call(
+    let closed = crate::call(
         &req,
         &envelope,
         Cost::Blocking,
@@ -203,7 +203,7 @@ pub async fn assign(
     body: web::Bytes,
 ) -> Result<HttpResponse, EnvelopeError> {
     let params = params::conversation_id(&id).and_then(|id| Ok((id, assign_body(&body)?)));
-    let detail = guard::call(&req, &envelope, Cost::Blocking, params, |store, caller, (id, user)| {
+    let detail = crate::call(&req, &envelope, Cost::Blocking, params, |store, caller, (id, user)| {
         Ok(store.update_conversation(
             caller.org,
             id,

@@ -2,9 +2,12 @@
 
 use std::borrow::Cow;
 
+use actix_web::error::QueryPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use rosetta_core::{EntityKind, Error};
+use rosetta_http::dialect::DialectError;
+use rosetta_http::BodyError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -21,6 +24,8 @@ pub struct ErrorBody {
 pub struct EnvelopeError {
     pub status: StatusCode,
     pub message: Cow<'static, str>,
+    /// For 405: the methods the resource answers.
+    pub allow: Option<&'static str>,
 }
 
 impl EnvelopeError {
@@ -28,6 +33,7 @@ impl EnvelopeError {
         EnvelopeError {
             status,
             message: message.into(),
+            allow: None,
         }
     }
 
@@ -37,10 +43,6 @@ impl EnvelopeError {
 
     pub fn invalid_conversation_id() -> Self {
         Self::bad_request("Invalid conversation ID")
-    }
-
-    pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized")
     }
 
     pub fn forbidden() -> Self {
@@ -53,28 +55,6 @@ impl EnvelopeError {
 
     pub fn conversation_not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "Conversation not found")
-    }
-
-    pub fn rate_limited() -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded")
-    }
-
-    pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
-    }
-
-    /// What an actix-level failure of this status says in envelope.
-    pub fn for_status(status: StatusCode) -> Self {
-        match status.as_u16() {
-            401 => Self::unauthorized(),
-            404 => Self::new(status, "Not found"),
-            405 => Self::new(status, "Method not allowed"),
-            413 => Self::new(status, "Request body too large"),
-            429 => Self::rate_limited(),
-            503 => Self::new(status, "Service unavailable"),
-            400..=499 => Self::new(status, status.canonical_reason().unwrap_or("Bad request")),
-            _ => Self::internal(),
-        }
     }
 }
 
@@ -90,15 +70,70 @@ impl ResponseError for EnvelopeError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(allow) = self.allow {
+            response.insert_header(("Allow", allow));
+        }
+        response.json(ErrorBody {
             success: false,
             error: self.message.to_string(),
         })
     }
 }
 
-impl From<Error> for EnvelopeError {
-    fn from(e: Error) -> Self {
+impl DialectError for EnvelopeError {
+    fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized")
+    }
+
+    fn rate_limited() -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded")
+    }
+
+    /// envelope has no scopes: a key acts for its whole organization.
+    fn missing_scope(_: &'static str) -> Self {
+        Self::forbidden()
+    }
+
+    fn other_organization() -> Self {
+        Self::forbidden()
+    }
+
+    fn method_not_allowed(allow: &'static str) -> Self {
+        let mut e = Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+        e.allow = Some(allow);
+        e
+    }
+
+    fn bad_query(_: &QueryPayloadError) -> Self {
+        Self::bad_request("Invalid query parameters")
+    }
+
+    fn bad_path() -> Self {
+        Self::invalid_conversation_id()
+    }
+
+    fn bad_body(error: BodyError) -> Self {
+        match error {
+            BodyError::NotObject => Self::bad_request("The request body must be a JSON object"),
+            BodyError::Empty | BodyError::NotJson(_) => Self::bad_request("Invalid JSON body"),
+        }
+    }
+
+    fn for_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            401 => Self::unauthorized(),
+            404 => Self::new(status, "Not found"),
+            405 => Self::new(status, "Method not allowed"),
+            413 => Self::new(status, "Request body too large"),
+            429 => Self::rate_limited(),
+            503 => Self::unavailable(),
+            400..=499 => Self::new(status, status.canonical_reason().unwrap_or("Bad request")),
+            _ => Self::internal(),
+        }
+    }
+
+    fn domain(e: Error) -> Self {
         match e {
             Error::NotFound(EntityKind::Conversation) => EnvelopeError::conversation_not_found(),
             Error::NotFound(EntityKind::Message) => EnvelopeError::new(StatusCode::NOT_FOUND, "Message not found"),
@@ -109,17 +144,21 @@ impl From<Error> for EnvelopeError {
             Error::Invalid { message, .. } => EnvelopeError::bad_request(message),
             Error::InvalidCursor(_) => EnvelopeError::bad_request("Invalid cursor"),
             Error::Conflict(m) => EnvelopeError::new(StatusCode::CONFLICT, m),
-            Error::Unavailable(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-                EnvelopeError::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
-            }
-            Error::Internal(e) => {
-                tracing::error!(error = %e, "internal error");
-                EnvelopeError::internal()
-            }
+            Error::Unavailable(_) => EnvelopeError::unavailable(),
+            Error::Internal(_) => EnvelopeError::internal(),
         }
     }
+
+    fn unavailable() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
+    }
+
+    fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+    }
 }
+
+rosetta_http::dialect_error_from_core!(EnvelopeError);
 
 fn capitalized(noun: &str) -> String {
     let mut chars = noun.chars();

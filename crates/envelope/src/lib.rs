@@ -5,7 +5,9 @@
 //! docs are silent:
 //! - `Authorization: Bearer` takes a Rosetta API key of the organization named by `x-org-id`, or an
 //!   HS256 JWT (`ROSETTA_JWT_SECRET`) whose `sub` is a user of it (`user_<uuid>`, a bare UUID or a
-//!   ULID). With no secret configured every JWT is 401. A token of another organization, or a user
+//!   ULID). With no secret configured every JWT is 401. A JWT must carry `exp`, and may not claim a
+//!   lifetime (`exp` − `iat`, or `exp` − now) over `--jwt-max-lifetime-secs` (default 7 days):
+//!   either is 401. A token of another organization, or a user
 //!   who is not its member, is 403 "Forbidden".
 //! - `page` and `limit` must be positive integers (400 "Invalid page" / "Invalid limit"); a `limit`
 //!   over 100 means 100. An unknown `status` is 400 "Invalid status"; a malformed `assignee` 400
@@ -30,16 +32,17 @@
 mod conversations;
 pub mod dto;
 pub mod error;
-mod guard;
 mod messages;
 pub mod params;
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpMessage, HttpResponse};
-use rosetta_http::rate_limit::{RateDecision, RateLimiter};
-use rosetta_http::AppState;
+use actix_web::{web, HttpRequest};
+use rosetta_core::{EntityKind, Id, Spelling, Timestamp};
+use rosetta_http::auth::{self, Cost, TokenStyle};
+use rosetta_http::dialect::{self, resource, DialectError};
+use rosetta_http::rate_limit::RateLimiter;
+use rosetta_http::{jwt, AppState};
 use utoipa::OpenApi;
 
 use error::{EnvelopeError, ErrorBody};
@@ -47,7 +50,7 @@ use error::{EnvelopeError, ErrorBody};
 pub const PREFIX: &str = "/api/whatsapp";
 /// The product's default: per organization, a minute.
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_BODY_BYTES: usize = dialect::MAX_BODY_BYTES;
 
 /// What envelope's handlers share.
 #[derive(Debug)]
@@ -56,16 +59,25 @@ pub struct Envelope {
     pub limiter: Arc<RateLimiter>,
     /// The HS256 secret session JWTs are signed with; `None` refuses every JWT.
     pub jwt_secret: Option<Vec<u8>>,
+    /// The longest lifetime (seconds) a session JWT may claim; longer ones, and ones without `exp`,
+    /// are refused.
+    pub jwt_max_lifetime: i64,
 }
 
 impl Envelope {
     /// Made once, shared by every worker. `rate_limit_per_minute` 0 turns limits off.
     pub fn shared(state: AppState, rate_limit_per_minute: u32, jwt_secret: Option<&str>) -> web::Data<Envelope> {
-        web::Data::new(Envelope {
+        web::Data::new(Self::new(state, rate_limit_per_minute, jwt_secret))
+    }
+
+    /// The same, to adjust before sharing (`jwt_max_lifetime`).
+    pub fn new(state: AppState, rate_limit_per_minute: u32, jwt_secret: Option<&str>) -> Envelope {
+        Envelope {
             state,
             limiter: Arc::new(RateLimiter::new(rate_limit_per_minute)),
             jwt_secret: jwt_secret.filter(|s| !s.is_empty()).map(|s| s.as_bytes().to_vec()),
-        })
+            jwt_max_lifetime: rosetta_http::jwt::DEFAULT_MAX_LIFETIME_SECS,
+        }
     }
 }
 
@@ -108,54 +120,12 @@ pub fn openapi_json() -> String {
     rosetta_http::docs::committed_text(&openapi())
 }
 
-fn render(status: StatusCode) -> HttpResponse {
-    use actix_web::ResponseError;
-    EnvelopeError::for_status(status).error_response()
-}
-
-async fn not_found() -> Result<HttpResponse, EnvelopeError> {
-    Err(EnvelopeError::new(StatusCode::NOT_FOUND, "Not found"))
-}
-
-fn resource(path: &str, methods: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move || async move {
-        Ok::<_, actix_web::Error>(
-            HttpResponse::MethodNotAllowed()
-                .insert_header(("Allow", methods))
-                .json(ErrorBody {
-                    success: false,
-                    error: "Method not allowed".into(),
-                }),
-        )
-    }))
-}
-
 /// Mounts the dialect under `/api/whatsapp`, with its document and docs page.
 pub fn routes(envelope: web::Data<Envelope>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.service(
-            web::scope(PREFIX)
-                .app_data(envelope)
-                .app_data(
-                    web::QueryConfig::default()
-                        .error_handler(|_, _| EnvelopeError::bad_request("Invalid query parameters").into()),
-                )
-                .app_data(
-                    web::PathConfig::default().error_handler(|_, _| EnvelopeError::invalid_conversation_id().into()),
-                )
-                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-                .wrap_fn(|req, srv| {
-                    let call = rosetta_http::errors::ensure_shape(req, srv, render);
-                    async move {
-                        let mut response = call.await?;
-                        let rate = response.request().extensions().get::<RateDecision>().copied();
-                        if let Some(rate) = rate {
-                            rate.apply(response.headers_mut());
-                        }
-                        Ok(response)
-                    }
-                })
-                .configure(rosetta_http::docs::scoped_routes(PREFIX, openapi()))
+        cfg.service(dialect::scope::<EnvelopeError>(PREFIX, openapi(), |cfg| {
+            let resource = resource::<EnvelopeError>;
+            cfg.app_data(envelope)
                 .service(resource("/conversations", "GET").route(web::get().to(conversations::list)))
                 .service(resource("/conversations/{conversationId}", "GET").route(web::get().to(conversations::get)))
                 .service(
@@ -166,19 +136,60 @@ pub fn routes(envelope: web::Data<Envelope>) -> impl FnOnce(&mut web::ServiceCon
                     resource("/conversations/{conversationId}/assign", "POST")
                         .route(web::post().to(conversations::assign)),
                 )
-                .service(resource("/messages", "GET").route(web::get().to(messages::list)))
-                .default_service(web::to(not_found)),
-        );
+                .service(resource("/messages", "GET").route(web::get().to(messages::list)));
+        }));
     }
+}
+
+/// envelope's checks, in order: `Authorization: Bearer` and `x-org-id` present and well formed
+/// (401), the token valid (401: an unknown key; a JWT with a bad signature, expired, without `exp`,
+/// claiming too long a life, or with no secret configured), the token belonging to that
+/// organization (403: a key of another, a user who is not its member), the organization's budget
+/// (429); then the parameters (400) and `op`, in one store call.
+async fn call<P, T, F>(
+    req: &HttpRequest,
+    envelope: &Envelope,
+    cost: Cost,
+    params: Result<P, EnvelopeError>,
+    op: F,
+) -> Result<T, EnvelopeError>
+where
+    P: Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&dyn rosetta_core::Store, &dialect::Principal, P) -> Result<T, EnvelopeError> + Send + 'static,
+{
+    let unauthorized = EnvelopeError::unauthorized;
+    let raw = auth::token(req, TokenStyle::BearerOnly).ok_or_else(unauthorized)?;
+    let org = req
+        .headers()
+        .get("x-org-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Id::parse(EntityKind::Organization, Spelling::Envelope, v.trim()).ok())
+        .ok_or_else(unauthorized)?;
+    let credentials = if jwt::looks_like_jwt(raw) {
+        let secret = envelope.jwt_secret.as_deref().ok_or_else(unauthorized)?;
+        let now = Timestamp::now().millis() / 1000;
+        let claims = jwt::verify_hs256(raw, secret, now, envelope.jwt_max_lifetime).ok_or_else(unauthorized)?;
+        let user = Id::parse_any(EntityKind::User, &claims.sub).map_err(|_| unauthorized())?;
+        dialect::Credentials::User { org, user }
+    } else {
+        dialect::Credentials::Key {
+            secret: raw.to_owned(),
+            org: Some(org),
+        }
+    };
+    let checks = dialect::Checks {
+        credentials,
+        limiter: envelope.limiter.clone(),
+        rate_by: dialect::RateBy::Organization,
+        scope: None,
+        order: dialect::Order::MembershipBeforeRate,
+        cost,
+    };
+    dialect::call(req, &envelope.state, checks, params, op).await
 }
 
 /// A JSON body parsed as an object; anything else is 400.
 pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, EnvelopeError> {
-    rosetta_http::json_object(body).map_err(|e| match e {
-        rosetta_http::BodyError::NotObject if body.iter().all(u8::is_ascii_whitespace) => {
-            EnvelopeError::bad_request("Invalid JSON body")
-        }
-        rosetta_http::BodyError::NotObject => EnvelopeError::bad_request("The request body must be a JSON object"),
-        rosetta_http::BodyError::NotJson(_) => EnvelopeError::bad_request("Invalid JSON body"),
-    })
+    dialect::json_object(body)
 }

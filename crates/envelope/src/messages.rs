@@ -6,7 +6,7 @@ use rosetta_http::auth::Cost;
 use crate::dto::*;
 use crate::error::{EnvelopeError, ErrorBody};
 use crate::params::{self, ListMessages};
-use crate::{guard, Envelope};
+use crate::Envelope;
 
 /// A conversation's messages, newest first; `before` pages back from a message.
 #[utoipa::path(
@@ -46,7 +46,7 @@ pub async fn list(
             .transpose()?;
         Ok((conversation, limit, before))
     })();
-    let found = guard::call(
+    let found = crate::call(
         &req,
         &envelope,
         Cost::BoundedRead,

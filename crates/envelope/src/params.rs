@@ -8,7 +8,7 @@ use crate::error::EnvelopeError;
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const DEFAULT_MESSAGE_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 100;
+use rosetta_core::MAX_LIMIT;
 
 pub fn conversation_id(raw: &str) -> Result<Id, EnvelopeError> {
     Id::parse(EntityKind::Conversation, Spelling::Envelope, raw).map_err(|_| EnvelopeError::invalid_conversation_id())
@@ -57,10 +57,7 @@ pub fn limit(raw: Option<&str>, default: u32) -> Result<u32, EnvelopeError> {
 
 /// `open`, `closed`, `ai_handling` or `escalated`, as the canonical statuses it selects.
 pub fn status(raw: &str) -> Result<Vec<ConversationStatus>, EnvelopeError> {
-    match raw {
-        "open" | "closed" | "ai_handling" | "escalated" => Ok(ConversationStatus::matching(Dialect::Envelope, raw)),
-        _ => Err(EnvelopeError::bad_request("Invalid status")),
-    }
+    ConversationStatus::filter(Dialect::Envelope, raw).map_err(|_| EnvelopeError::bad_request("Invalid status"))
 }
 
 #[derive(Deserialize, IntoParams, Debug)]

@@ -652,7 +652,14 @@ async fn every_error_answers_in_envelope_shape() {
         let outsider = jwt(e(EntityKind::User, f.other_agent), 600);
         let foreign_user = format!(r#"{{"userId":"{}"}}"#, e(EntityKind::User, f.other_agent));
         let unknown_user = format!(r#"{{"userId":"{}"}}"#, e(EntityKind::User, Id::new()));
-        let forged = rosetta_http::jwt::sign_hs256(&json!({"sub": e(EntityKind::User, f.agent)}), b"not-the-secret");
+        let forged = rosetta_http::jwt::sign_hs256(
+            &json!({"sub": e(EntityKind::User, f.agent), "exp": Timestamp::now().millis() / 1000 + 600}),
+            b"not-the-secret",
+        );
+        // Valid signatures, but a token that never expires, and one that claims to live a year.
+        let endless =
+            rosetta_http::jwt::sign_hs256(&json!({"sub": e(EntityKind::User, f.agent)}), JWT_SECRET.as_bytes());
+        let year = jwt(e(EntityKind::User, f.agent), 365 * 24 * 3600);
         let cases: Vec<Case> = vec![
             ("GET", conv.clone(), vec![], None, fail(401, "Unauthorized")),
             (
@@ -700,6 +707,14 @@ async fn every_error_answers_in_envelope_shape() {
                 None,
                 fail(401, "Unauthorized"),
             ),
+            (
+                "GET",
+                conv.clone(),
+                auth(&endless, f.org),
+                None,
+                fail(401, "Unauthorized"),
+            ),
+            ("GET", conv.clone(), auth(&year, f.org), None, fail(401, "Unauthorized")),
             (
                 "GET",
                 conv.clone(),

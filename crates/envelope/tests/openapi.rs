@@ -33,3 +33,17 @@ fn document_describes_every_route_with_its_errors() {
     }
     assert_eq!(doc["components"]["securitySchemes"]["org"]["name"], "x-org-id");
 }
+
+#[test]
+fn status_words_are_the_rules() {
+    let doc: serde_json::Value = serde_json::from_str(&rosetta_envelope::openapi_json()).unwrap();
+    let status = doc["paths"]["/api/whatsapp/conversations"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "status")
+        .unwrap()
+        .clone();
+    let words = rosetta_core::ConversationStatus::words(rosetta_core::Dialect::Envelope);
+    assert_eq!(status["schema"]["enum"], serde_json::json!(words));
+}

@@ -1,5 +1,6 @@
 //! HS256 JSON Web Tokens (envelope's session tokens): the signature checked in constant time
-//! against the configured secret, `exp` and `nbf` honoured, `sub` returned. Nothing else is trusted.
+//! against the configured secret, `exp` required and honoured, `nbf` honoured, the lifetime a token
+//! claims capped, `sub` returned. Nothing else is trusted.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -18,8 +19,13 @@ pub fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3
 }
 
-/// Verifies an HS256 token signed with `secret` at `now` (unix seconds).
-pub fn verify_hs256(token: &str, secret: &[u8], now: i64) -> Option<Claims> {
+/// The longest a session token may live by default: a token claiming more is refused.
+pub const DEFAULT_MAX_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+
+/// Verifies an HS256 token signed with `secret` at `now` (unix seconds). A token without `exp` is
+/// refused (it would never expire), and so is one whose lifetime (`exp` minus `iat`, or minus `now`
+/// without `iat`) is over `max_lifetime` seconds.
+pub fn verify_hs256(token: &str, secret: &[u8], now: i64, max_lifetime: i64) -> Option<Claims> {
     let mut parts = token.split('.');
     let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || secret.is_empty() {
@@ -34,13 +40,14 @@ pub fn verify_hs256(token: &str, secret: &[u8], now: i64) -> Option<Claims> {
     mac.verify_slice(&URL_SAFE_NO_PAD.decode(signature).ok()?).ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
     let number = |name: &str| claims.get(name).and_then(serde_json::Value::as_f64).map(|n| n as i64);
-    let exp = number("exp");
-    if exp.is_some_and(|exp| now >= exp) || number("nbf").is_some_and(|nbf| now < nbf) {
+    let exp = number("exp")?;
+    let issued = number("iat").unwrap_or(now).min(now);
+    if now >= exp || number("nbf").is_some_and(|nbf| now < nbf) || exp.saturating_sub(issued) > max_lifetime {
         return None;
     }
     Some(Claims {
         sub: claims.get("sub")?.as_str()?.to_owned(),
-        exp,
+        exp: Some(exp),
     })
 }
 
@@ -64,6 +71,7 @@ mod tests {
         let secret = b"s3cret";
         let token = sign_hs256(&json!({"sub": "user_1", "exp": 2_000}), secret);
         assert!(looks_like_jwt(&token));
+        let verify_hs256 = |token: &str, secret: &[u8], now: i64| verify_hs256(token, secret, now, 3_600);
         assert_eq!(
             verify_hs256(&token, secret, 1_000),
             Some(Claims {
@@ -84,9 +92,32 @@ mod tests {
             URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#)
         );
         assert_eq!(verify_hs256(&none, secret, 1_000), None);
-        let not_yet = sign_hs256(&json!({"sub": "u", "nbf": 5_000}), secret);
+        let not_yet = sign_hs256(&json!({"sub": "u", "nbf": 5_000, "exp": 6_000}), secret);
         assert_eq!(verify_hs256(&not_yet, secret, 1_000), None);
-        assert!(verify_hs256(&sign_hs256(&json!({"sub": "u"}), secret), secret, 1_000).is_some());
+        assert!(verify_hs256(&sign_hs256(&json!({"sub": "u", "exp": 1_001}), secret), secret, 1_000).is_some());
         assert!(!looks_like_jwt("kdv_live_abc"));
+    }
+
+    #[test]
+    fn tokens_without_exp_or_living_too_long_are_refused() {
+        let secret = b"s3cret";
+        let forever = sign_hs256(&json!({"sub": "u"}), secret);
+        assert_eq!(verify_hs256(&forever, secret, 1_000, 3_600), None, "no exp");
+        let non_numeric = sign_hs256(&json!({"sub": "u", "exp": "soon"}), secret);
+        assert_eq!(verify_hs256(&non_numeric, secret, 1_000, 3_600), None);
+        let long = sign_hs256(&json!({"sub": "u", "exp": 1_000 + 3_601}), secret);
+        assert_eq!(verify_hs256(&long, secret, 1_000, 3_600), None, "over the cap from now");
+        assert!(
+            verify_hs256(&long, secret, 1_000, 3_601).is_some(),
+            "the cap is configurable"
+        );
+        let issued_long_ago = sign_hs256(&json!({"sub": "u", "iat": 0, "exp": 5_000}), secret);
+        assert_eq!(
+            verify_hs256(&issued_long_ago, secret, 1_000, 3_600),
+            None,
+            "iat to exp over the cap"
+        );
+        let fine = sign_hs256(&json!({"sub": "u", "iat": 900, "exp": 4_000}), secret);
+        assert!(verify_hs256(&fine, secret, 1_000, 3_600).is_some());
     }
 }

@@ -3,6 +3,7 @@
 //! these; no dialect's JSON shapes live here.
 
 pub mod auth;
+pub mod dialect;
 pub mod docs;
 pub mod errors;
 pub mod jwt;
@@ -77,7 +78,9 @@ impl AppState {
 /// Why a request body is not a JSON object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyError {
-    /// Valid JSON (or nothing at all), but not an object.
+    /// No body, or only whitespace.
+    Empty,
+    /// Valid JSON, but not an object.
     NotObject,
     /// Not JSON: the parser's message.
     NotJson(String),
@@ -88,7 +91,7 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         Ok(_) => Err(BodyError::NotObject),
-        Err(_) if body.iter().all(u8::is_ascii_whitespace) => Err(BodyError::NotObject),
+        Err(_) if body.iter().all(u8::is_ascii_whitespace) => Err(BodyError::Empty),
         Err(e) => Err(BodyError::NotJson(e.to_string())),
     }
 }
@@ -124,9 +127,10 @@ pub fn health_routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz));
 }
 
-/// The answer for a path no dialect serves.
+/// The answer for a path outside every dialect's prefix: no dialect's shape (each dialect answers
+/// its own unknown paths inside its scope), the plain `status` object of the health routes.
 pub async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(json!({"error": {"code": "not_found", "message": "No route matches this path"}}))
+    HttpResponse::NotFound().json(json!({"status": "not_found"}))
 }
 
 #[cfg(test)]
@@ -197,5 +201,9 @@ mod tests {
             test::read_body(ready).await,
             r#"{"reason":"database","status":"unavailable"}"#
         );
+        let app = test::init_service(App::new().default_service(web::to(not_found))).await;
+        let unknown = test::call_service(&app, test::TestRequest::get().uri("/nowhere").to_request()).await;
+        assert_eq!(unknown.status(), 404);
+        assert_eq!(test::read_body(unknown).await, r#"{"status":"not_found"}"#);
     }
 }

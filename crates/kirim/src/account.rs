@@ -6,9 +6,10 @@ use rosetta_http::auth::Cost;
 
 use crate::dto::*;
 use crate::error::{ErrorBody, KirimError};
-use crate::guard::{self, Access};
 use crate::params::ListAccounts;
-use crate::{current_request_id, Kirim};
+use crate::Access;
+use crate::Kirim;
+use rosetta_http::dialect::current_request_id;
 
 /// The organization's WhatsApp accounts.
 #[utoipa::path(
@@ -36,13 +37,13 @@ pub async fn accounts(
         Some("all") => Ok(false),
         Some(_) => Err(KirimError::invalid_field("status", "status must be connected or all")),
     };
-    let accounts = guard::call(
+    let accounts = crate::call(
         &req,
         &kirim,
         Access::Read,
         Cost::BoundedRead,
         params,
-        |store, key, connected| Ok(store.list_accounts(key.org_id, connected)?),
+        |store, p, connected| Ok(store.list_accounts(p.org, connected)?),
     )
     .await?;
     Ok(HttpResponse::Ok().json(AccountList {
@@ -68,14 +69,12 @@ pub async fn accounts(
     )
 )]
 pub async fn me(req: HttpRequest, kirim: web::Data<Kirim>) -> Result<HttpResponse, KirimError> {
-    let (org, key) = guard::call(
-        &req,
-        &kirim,
-        Access::Read,
-        Cost::BoundedRead,
-        Ok(()),
-        |store, key, ()| Ok((store.get_organization(key.org_id)?, key.clone())),
-    )
+    let (org, key) = crate::call(&req, &kirim, Access::Read, Cost::BoundedRead, Ok(()), |store, p, ()| {
+        Ok((
+            store.get_organization(p.org)?,
+            p.key.clone().ok_or(Error::NotFound(EntityKind::ApiKey))?,
+        ))
+    })
     .await?;
     let per_minute = |n: u32| (n > 0).then_some(n);
     Ok(HttpResponse::Ok().json(MeData {

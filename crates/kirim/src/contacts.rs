@@ -8,9 +8,10 @@ use rosetta_http::auth::Cost;
 
 use crate::dto::*;
 use crate::error::{ErrorBody, KirimError};
-use crate::guard::{self, Access};
 use crate::params::{self, ListContacts};
-use crate::{current_request_id, json_object, Kirim};
+use crate::Access;
+use crate::{json_object, Kirim};
+use rosetta_http::dialect::current_request_id;
 
 /// List the organization's contacts, newest first (`created_at` desc, then id).
 #[utoipa::path(
@@ -45,10 +46,7 @@ pub async fn list(
             Some(raw) => Some(validate::normalize_phone("phone", raw).map_err(KirimError::from)?),
             None => None,
         };
-        let search = query.search.filter(|s| !s.trim().is_empty());
-        if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
-            return Err(KirimError::invalid_field("search", "search is at most 200 characters"));
-        }
+        let search = validate::search_text("search", query.search)?;
         let page = PageRequest::Keyset {
             limit: params::limit(query.limit.as_deref())?,
             cursor: params::cursor(query.cursor)?,
@@ -66,15 +64,15 @@ pub async fn list(
     } else {
         Cost::BoundedRead
     };
-    let (account, page) = guard::call(
+    let (account, page) = crate::call(
         &req,
         &kirim,
         Access::Read,
         cost,
         params,
-        |store, key, (pnid, filter, page)| {
-            let account = store.find_account(key.org_id, &pnid)?;
-            let page = store.list_contacts(key.org_id, &filter, &page)?;
+        |store, p, (pnid, filter, page)| {
+            let account = store.find_account(p.org, &pnid)?;
+            let page = store.list_contacts(p.org, &filter, &page)?;
             Ok((account, page))
         },
     )
@@ -196,14 +194,14 @@ pub async fn create(
         Ok((pnid, new, idempotency_key(&req, &body)?))
     })();
     let request_id = current_request_id();
-    let outcome = guard::call(
+    let outcome = crate::call(
         &req,
         &kirim,
         Access::Write,
         Cost::Blocking,
         params,
-        move |store, key, (pnid, new, idempotency)| {
-            let org = key.org_id;
+        move |store, p, (pnid, new, idempotency)| {
+            let org = p.org;
             let account = store.find_account(org, &pnid)?;
             if let Some(k) = &idempotency {
                 match store.claim_idempotency_key(org, &k.key, &k.fingerprint)? {

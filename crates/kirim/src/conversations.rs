@@ -6,9 +6,10 @@ use rosetta_http::auth::Cost;
 
 use crate::dto::*;
 use crate::error::{ErrorBody, KirimError};
-use crate::guard::{self, Access};
 use crate::params::{self, ListConversations};
-use crate::{current_request_id, json_object, Kirim};
+use crate::Access;
+use crate::{json_object, Kirim};
+use rosetta_http::dialect::current_request_id;
 
 /// The conversation, if it is this account's.
 fn of_account(store: &dyn Store, org: Id, account: &WhatsAppAccount, id: Id) -> Result<ConversationDetail, KirimError> {
@@ -61,14 +62,14 @@ pub async fn list(
         };
         Ok((pnid, statuses, contact_id, page))
     })();
-    let page = guard::call(
+    let page = crate::call(
         &req,
         &kirim,
         Access::Read,
         Cost::BoundedRead,
         params,
-        |store, key, (pnid, statuses, contact_id, page)| {
-            let org = key.org_id;
+        |store, p, (pnid, statuses, contact_id, page)| {
+            let org = p.org;
             let account = store.find_account(org, &pnid)?;
             let filter = ConversationFilter {
                 statuses,
@@ -122,15 +123,15 @@ pub async fn get(
     let (pnid, id) = path.into_inner();
     let params =
         params::phone_number_id(&pnid).and_then(|pnid| Ok((pnid, params::id(EntityKind::Conversation, "id", &id)?)));
-    let detail = guard::call(
+    let detail = crate::call(
         &req,
         &kirim,
         Access::Read,
         Cost::BoundedRead,
         params,
-        |store, key, (pnid, id)| {
-            let account = store.find_account(key.org_id, &pnid)?;
-            of_account(store, key.org_id, &account, id)
+        |store, p, (pnid, id)| {
+            let account = store.find_account(p.org, &pnid)?;
+            of_account(store, p.org, &account, id)
         },
     )
     .await?;
@@ -149,15 +150,11 @@ fn update_body(body: &[u8]) -> Result<ConversationUpdate, KirimError> {
     };
     match map.get("status") {
         None => {}
-        Some(serde_json::Value::String(s)) if matches!(s.as_str(), "open" | "resolved" | "pending") => {
+        Some(serde_json::Value::String(s)) => {
+            params::status_filter(s)?;
             update.status = ConversationStatus::from_dialect(Dialect::Kirim, s);
         }
-        Some(_) => {
-            return Err(KirimError::invalid_field(
-                "status",
-                "status must be one of open, resolved, pending",
-            ))
-        }
+        Some(_) => return Err(params::status_filter("").unwrap_err()),
     }
     match map.get("assigned_to") {
         None => {}
@@ -215,14 +212,14 @@ pub async fn update(
         let id = params::id(EntityKind::Conversation, "id", &id)?;
         Ok((pnid, id, update_body(&body)?))
     })();
-    let detail = guard::call(
+    let detail = crate::call(
         &req,
         &kirim,
         Access::Write,
         Cost::Blocking,
         params,
-        |store, key, (pnid, id, update)| {
-            let org = key.org_id;
+        |store, p, (pnid, id, update)| {
+            let org = p.org;
             let account = store.find_account(org, &pnid)?;
             of_account(store, org, &account, id)?;
             Ok(store.update_conversation(org, id, update)?)

@@ -1,9 +1,12 @@
 //! kirim's errors: `{"error":{"type","code","message","param"?,"request_id"}}`, the request id
 //! being the one in the response's `X-Request-Id`.
 
+use actix_web::error::QueryPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use rosetta_core::{EntityKind, Error};
+use rosetta_http::dialect::DialectError;
+use rosetta_http::BodyError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -122,15 +125,6 @@ impl KirimError {
         )
     }
 
-    pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            INVALID,
-            "invalid_request",
-            "Method not allowed on this resource",
-        )
-    }
-
     pub fn idempotency_in_progress() -> Self {
         Self::new(
             StatusCode::CONFLICT,
@@ -149,50 +143,6 @@ impl KirimError {
         )
     }
 
-    pub fn rate_limited() -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit_error",
-            "rate_limit_exceeded",
-            "Rate limit exceeded for this organization",
-        )
-    }
-
-    pub fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "api_error",
-            "service_unavailable",
-            "Service temporarily unavailable",
-        )
-    }
-
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "api_error",
-            "internal_error",
-            "Internal server error",
-        )
-    }
-
-    /// What an actix-level failure of this status means in kirim.
-    pub fn for_status(status: StatusCode) -> Self {
-        match status.as_u16() {
-            401 => Self::invalid_api_key(),
-            404 => Self::not_found("Resource"),
-            405 => Self::method_not_allowed(),
-            429 => Self::rate_limited(),
-            503 => Self::unavailable(),
-            400..=499 => {
-                let mut e = Self::invalid_request(status.canonical_reason().unwrap_or("Bad request"));
-                e.status = status;
-                e
-            }
-            _ => Self::internal(),
-        }
-    }
-
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
@@ -200,7 +150,7 @@ impl KirimError {
                 code: self.code.into(),
                 message: self.message.clone(),
                 param: self.param.clone(),
-                request_id: crate::current_request_id(),
+                request_id: rosetta_http::dialect::current_request_id(),
             },
         }
     }
@@ -226,8 +176,79 @@ impl ResponseError for KirimError {
     }
 }
 
-impl From<Error> for KirimError {
-    fn from(e: Error) -> Self {
+impl DialectError for KirimError {
+    const REQUEST_IDS: bool = true;
+
+    fn unauthorized() -> Self {
+        Self::invalid_api_key()
+    }
+
+    fn rate_limited() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "rate_limit_exceeded",
+            "Rate limit exceeded for this organization",
+        )
+    }
+
+    /// kirim keys act for the whole organization: no scope is ever missing.
+    fn missing_scope(_: &'static str) -> Self {
+        Self::invalid_api_key()
+    }
+
+    fn other_organization() -> Self {
+        Self::invalid_api_key()
+    }
+
+    fn method_not_allowed(allow: &'static str) -> Self {
+        let mut e = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            INVALID,
+            "invalid_request",
+            "Method not allowed on this resource",
+        );
+        e.allow = Some(allow);
+        e
+    }
+
+    fn bad_query(error: &QueryPayloadError) -> Self {
+        Self::invalid_request(format!("Invalid query string: {error}"))
+    }
+
+    fn bad_path() -> Self {
+        Self::not_found("Resource")
+    }
+
+    fn bad_body(error: BodyError) -> Self {
+        match error {
+            BodyError::Empty | BodyError::NotObject => Self::invalid_request("The request body must be a JSON object"),
+            BodyError::NotJson(e) => Self::invalid_request(format!("The request body is not valid JSON: {e}")),
+        }
+    }
+
+    fn for_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            401 => Self::invalid_api_key(),
+            404 => Self::not_found("Resource"),
+            405 => Self::new(
+                status,
+                INVALID,
+                "invalid_request",
+                "Method not allowed on this resource",
+            ),
+            429 => Self::rate_limited(),
+            503 => Self::unavailable(),
+            400..=499 => {
+                let mut e = Self::invalid_request(status.canonical_reason().unwrap_or("Bad request"));
+                e.status = status;
+                e
+            }
+            _ => Self::internal(),
+        }
+    }
+
+    fn domain(e: Error) -> Self {
         match e {
             Error::NotFound(kind) => KirimError::not_found(match kind {
                 EntityKind::Account => "WhatsApp account",
@@ -243,14 +264,28 @@ impl From<Error> for KirimError {
             Error::InvalidCursor(_) => KirimError::invalid_cursor(),
             Error::NotMember => KirimError::not_found("User").param("assigned_to"),
             Error::Conflict(m) => KirimError::new(StatusCode::CONFLICT, "conflict", "conflict", m),
-            Error::Unavailable(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-                KirimError::unavailable()
-            }
-            Error::Internal(e) => {
-                tracing::error!(error = %e, "internal error");
-                KirimError::internal()
-            }
+            Error::Unavailable(_) => KirimError::unavailable(),
+            Error::Internal(_) => KirimError::internal(),
         }
     }
+
+    fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "service_unavailable",
+            "Service temporarily unavailable",
+        )
+    }
+
+    fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "internal_error",
+            "Internal server error",
+        )
+    }
 }
+
+rosetta_http::dialect_error_from_core!(KirimError);

@@ -25,16 +25,15 @@ mod contacts;
 mod conversations;
 pub mod dto;
 pub mod error;
-mod guard;
 pub mod params;
 
 use std::sync::Arc;
 
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpMessage, HttpResponse};
-use rosetta_http::rate_limit::{RateDecision, RateLimiter};
-use rosetta_http::{request_id, AppState};
+use actix_web::{web, HttpRequest};
+use rosetta_http::auth::{self, Cost, TokenStyle};
+use rosetta_http::dialect::{self, resource};
+use rosetta_http::rate_limit::RateLimiter;
+use rosetta_http::AppState;
 use utoipa::OpenApi;
 
 use error::{ErrorBody, ErrorDetail, KirimError};
@@ -44,7 +43,7 @@ pub const PREFIX: &str = "/v1";
 pub const DEFAULT_READS_PER_MINUTE: u32 = 600;
 pub const DEFAULT_WRITES_PER_MINUTE: u32 = 60;
 /// The largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_BODY_BYTES: usize = dialect::MAX_BODY_BYTES;
 
 /// What kirim's handlers share: the store and the organization rate budgets.
 #[derive(Debug)]
@@ -112,64 +111,12 @@ pub fn openapi_json() -> String {
     rosetta_http::docs::committed_text(&openapi())
 }
 
-fn render(status: StatusCode) -> HttpResponse {
-    use actix_web::ResponseError;
-    KirimError::for_status(status).error_response()
-}
-
-async fn not_found() -> Result<HttpResponse, KirimError> {
-    Err(KirimError::not_found("Resource"))
-}
-
-/// A resource answering `methods` (e.g. "GET, PATCH"), 405 with `Allow` for any other.
-fn resource(path: &str, methods: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move || async move {
-        let mut e = KirimError::method_not_allowed();
-        e.allow = Some(methods);
-        Err::<HttpResponse, _>(e)
-    }))
-}
-
-/// Every kirim response: Rosetta's request id, and the organization's rate budget once known.
-fn stamp(headers: &mut actix_web::http::header::HeaderMap, id: &str, rate: Option<RateDecision>) {
-    if let Ok(value) = HeaderValue::from_str(id) {
-        headers.insert(HeaderName::from_static("x-request-id"), value);
-    }
-    if let Some(rate) = rate {
-        rate.apply(headers);
-    }
-}
-
 /// Mounts the dialect under `/v1`, with its document and docs page.
 pub fn routes(kirim: web::Data<Kirim>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.service(
-            web::scope(PREFIX)
-                .app_data(kirim)
-                .app_data(
-                    web::QueryConfig::default()
-                        .error_handler(|e, _| KirimError::invalid_request(format!("Invalid query string: {e}")).into()),
-                )
-                .app_data(web::PathConfig::default().error_handler(|_, _| KirimError::not_found("Resource").into()))
-                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-                .wrap_fn(|req, srv| {
-                    let id = request_id::generate();
-                    request_id::log_client_id(&req, &id);
-                    let stamped = id.clone();
-                    let render = move |status| {
-                        let mut response = render(status);
-                        stamp(response.headers_mut(), &stamped, None);
-                        response
-                    };
-                    let shaped = rosetta_http::errors::ensure_shape(req, srv, render);
-                    async move {
-                        let mut response = request_id::scope(id.clone(), shaped).await?;
-                        let rate = response.request().extensions().get::<RateDecision>().copied();
-                        stamp(response.headers_mut(), &id, rate);
-                        Ok(response)
-                    }
-                })
-                .configure(rosetta_http::docs::scoped_routes(PREFIX, openapi()))
+        cfg.service(dialect::scope::<KirimError>(PREFIX, openapi(), |cfg| {
+            let resource = resource::<KirimError>;
+            cfg.app_data(kirim)
                 .service(resource("/health", "GET").route(web::get().to(account::health)))
                 .service(resource("/accounts", "GET").route(web::get().to(account::accounts)))
                 .service(resource("/me", "GET").route(web::get().to(account::me)))
@@ -183,23 +130,52 @@ pub fn routes(kirim: web::Data<Kirim>) -> impl FnOnce(&mut web::ServiceConfig) {
                     resource("/{phone_number_id}/contacts", "GET, POST")
                         .route(web::get().to(contacts::list))
                         .route(web::post().to(contacts::create)),
-                )
-                .default_service(web::to(not_found)),
-        );
+                );
+        }));
     }
 }
 
-/// The request id of the request being served (inside kirim's scope, always set).
-pub(crate) fn current_request_id() -> String {
-    request_id::current().unwrap_or_else(request_id::generate)
+/// Which of the organization's two budgets a request spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
+}
+
+/// kirim's checks, in order: a `Bearer` key (401), the organization's read or write budget (429);
+/// then the parameters (400) and `op`, in one store call.
+async fn call<P, T, F>(
+    req: &HttpRequest,
+    kirim: &Kirim,
+    access: Access,
+    cost: Cost,
+    params: Result<P, KirimError>,
+    op: F,
+) -> Result<T, KirimError>
+where
+    P: Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&dyn rosetta_core::Store, &dialect::Principal, P) -> Result<T, KirimError> + Send + 'static,
+{
+    let secret = auth::token(req, TokenStyle::BearerOnly).ok_or_else(KirimError::invalid_api_key)?;
+    let checks = dialect::Checks {
+        credentials: dialect::Credentials::Key {
+            secret: secret.to_owned(),
+            org: None,
+        },
+        limiter: match access {
+            Access::Read => kirim.reads.clone(),
+            Access::Write => kirim.writes.clone(),
+        },
+        rate_by: dialect::RateBy::Organization,
+        scope: None,
+        order: dialect::Order::RateBeforeScope,
+        cost,
+    };
+    dialect::call(req, &kirim.state, checks, params, op).await
 }
 
 /// A JSON body parsed as an object; anything else is 400 `invalid_request`.
 pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, KirimError> {
-    rosetta_http::json_object(body).map_err(|e| match e {
-        rosetta_http::BodyError::NotObject => KirimError::invalid_request("The request body must be a JSON object"),
-        rosetta_http::BodyError::NotJson(e) => {
-            KirimError::invalid_request(format!("The request body is not valid JSON: {e}"))
-        }
-    })
+    dialect::json_object(body)
 }

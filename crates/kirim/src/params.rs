@@ -7,13 +7,11 @@ use utoipa::IntoParams;
 use crate::error::KirimError;
 
 pub const DEFAULT_LIMIT: u32 = 25;
-pub const MAX_LIMIT: u32 = 100;
-/// A cursor Rosetta makes is far shorter; anything longer is not one.
-const MAX_CURSOR_LEN: usize = 512;
+use rosetta_core::MAX_LIMIT;
 
-/// `^\d{6,20}$`.
+/// `^\d{6,20}$` (`validate::is_phone_number_id`).
 pub fn phone_number_id(raw: &str) -> Result<String, KirimError> {
-    if (6..=20).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()) {
+    if rosetta_core::validate::is_phone_number_id(raw) {
         Ok(raw.to_owned())
     } else {
         Err(KirimError::invalid_phone_number())
@@ -36,11 +34,7 @@ pub fn limit(raw: Option<&str>) -> Result<u32, KirimError> {
 
 /// An empty cursor is no cursor; one Rosetta could not have made is `invalid_cursor`.
 pub fn cursor(raw: Option<String>) -> Result<Option<String>, KirimError> {
-    match raw {
-        Some(c) if c.is_empty() => Ok(None),
-        Some(c) if c.len() > MAX_CURSOR_LEN => Err(KirimError::invalid_cursor()),
-        other => Ok(other),
-    }
+    rosetta_core::cursor::param(raw).map_err(|_| KirimError::invalid_cursor())
 }
 
 /// A kirim id (`cnv_…`, `ctc_…`, `usr_…`): prefix and 26 upper-case Crockford characters.
@@ -49,7 +43,7 @@ pub fn id(kind: EntityKind, param: &str, raw: &str) -> Result<Id, KirimError> {
         KirimError::invalid_field(
             param,
             format!(
-                "{param} must be {}followed by 26 Crockford base32 characters",
+                "{param} must be {} followed by 26 Crockford base32 characters",
                 kind.kirim_prefix()
             ),
         )
@@ -58,13 +52,8 @@ pub fn id(kind: EntityKind, param: &str, raw: &str) -> Result<Id, KirimError> {
 
 /// `open`, `resolved` or `pending`, as the canonical statuses it selects.
 pub fn status_filter(raw: &str) -> Result<Vec<ConversationStatus>, KirimError> {
-    match raw {
-        "open" | "resolved" | "pending" => Ok(ConversationStatus::matching(Dialect::Kirim, raw)),
-        _ => Err(KirimError::invalid_field(
-            "status",
-            "status must be one of open, resolved, pending",
-        )),
-    }
+    ConversationStatus::filter(Dialect::Kirim, raw)
+        .map_err(|words| KirimError::invalid_field("status", format!("status must be one of {}", words.join(", "))))
 }
 
 #[derive(Deserialize, IntoParams, Debug)]

@@ -377,7 +377,7 @@ async fn every_error_answers_in_kirim_shape() {
         let cnv = k(EntityKind::Conversation, f.conversation);
         let list = format!("/v1/{PNID}/conversations");
         let one = format!("/v1/{PNID}/conversations/{cnv}");
-        let ctc_pattern = "contact_id must be ctc_followed by 26 Crockford base32 characters";
+        let ctc_pattern = "contact_id must be ctc_ followed by 26 Crockford base32 characters";
 
         let cases: Vec<Case> = vec![
             (
@@ -594,7 +594,7 @@ async fn every_error_answers_in_kirim_shape() {
                     400,
                     "invalid_request_error",
                     "invalid_field_value",
-                    "id must be cnv_followed by 26 Crockford base32 characters",
+                    "id must be cnv_ followed by 26 Crockford base32 characters",
                     Some("id"),
                 ),
             ),

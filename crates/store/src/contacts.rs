@@ -95,7 +95,7 @@ pub fn create(c: &mut DbConnection, org: Id, new: &CheckedContact) -> Result<Con
         .map_err(map_error)?;
     Ok(ContactCreated {
         contact: ContactWithTags {
-            contact: row.into(),
+            contact: row.try_into()?,
             tags: Vec::new(),
         },
         created: true,
@@ -117,7 +117,7 @@ pub fn with_tags(c: &mut DbConnection, row: ContactRow) -> Result<ContactWithTag
     let mut tags = tags_of(c, std::slice::from_ref(&row.id))?;
     let tags = tags.remove(&row.id).unwrap_or_default();
     Ok(ContactWithTags {
-        contact: row.into(),
+        contact: row.try_into()?,
         tags,
     })
 }
@@ -136,7 +136,7 @@ pub fn tags_of(c: &mut DbConnection, contact_ids: &[Vec<u8>]) -> Result<HashMap<
         .load(conn))
     .map_err(map_error)?;
     for (contact, tag) in rows {
-        out.entry(contact).or_default().push(tag.into());
+        out.entry(contact).or_default().push(tag.try_into()?);
     }
     Ok(out)
 }
@@ -145,16 +145,15 @@ pub fn tags_of(c: &mut DbConnection, contact_ids: &[Vec<u8>]) -> Result<HashMap<
 pub fn hydrate(c: &mut DbConnection, rows: Vec<ContactRow>) -> Result<Vec<ContactWithTags>> {
     let ids: Vec<Vec<u8>> = rows.iter().map(|r| r.id.clone()).collect();
     let mut tags = tags_of(c, &ids)?;
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|r| {
             let t = tags.remove(&r.id).unwrap_or_default();
-            ContactWithTags {
-                contact: r.into(),
+            Ok(ContactWithTags {
+                contact: r.try_into()?,
                 tags: t,
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 fn filtered(org: Id, filter: &ContactFilter) -> contacts::BoxedQuery<'static, Backend> {
@@ -249,14 +248,14 @@ fn list_unchecked(
                 .load(c)
                 .map_err(map_error)?;
             let (rows, next_cursor, has_more) = crate::conversations::finish_keyset(rows, limit, |r| {
-                cursors.encode(
+                Ok(cursors.encode(
                     &fingerprint,
                     KeysetPosition {
                         sort: r.created_at,
-                        id: id(&r.id),
+                        id: id(&r.id)?,
                     },
-                )
-            });
+                ))
+            })?;
             Ok(Page {
                 items: hydrate(c, rows)?,
                 next_cursor,
@@ -335,7 +334,7 @@ pub fn attach_tag(c: &mut DbConnection, org: Id, contact: Id, name: &str, color:
             .map_err(map_error)?;
         touch(c, contact)?;
     }
-    Ok(tag.into())
+    tag.try_into()
 }
 
 pub fn detach_tag(c: &mut DbConnection, org: Id, contact: Id, tag: Id) -> Result<()> {

@@ -55,7 +55,7 @@ pub fn open(c: &mut DbConnection, org: Id, account: Id, contact: Id, now: Timest
         .optional()
         .map_err(map_error)?;
     if let Some(row) = existing {
-        return Ok(row.into());
+        return row.try_into();
     }
     let conversation = new_conversation(org, account, contact, now);
     diesel::insert_into(conversations::table)
@@ -223,12 +223,16 @@ pub fn decode_cursor(cursors: &CursorCodec, fingerprint: &str, cursor: Option<&s
 pub fn finish_keyset<R>(
     mut rows: Vec<R>,
     limit: i64,
-    cursor_of: impl Fn(&R) -> String,
-) -> (Vec<R>, Option<String>, bool) {
+    cursor_of: impl Fn(&R) -> Result<String>,
+) -> Result<(Vec<R>, Option<String>, bool)> {
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next = if has_more { rows.last().map(cursor_of) } else { None };
-    (rows, next, has_more)
+    let next = if has_more {
+        rows.last().map(cursor_of).transpose()?
+    } else {
+        None
+    };
+    Ok((rows, next, has_more))
 }
 
 pub fn list(
@@ -275,14 +279,14 @@ fn list_unchecked(
             }
             let rows = page_rows(c, org, filter, order, after, 0, limit + 1)?;
             let (rows, next_cursor, has_more) = finish_keyset(rows, limit, |r| {
-                cursors.encode(
+                Ok(cursors.encode(
                     &fingerprint,
                     KeysetPosition {
                         sort: r.0.sort_key(order),
-                        id: id(&r.0.id),
+                        id: id(&r.0.id)?,
                     },
-                )
-            });
+                ))
+            })?;
             Ok(Page {
                 items: assemble(c, rows)?,
                 next_cursor,
@@ -423,11 +427,15 @@ fn counted_page(
     .optional()
     .map_err(map_error))?;
     // Counts that disagree with the rows (they never should) fall back to OFFSET.
-    let anchor = anchor.map(|(sort, row_id)| KeysetPosition {
-        sort,
-        // "After" the row's successor is "from" the row itself: ids compare as big-endian bytes.
-        id: Id::from_bytes((u128::from_be_bytes(id(&row_id).to_bytes()) + 1).to_be_bytes()),
-    });
+    let anchor = anchor
+        .map(|(sort, row_id)| -> Result<KeysetPosition> {
+            Ok(KeysetPosition {
+                sort,
+                // "After" the row's successor is "from" the row itself: ids compare as big-endian bytes.
+                id: Id::from_bytes((u128::from_be_bytes(id(&row_id)?.to_bytes()) + 1).to_be_bytes()),
+            })
+        })
+        .transpose()?;
     offset_page(c, org, filter, order, offset, limit, total, anchor)
 }
 
@@ -449,7 +457,7 @@ fn assemble(c: &mut DbConnection, rows: Vec<JoinedRow>) -> Result<Vec<Conversati
     rows.into_iter()
         .map(|(conversation, contact)| {
             let contact = contact.ok_or_else(|| Error::Internal("conversation without its contact".into()))?;
-            let account_id = id(&conversation.account_id);
+            let account_id = id(&conversation.account_id)?;
             let account = accounts
                 .iter()
                 .find(|a| a.id == account_id)
@@ -461,12 +469,13 @@ fn assemble(c: &mut DbConnection, rows: Vec<JoinedRow>) -> Result<Vec<Conversati
                 .assignee_id
                 .as_deref()
                 .map(id)
+                .transpose()?
                 .and_then(|user| users.iter().find(|u| u.id == user).cloned());
             let contact_tags = tags.get(&contact.id).cloned().unwrap_or_default();
             Ok(ConversationDetail {
-                conversation: conversation.into(),
+                conversation: conversation.try_into()?,
                 contact: ContactWithTags {
-                    contact: contact.into(),
+                    contact: contact.try_into()?,
                     tags: contact_tags,
                 },
                 assignee,
@@ -488,7 +497,7 @@ pub fn close(
         directory::member(c, org, user)?;
     }
     if row.status == ConversationStatus::Closed.as_str() {
-        return Ok(row.into());
+        return row.try_into();
     }
     let now = Timestamp::now().millis();
     row.status = ConversationStatus::Closed.as_str().to_owned();
@@ -497,7 +506,7 @@ pub fn close(
     row.closed_by = closed_by.map(b);
     row.updated_at = now;
     save(c, &row)?;
-    Ok(row.into())
+    row.try_into()
 }
 
 /// Moves to `status`. Entering `closed` records when and by whom; leaving it clears that.
@@ -516,7 +525,7 @@ pub fn set_status(
     }
     let current: ConversationStatus = row.status.parse().unwrap_or(ConversationStatus::Open);
     if current == status || (only_if_closed && current != ConversationStatus::Closed) {
-        return Ok(row.into());
+        return row.try_into();
     }
     if status == ConversationStatus::Closed {
         return close(c, org, conversation, None, actor);
@@ -530,7 +539,7 @@ pub fn set_status(
     }
     row.updated_at = now;
     save(c, &row)?;
-    Ok(row.into())
+    row.try_into()
 }
 
 pub fn assign(c: &mut DbConnection, org: Id, conversation: Id, user: Option<Id>) -> Result<Conversation> {
@@ -540,12 +549,12 @@ pub fn assign(c: &mut DbConnection, org: Id, conversation: Id, user: Option<Id>)
     }
     let wanted = user.map(b);
     if row.assignee_id == wanted {
-        return Ok(row.into());
+        return row.try_into();
     }
     row.assignee_id = wanted;
     row.updated_at = Timestamp::now().millis();
     save(c, &row)?;
-    Ok(row.into())
+    row.try_into()
 }
 
 /// A status change and an assignment together (kirim's PATCH, envelope's close-and-assign).
@@ -576,7 +585,7 @@ pub fn mark_read(c: &mut DbConnection, org: Id, conversation: Id) -> Result<Conv
         row.updated_at = Timestamp::now().millis();
         save(c, &row)?;
     }
-    Ok(row.into())
+    row.try_into()
 }
 
 /// The query plan of a conversation list page (first page, or one after a cursor when `deep`).

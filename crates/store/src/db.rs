@@ -200,18 +200,22 @@ impl r2d2::ManageConnection for Manager {
 
 pub type Pool = r2d2::Pool<Manager>;
 
+/// Takes this process's SQLite write lock (`None` on PostgreSQL): writers queue here rather than
+/// spinning in SQLite's busy handler. Taken *before* a pool connection, so writers waiting their
+/// turn hold no connection and readers always find one.
+pub fn lock_writes(lock: Option<&Mutex<()>>) -> Option<MutexGuard<'_, ()>> {
+    lock.map(|l| l.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
 /// Runs `f` in one write transaction. On SQLite the transaction starts `IMMEDIATE` (it takes the
-/// write lock first, so it never fails half-way on a lock upgrade) and writers of this process queue
-/// on `lock` rather than spinning in SQLite's busy handler. Nested `conn.transaction` calls inside
-/// `f` become savepoints.
+/// write lock first, so it never fails half-way on a lock upgrade); the caller holds
+/// `lock_writes`. Nested `conn.transaction` calls inside `f` become savepoints.
 pub fn write_transaction<T>(
     conn: &mut DbConnection,
-    lock: Option<&Mutex<()>>,
     f: impl FnOnce(&mut DbConnection) -> Result<T, Error>,
 ) -> Result<T, Error> {
     match conn {
         DbConnection::Sqlite(_) => {
-            let _guard: Option<MutexGuard<'_, ()>> = lock.map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
             if let DbConnection::Sqlite(c) = conn {
                 AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE").map_err(map_error)?;
             }
@@ -250,39 +254,56 @@ pub fn write_transaction<T>(
     }
 }
 
-/// Maps a database error to a domain error. Internals go to the log, never to a caller.
+/// Maps a database error to a domain error. Internals go to the log, never to a caller: the
+/// messages an `Error` carries out of here are either Rosetta's own words (`Conflict`) or only ever
+/// logged (`Unavailable`, `Internal`).
 pub fn map_error(e: DieselError) -> Error {
     match e {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-            Error::Conflict(info.message().to_owned())
+            tracing::debug!(error = info.message(), "unique violation");
+            Error::Conflict(CONFLICT.to_owned())
         }
         DieselError::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::SerializationFailure,
             info,
         ) => Error::Unavailable(info.message().to_owned()),
         DieselError::DatabaseError(_, info) if is_busy(info.message()) => Error::Unavailable(info.message().to_owned()),
-        other => {
-            let text = other.to_string();
-            if is_busy(&text) {
-                Error::Unavailable(text)
-            } else {
-                Error::Internal(text)
-            }
-        }
+        // The connection's transaction state is lost (it broke mid-transaction).
+        DieselError::BrokenTransactionManager => Error::Unavailable("broken transaction manager".into()),
+        other => Error::Internal(other.to_string()),
     }
 }
 
+/// What a caller is told when a unique rule is broken by a racing writer.
+pub const CONFLICT: &str = "A record with these values already exists";
+
+/// Busy, locked or gone, by the database's error code. diesel classes PostgreSQL's connection
+/// failures (SQLSTATE class 08) and serialization failures (40001) itself (above); it surfaces no
+/// other code, so this reads the one fixed text each remaining code has:
+/// - SQLite: `sqlite3_errstr` of the code, the library's own constant (not localised);
+/// - PostgreSQL: the primary message of each SQLSTATE below (English server messages;
+///   `lc_messages` is the server's setting).
 fn is_busy(message: &str) -> bool {
-    message.contains("canceling statement due to")
-        || message.contains("terminating connection")
-        || message.contains("server closed the connection")
-        || message.contains("database is locked")
-        || message.contains("database is busy")
-        || message.contains("unable to open database")
-        // The file went away or was damaged under a running server: unavailable until it is back.
-        || message.contains("disk I/O error")
-        || message.contains("file is not a database")
-        || message.contains("database disk image is malformed")
+    const SQLITE: [&str; 7] = [
+        "database is locked",               // SQLITE_BUSY (5)
+        "database table is locked",         // SQLITE_LOCKED (6)
+        "disk I/O error",                   // SQLITE_IOERR (10): the file went away under us
+        "database disk image is malformed", // SQLITE_CORRUPT (11)
+        "unable to open database file",     // SQLITE_CANTOPEN (14)
+        "file is not a database",           // SQLITE_NOTADB (26)
+        "database is busy",                 // SQLITE_BUSY_* extended codes
+    ];
+    const POSTGRES: [&str; 6] = [
+        "canceling statement due to statement timeout", // 57014 query_canceled
+        "canceling statement due to lock timeout",      // 55P03 lock_not_available
+        "canceling statement due to user request",      // 57014 (pg_cancel_backend)
+        "deadlock detected",                            // 40P01 deadlock_detected
+        "terminating connection",                       // 57P01 admin_shutdown, 57P02, 57P03
+        "the database system is",                       // 57P03 cannot_connect_now (starting up, shutting down)
+    ];
+    SQLITE.contains(&message) || POSTGRES.iter().any(|m| message.starts_with(m))
 }
 
 pub fn map_pool_error(e: r2d2::Error) -> Error {
@@ -310,5 +331,46 @@ mod tests {
         assert!(DatabaseUrl::parse("sqlite://").is_err());
         assert_eq!(redact("postgres://u:hunter2@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn no_database_text_reaches_a_conflict() {
+        for text in [
+            "UNIQUE constraint failed: contacts.org_id, contacts.phone",
+            "duplicate key value violates unique constraint \"contacts_org_id_phone_key\"",
+        ] {
+            let e = map_error(DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation,
+                Box::new(text.to_owned()),
+            ));
+            assert_eq!(e, Error::Conflict(CONFLICT.to_owned()));
+        }
+    }
+
+    #[test]
+    fn busy_is_told_by_code_not_by_any_mention() {
+        let kind = |kind, text: &str| map_error(DieselError::DatabaseError(kind, Box::new(text.to_owned())));
+        assert!(matches!(
+            kind(DatabaseErrorKind::ClosedConnection, "whatever the server said"),
+            Error::Unavailable(_)
+        ));
+        assert!(matches!(
+            kind(DatabaseErrorKind::SerializationFailure, "could not serialize access"),
+            Error::Unavailable(_)
+        ));
+        assert!(matches!(
+            kind(DatabaseErrorKind::Unknown, "database is locked"),
+            Error::Unavailable(_)
+        ));
+        assert!(matches!(
+            kind(DatabaseErrorKind::Unknown, "canceling statement due to lock timeout"),
+            Error::Unavailable(_)
+        ));
+        // A message that merely mentions a busy condition is a bug, not an outage.
+        assert!(matches!(
+            kind(DatabaseErrorKind::Unknown, "no such column: database is locked"),
+            Error::Internal(_)
+        ));
+        assert!(matches!(map_error(DieselError::NotFound), Error::Internal(_)));
     }
 }

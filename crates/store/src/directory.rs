@@ -19,7 +19,7 @@ pub fn create_organization(c: &mut DbConnection, name: &str) -> Result<Organizat
         .values(&row)
         .execute(c)
         .map_err(map_error)?;
-    Ok(row.into())
+    row.try_into()
 }
 
 pub fn get_organization(c: &mut DbConnection, org: Id) -> Result<Organization> {
@@ -29,8 +29,8 @@ pub fn get_organization(c: &mut DbConnection, org: Id) -> Result<Organization> {
         .first(c)
         .optional()
         .map_err(map_error)?
-        .map(Into::into)
-        .ok_or(Error::NotFound(EntityKind::Organization))
+        .ok_or(Error::NotFound(EntityKind::Organization))?
+        .try_into()
 }
 
 pub fn require_organization(c: &mut DbConnection, org: Id) -> Result<()> {
@@ -68,7 +68,7 @@ pub fn create_account(
         .values(&row)
         .execute(c)
         .map_err(map_error)?;
-    Ok(row.into())
+    row.try_into()
 }
 
 pub fn list_accounts(c: &mut DbConnection, org: Id, connected_only: bool) -> Result<Vec<WhatsAppAccount>> {
@@ -83,7 +83,7 @@ pub fn list_accounts(c: &mut DbConnection, org: Id, connected_only: bool) -> Res
         .select(AccountRow::as_select())
         .load(c)
         .map_err(map_error)?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    rows.into_iter().map(TryInto::try_into).collect()
 }
 
 pub fn find_account(c: &mut DbConnection, org: Id, phone_number_id: &str) -> Result<WhatsAppAccount> {
@@ -94,8 +94,8 @@ pub fn find_account(c: &mut DbConnection, org: Id, phone_number_id: &str) -> Res
         .first(c)
         .optional()
         .map_err(map_error)?
-        .map(Into::into)
-        .ok_or(Error::NotFound(EntityKind::Account))
+        .ok_or(Error::NotFound(EntityKind::Account))?
+        .try_into()
 }
 
 pub fn load_account(c: &mut DbConnection, org: Id, account: Id) -> Result<WhatsAppAccount> {
@@ -106,8 +106,8 @@ pub fn load_account(c: &mut DbConnection, org: Id, account: Id) -> Result<WhatsA
         .first(c)
         .optional()
         .map_err(map_error)?
-        .map(Into::into)
-        .ok_or(Error::NotFound(EntityKind::Account))
+        .ok_or(Error::NotFound(EntityKind::Account))?
+        .try_into()
 }
 
 /// Accounts by id, for a page of conversations: a page names few, each on many rows, so they are
@@ -117,7 +117,7 @@ pub fn accounts_by_id(c: &mut DbConnection, ids: &[Vec<u8>]) -> Result<Vec<Whats
         return Ok(Vec::new());
     }
     let rows = crate::sql::rows_by_id!(c, whatsapp_accounts::table, whatsapp_accounts::id, AccountRow, ids)?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    rows.into_iter().map(TryInto::try_into).collect()
 }
 
 /// Users by id, for a page of conversations' assignees (as `accounts_by_id`).
@@ -126,7 +126,7 @@ pub fn users_by_id(c: &mut DbConnection, ids: &[Vec<u8>]) -> Result<Vec<User>> {
         return Ok(Vec::new());
     }
     let rows = crate::sql::rows_by_id!(c, users::table, users::id, UserRow, ids)?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    rows.into_iter().map(TryInto::try_into).collect()
 }
 
 pub fn create_user(c: &mut DbConnection, org: Id, name: &str, email: &str) -> Result<User> {
@@ -153,7 +153,7 @@ pub fn create_user(c: &mut DbConnection, org: Id, name: &str, email: &str) -> Re
         .values(&row)
         .execute(c)
         .map_err(map_error)?;
-    Ok(row.into())
+    row.try_into()
 }
 
 pub fn get_user(c: &mut DbConnection, org: Id, user: Id) -> Result<User> {
@@ -164,8 +164,8 @@ pub fn get_user(c: &mut DbConnection, org: Id, user: Id) -> Result<User> {
         .first(c)
         .optional()
         .map_err(map_error)?
-        .map(Into::into)
-        .ok_or(Error::NotFound(EntityKind::User))
+        .ok_or(Error::NotFound(EntityKind::User))?
+        .try_into()
 }
 
 /// The user, who must belong to `org`; anyone else (unknown or foreign) is `NotMember`.
@@ -208,7 +208,7 @@ pub fn create_api_key(c: &mut DbConnection, org: Id, name: Option<String>, key: 
         .execute(c)
         .map_err(map_error)?;
     Ok(CreatedApiKey {
-        key: row.into(),
+        key: row.try_into()?,
         secret,
     })
 }
@@ -227,13 +227,13 @@ pub fn revoke_api_key(c: &mut DbConnection, key: Id) -> Result<ApiKey> {
             .set(api_keys::revoked_at.eq(now))
             .execute(c)
             .map_err(map_error)?;
-        return Ok(ApiKeyRow {
+        return ApiKeyRow {
             revoked_at: Some(now),
             ..row
         }
-        .into());
+        .try_into();
     }
-    Ok(row.into())
+    row.try_into()
 }
 
 pub fn authenticate(c: &mut DbConnection, secret: &str) -> Result<Option<ApiKey>> {
@@ -246,7 +246,8 @@ pub fn authenticate(c: &mut DbConnection, secret: &str) -> Result<Option<ApiKey>
     .map_err(map_error)?;
     Ok(row
         .filter(|r| hashes_equal(&r.secret_hash, &hash))
-        .map(ApiKey::from)
+        .map(ApiKey::try_from)
+        .transpose()?
         .filter(|k| k.is_usable_at(Timestamp::now())))
 }
 

@@ -29,7 +29,12 @@ pub fn apply(c: &mut DbConnection, events: &[IngestEvent]) -> Result<IngestRepor
                 .first(c)
                 .optional()
                 .map_err(map_error)?;
-            accounts.insert(pnid.clone(), found.map(|(org, account)| (id(&org), id(&account))));
+            accounts.insert(
+                pnid.clone(),
+                found
+                    .map(|(org, account)| Ok::<_, Error>((id(&org)?, id(&account)?)))
+                    .transpose()?,
+            );
         }
         let Some((org, account)) = accounts[pnid] else {
             if !report.unknown_accounts.contains(pnid) {
@@ -63,7 +68,7 @@ fn message(c: &mut DbConnection, org: Id, account: Id, m: &InboundMessage, repor
                     .execute(c)
                     .map_err(map_error)?;
             }
-            id(&row.id)
+            id(&row.id)?
         }
         None => {
             let now = Timestamp::now().millis();
@@ -83,11 +88,11 @@ fn message(c: &mut DbConnection, org: Id, account: Id, m: &InboundMessage, repor
                 .values(&row)
                 .execute(c)
                 .map_err(map_error)?;
-            id(&row.id)
+            id(&row.id)?
         }
     };
     let conversation = find_or_open_conversation(c, org, account, contact)?;
-    let conversation_id = id(&conversation.id);
+    let conversation_id = id(&conversation.id)?;
     crate::messages::append_to(
         c,
         org,
@@ -119,7 +124,7 @@ fn find_or_open_conversation(c: &mut DbConnection, org: Id, account: Id, contact
         .optional()
         .map_err(map_error)?;
     match existing {
-        Some(conversation) => crate::conversations::load_for_update(c, org, id(&conversation)),
+        Some(conversation) => crate::conversations::load_for_update(c, org, id(&conversation)?),
         None => {
             let mut row = ConversationRow::from_domain(&crate::conversations::new_conversation(
                 org,

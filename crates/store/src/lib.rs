@@ -28,7 +28,7 @@ use rand::RngCore;
 use rosetta_core::store::*;
 use rosetta_core::*;
 
-use db::{map_error, map_pool_error, write_transaction, Manager, Pool};
+use db::{lock_writes, map_error, map_pool_error, write_transaction, Manager, Pool};
 pub use db::{DatabaseUrl, DbConnection};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -114,9 +114,13 @@ impl DieselStore {
             .build(Manager::new(parsed.clone()))
             .map_err(|e| OpenError::Connect(e.to_string()))?;
         let write_lock = parsed.is_sqlite().then(|| Arc::new(Mutex::new(())));
-        let ingest_queue = write_lock
-            .as_ref()
-            .map(|lock| group_commit::IngestQueue::start(pool.clone(), lock.clone()));
+        let ingest_queue = match &write_lock {
+            Some(lock) => Some(
+                group_commit::IngestQueue::start(pool.clone(), lock.clone())
+                    .map_err(|e| OpenError::Connect(format!("cannot start the ingest writer: {e}")))?,
+            ),
+            None => None,
+        };
         let mut store = DieselStore {
             pool,
             url: parsed,
@@ -205,9 +209,13 @@ impl DieselStore {
         f(&mut conn)
     }
 
+    /// One write transaction. On SQLite this process's writers take their turn on the write lock
+    /// first and only then a connection, so a burst of writes never holds the connections the
+    /// readers (inline on the async workers) need.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        let _turn = lock_writes(self.write_lock.as_deref());
         let mut conn = self.pool.get().map_err(map_pool_error)?;
-        write_transaction(&mut conn, self.write_lock.as_deref(), f)
+        write_transaction(&mut conn, f)
     }
 
     pub(crate) fn cursors(&self) -> &CursorCodec {
@@ -432,5 +440,73 @@ impl Store for DieselStore {
 
     fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>> {
         self.read(|c| directory::authenticate(c, secret))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Writers waiting their turn on SQLite hold no connection: with two connections, one writer
+    /// inside its transaction and more queued behind it, a read still gets a connection at once.
+    /// (Before the fix the queued writers held every connection and the read waited out the pool.)
+    #[test]
+    fn reads_keep_answering_during_a_write_burst() {
+        let db = testing::TestDb::sqlite();
+        let store = Arc::new(
+            DieselStore::open_with(
+                &db.url,
+                StoreOptions {
+                    pool_size: 2,
+                    connection_timeout: Duration::from_millis(500),
+                    migrate: false,
+                },
+            )
+            .unwrap(),
+        );
+        let (inside, entered) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let holder = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store.write(|_| {
+                    inside.send(()).unwrap();
+                    released.recv().unwrap();
+                    Ok(())
+                })
+            })
+        };
+        entered.recv().unwrap();
+        let (started, starts) = mpsc::channel();
+        let queued: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                let started = started.clone();
+                std::thread::spawn(move || {
+                    started.send(()).unwrap();
+                    store.write(|_| Ok(()))
+                })
+            })
+            .collect();
+        for _ in 0..4 {
+            starts.recv().unwrap();
+        }
+        // Give the queued writers the chance to take connections (they must not): poll the pool
+        // until none is idle, or a bound.
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < deadline && store.pool.state().idle_connections > 0 {
+            std::thread::yield_now();
+        }
+        for _ in 0..10 {
+            assert_eq!(store.ping(), Ok(()), "a read during the burst");
+        }
+        release.send(()).unwrap();
+        assert_eq!(holder.join().unwrap(), Ok(()));
+        for writer in queued {
+            assert_eq!(writer.join().unwrap(), Ok(()));
+        }
     }
 }

@@ -42,16 +42,16 @@ pub fn list(
         .load(c)
         .map_err(map_error)?;
     let (rows, next_cursor, has_more) = finish_keyset(rows, limit, |r| {
-        cursors.encode(
+        Ok(cursors.encode(
             &fingerprint,
             KeysetPosition {
                 sort: r.created_at,
-                id: id(&r.id),
+                id: id(&r.id)?,
             },
-        )
-    });
+        ))
+    })?;
     Ok(Page {
-        items: rows.into_iter().map(Into::into).collect(),
+        items: rows.into_iter().map(TryInto::try_into).collect::<Result<_>>()?,
         next_cursor,
         has_more,
         total: None,
@@ -97,7 +97,7 @@ pub fn list_before(
         .get_result(c)
         .map_err(map_error)?;
     Ok(Page {
-        items: rows.into_iter().map(Into::into).collect(),
+        items: rows.into_iter().map(TryInto::try_into).collect::<Result<_>>()?,
         next_cursor: None,
         has_more,
         total: Some(total as u64),
@@ -120,7 +120,7 @@ pub fn append(c: &mut DbConnection, org: Id, new: NewMessage) -> Result<Message>
     let conversation = crate::conversations::load_for_update(c, org, new.conversation_id)?;
     if let Some(wamid) = &new.wamid {
         if let Some(existing) = find_by_wamid(c, org, wamid)? {
-            return Ok(existing.into());
+            return existing.try_into();
         }
     }
     append_to(c, org, conversation, new)
@@ -134,7 +134,7 @@ pub fn append_to(c: &mut DbConnection, org: Id, mut conversation: ConversationRo
     let mut body = new.body;
     if body.reply_to_message_id.is_none() {
         if let Some(context) = body.context_wamid.clone() {
-            body.reply_to_message_id = find_by_wamid(c, org, &context)?.map(|m| id(&m.id));
+            body.reply_to_message_id = find_by_wamid(c, org, &context)?.map(|m| id(&m.id)).transpose()?;
         }
     }
     let now = Timestamp::now();

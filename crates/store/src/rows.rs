@@ -6,12 +6,24 @@ use rosetta_core::*;
 
 use crate::schema::*;
 
-pub fn id(bytes: &[u8]) -> Id {
-    Id::from_slice(bytes).unwrap_or_else(|| Id::from_bytes([0; 16]))
+/// A stored id. Anything but 16 bytes is a corrupt row: an error that is logged, never a made-up id.
+pub fn id(bytes: &[u8]) -> Result<Id> {
+    Id::from_slice(bytes).ok_or_else(|| corrupt("id", &format!("{} bytes", bytes.len())))
 }
 
-pub fn opt_id(bytes: Option<Vec<u8>>) -> Option<Id> {
-    bytes.as_deref().map(id)
+pub fn opt_id(bytes: Option<Vec<u8>>) -> Result<Option<Id>> {
+    bytes.as_deref().map(id).transpose()
+}
+
+/// A column value no code of Rosetta's writes: logged, and an internal error for the caller.
+pub fn corrupt(column: &str, value: &str) -> Error {
+    tracing::error!(column, value, "corrupt row in the database");
+    Error::Internal(format!("corrupt row: {column} = {value}"))
+}
+
+/// A stored word (status, direction, …) read back through its parser.
+fn word<T>(column: &str, value: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T> {
+    parse(value).ok_or_else(|| corrupt(column, value))
 }
 
 pub fn b(id: Id) -> Vec<u8> {
@@ -30,13 +42,14 @@ pub struct OrganizationRow {
     pub created_at: i64,
 }
 
-impl From<OrganizationRow> for Organization {
-    fn from(r: OrganizationRow) -> Self {
-        Organization {
-            id: id(&r.id),
+impl TryFrom<OrganizationRow> for Organization {
+    type Error = Error;
+    fn try_from(r: OrganizationRow) -> Result<Self> {
+        Ok(Organization {
+            id: id(&r.id)?,
             name: r.name,
             created_at: Timestamp(r.created_at),
-        }
+        })
     }
 }
 
@@ -52,17 +65,18 @@ pub struct AccountRow {
     pub created_at: i64,
 }
 
-impl From<AccountRow> for WhatsAppAccount {
-    fn from(r: AccountRow) -> Self {
-        WhatsAppAccount {
-            id: id(&r.id),
-            org_id: id(&r.org_id),
+impl TryFrom<AccountRow> for WhatsAppAccount {
+    type Error = Error;
+    fn try_from(r: AccountRow) -> Result<Self> {
+        Ok(WhatsAppAccount {
+            id: id(&r.id)?,
+            org_id: id(&r.org_id)?,
             phone_number_id: r.phone_number_id,
             phone_number: r.phone_number,
             name: r.name,
             connected: r.connected,
             created_at: Timestamp(r.created_at),
-        }
+        })
     }
 }
 
@@ -76,15 +90,16 @@ pub struct UserRow {
     pub created_at: i64,
 }
 
-impl From<UserRow> for User {
-    fn from(r: UserRow) -> Self {
-        User {
-            id: id(&r.id),
-            org_id: id(&r.org_id),
+impl TryFrom<UserRow> for User {
+    type Error = Error;
+    fn try_from(r: UserRow) -> Result<Self> {
+        Ok(User {
+            id: id(&r.id)?,
+            org_id: id(&r.org_id)?,
             name: r.name,
             email: r.email,
             created_at: Timestamp(r.created_at),
-        }
+        })
     }
 }
 
@@ -103,20 +118,24 @@ pub struct ContactRow {
     pub updated_at: i64,
 }
 
-impl From<ContactRow> for Contact {
-    fn from(r: ContactRow) -> Self {
-        Contact {
-            id: id(&r.id),
-            org_id: id(&r.org_id),
+impl TryFrom<ContactRow> for Contact {
+    type Error = Error;
+    fn try_from(r: ContactRow) -> Result<Self> {
+        Ok(Contact {
+            id: id(&r.id)?,
+            org_id: id(&r.org_id)?,
             phone: r.phone,
             name: r.name,
             email: r.email,
             company: r.company,
             avatar_url: r.avatar_url,
-            metadata: r.metadata.and_then(|m| serde_json::from_str(&m).ok()),
+            metadata: r
+                .metadata
+                .map(|m| serde_json::from_str(&m).map_err(|_| corrupt("contacts.metadata", &m)))
+                .transpose()?,
             created_at: Timestamp(r.created_at),
             updated_at: Timestamp(r.updated_at),
-        }
+        })
     }
 }
 
@@ -130,15 +149,16 @@ pub struct TagRow {
     pub created_at: i64,
 }
 
-impl From<TagRow> for Tag {
-    fn from(r: TagRow) -> Self {
-        Tag {
-            id: id(&r.id),
-            org_id: id(&r.org_id),
+impl TryFrom<TagRow> for Tag {
+    type Error = Error;
+    fn try_from(r: TagRow) -> Result<Self> {
+        Ok(Tag {
+            id: id(&r.id)?,
+            org_id: id(&r.org_id)?,
             name: r.name,
             color: r.color,
             created_at: Timestamp(r.created_at),
-        }
+        })
     }
 }
 
@@ -257,28 +277,33 @@ impl ConversationRow {
     }
 }
 
-impl From<ConversationRow> for Conversation {
-    fn from(r: ConversationRow) -> Self {
-        Conversation {
-            id: id(&r.id),
-            org_id: id(&r.org_id),
-            account_id: id(&r.account_id),
-            contact_id: id(&r.contact_id),
-            status: r.status.parse().unwrap_or(ConversationStatus::Open),
-            assignee_id: opt_id(r.assignee_id),
+impl TryFrom<ConversationRow> for Conversation {
+    type Error = Error;
+    fn try_from(r: ConversationRow) -> Result<Self> {
+        Ok(Conversation {
+            id: id(&r.id)?,
+            org_id: id(&r.org_id)?,
+            account_id: id(&r.account_id)?,
+            contact_id: id(&r.contact_id)?,
+            status: word("conversations.status", &r.status, |s| s.parse().ok())?,
+            assignee_id: opt_id(r.assignee_id)?,
             unread_count: r.unread_count,
             last_message_text: r.last_message_text,
-            last_message_direction: r.last_message_direction.as_deref().and_then(Direction::parse),
+            last_message_direction: r
+                .last_message_direction
+                .as_deref()
+                .map(|d| word("conversations.last_message_direction", d, Direction::parse))
+                .transpose()?,
             last_message_at: ts(r.last_message_at),
             last_inbound_at: ts(r.last_inbound_at),
             source: r.source,
             first_message_at: ts(r.first_message_at),
             resolution: r.resolution,
             closed_at: ts(r.closed_at),
-            closed_by: opt_id(r.closed_by),
+            closed_by: opt_id(r.closed_by)?,
             created_at: Timestamp(r.created_at),
             updated_at: Timestamp(r.updated_at),
-        }
+        })
     }
 }
 
@@ -357,17 +382,18 @@ impl MessageRow {
     }
 }
 
-impl From<MessageRow> for Message {
-    fn from(r: MessageRow) -> Self {
-        Message {
-            id: id(&r.id),
-            org_id: id(&r.org_id),
-            conversation_id: id(&r.conversation_id),
+impl TryFrom<MessageRow> for Message {
+    type Error = Error;
+    fn try_from(r: MessageRow) -> Result<Self> {
+        Ok(Message {
+            id: id(&r.id)?,
+            org_id: id(&r.org_id)?,
+            conversation_id: id(&r.conversation_id)?,
             wamid: r.wamid,
-            direction: Direction::parse(&r.direction).unwrap_or(Direction::Inbound),
-            sender_type: SenderType::parse(&r.sender_type).unwrap_or(SenderType::System),
-            sender_user_id: opt_id(r.sender_user_id),
-            content_type: ContentType::parse(&r.content_type).unwrap_or(ContentType::Unsupported),
+            direction: word("messages.direction", &r.direction, Direction::parse)?,
+            sender_type: word("messages.sender_type", &r.sender_type, SenderType::parse)?,
+            sender_user_id: opt_id(r.sender_user_id)?,
+            content_type: word("messages.content_type", &r.content_type, ContentType::parse)?,
             body: MessageBody {
                 text: r.text,
                 media_id: r.media_id,
@@ -384,16 +410,16 @@ impl From<MessageRow> for Message {
                 button_payload: r.button_payload,
                 reaction_emoji: r.reaction_emoji,
                 reaction_to_wamid: r.reaction_to_wamid,
-                reply_to_message_id: opt_id(r.reply_to_message_id),
+                reply_to_message_id: opt_id(r.reply_to_message_id)?,
                 context_wamid: r.context_wamid,
                 raw_type: r.raw_type,
             },
-            status: MessageStatus::parse(&r.status).unwrap_or(MessageStatus::Received),
+            status: word("messages.status", &r.status, MessageStatus::parse)?,
             error_code: r.error_code,
             error_title: r.error_title,
             created_at: Timestamp(r.created_at),
             updated_at: Timestamp(r.updated_at),
-        }
+        })
     }
 }
 
@@ -413,13 +439,14 @@ pub struct ApiKeyRow {
     pub last_used_at: Option<i64>,
 }
 
-impl From<ApiKeyRow> for ApiKey {
-    fn from(r: ApiKeyRow) -> Self {
-        ApiKey {
-            id: id(&r.id),
-            org_id: id(&r.org_id),
+impl TryFrom<ApiKeyRow> for ApiKey {
+    type Error = Error;
+    fn try_from(r: ApiKeyRow) -> Result<Self> {
+        Ok(ApiKey {
+            id: id(&r.id)?,
+            org_id: id(&r.org_id)?,
             name: r.name,
-            style: r.style.parse().unwrap_or(KeyStyle::Wacrm),
+            style: word("api_keys.style", &r.style, |s| s.parse::<KeyStyle>().ok())?,
             scopes: r
                 .scopes
                 .split(',')
@@ -431,6 +458,6 @@ impl From<ApiKeyRow> for ApiKey {
             expires_at: ts(r.expires_at),
             revoked_at: ts(r.revoked_at),
             last_used_at: ts(r.last_used_at),
-        }
+        })
     }
 }

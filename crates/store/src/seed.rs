@@ -176,8 +176,8 @@ impl DieselStore {
                     .map_err(map_error)
             })?
             .into_iter()
-            .map(Into::into)
-            .collect();
+            .map(TryInto::try_into)
+            .collect::<Result<_>>()?;
         if users.is_empty() {
             for (name, email) in [
                 ("Support Agent", "agent@example.com"),

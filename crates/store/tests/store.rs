@@ -707,7 +707,7 @@ fn conversation_detail_status_assignment_and_read() {
             ),
             (ConversationStatus::Open, None, None, None)
         );
-        for status in ConversationStatus::ALL {
+        for status in ConversationStatus::ALL.into_iter().chain([ConversationStatus::Closed]) {
             assert_eq!(s.set_status(w.org, conv.id, status, None).unwrap().status, status);
         }
         assert!(s
@@ -1339,5 +1339,44 @@ fn concurrent_first_messages_across_instances() {
                 .len(),
             1
         );
+    });
+}
+
+/// A column value Rosetta never writes is an error that is logged, never a made-up value (an
+/// unknown status read as open, a short id read as zero).
+#[test]
+fn corrupt_rows_are_errors_not_defaults() {
+    use diesel::{Connection, RunQueryDsl};
+    each_backend(|db| {
+        let s = &db.store;
+        let w = world(s, "Acme", "106540352242922");
+        let ct = contact(s, w.org, "+971501234567", "Ahmed Hassan");
+        let conv = s.open_conversation(w.org, w.account, ct).unwrap();
+        let mut raw = rosetta_store::DbConnection::establish(&db.url).unwrap();
+        diesel::sql_query("UPDATE conversations SET status = 'bogus'")
+            .execute(&mut raw)
+            .unwrap();
+        assert!(matches!(s.get_conversation(w.org, conv.id), Err(Error::Internal(_))));
+        assert!(matches!(
+            s.list_conversations(
+                w.org,
+                &ConversationFilter::default(),
+                ConversationOrder::CreatedDesc,
+                &PageRequest::first(10)
+            ),
+            Err(Error::Internal(_))
+        ));
+        diesel::sql_query("UPDATE conversations SET status = 'open'")
+            .execute(&mut raw)
+            .unwrap();
+        s.append_message(w.org, inbound(conv.id, "wamid.1", "Hi", 1_779_000_000_000))
+            .unwrap();
+        diesel::sql_query("UPDATE messages SET direction = 'sideways'")
+            .execute(&mut raw)
+            .unwrap();
+        assert!(matches!(
+            s.list_messages(w.org, conv.id, &PageRequest::first(10)),
+            Err(Error::Internal(_))
+        ));
     });
 }

@@ -6,7 +6,7 @@ use rosetta_core::*;
 use crate::dto::*;
 use crate::error::{ErrorBody, WacrmError};
 use crate::params::{self, ListContacts};
-use crate::{guard, Wacrm};
+use crate::Wacrm;
 use rosetta_http::auth::Cost;
 
 /// List contacts, newest first; `search` matches the name or the phone number.
@@ -41,10 +41,7 @@ pub async fn list(
             ),
             None => None,
         };
-        let search = query.search.filter(|s| !s.trim().is_empty());
-        if search.as_ref().is_some_and(|s| s.len() > 200) {
-            return Err(WacrmError::BadRequest("search must be at most 200 characters".into()));
-        }
+        let search = rosetta_core::validate::search_text("search", query.search)?;
         let page = PageRequest::Keyset {
             limit: params::limit(query.limit.as_deref()),
             cursor: params::cursor(query.cursor)?,
@@ -63,16 +60,16 @@ pub async fn list(
         Ok((filter, _)) if filter.search.is_some() || filter.tag_id.is_some() => Cost::Blocking,
         _ => Cost::BoundedRead,
     };
-    let (caller, page) = guard::call(
+    let page = crate::call(
         &req,
         &wacrm,
         Some("contacts:read"),
         cost,
         params,
-        |s, key, (filter, page)| s.list_contacts(key.org_id, &filter, &page),
+        |s, p, (filter, page)| s.list_contacts(p.org, &filter, &page),
     )
     .await?;
-    Ok(caller.ok().json(ContactList {
+    Ok(HttpResponse::Ok().json(ContactList {
         meta: Meta {
             next_cursor: page.next_cursor,
         },
@@ -99,16 +96,16 @@ pub async fn list(
 )]
 pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String>) -> Result<HttpResponse, WacrmError> {
     let id = params::uuid(EntityKind::Contact, &id);
-    let (caller, contact) = guard::call(
+    let contact = crate::call(
         &req,
         &wacrm,
         Some("contacts:read"),
         Cost::BoundedRead,
         Ok(id),
-        |s, key, id| s.get_contact(key.org_id, id.ok_or(Error::NotFound(EntityKind::Contact))?),
+        |s, p, id| s.get_contact(p.org, id.ok_or(Error::NotFound(EntityKind::Contact))?),
     )
     .await?;
-    Ok(caller.ok().json(ContactData { data: contact.into() }))
+    Ok(HttpResponse::Ok().json(ContactData { data: contact.into() }))
 }
 
 /// The account (organization) and the key making the request. Needs no scope.
@@ -126,20 +123,21 @@ pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String
     )
 )]
 pub async fn me(req: HttpRequest, wacrm: web::Data<Wacrm>) -> Result<HttpResponse, WacrmError> {
-    let (caller, org) = guard::call(&req, &wacrm, None, Cost::BoundedRead, Ok(()), |s, key, ()| {
-        s.get_organization(key.org_id)
+    let (org, key) = crate::call(&req, &wacrm, None, Cost::BoundedRead, Ok(()), |s, p, ()| {
+        let key = p.key.clone().ok_or(Error::NotFound(EntityKind::ApiKey))?;
+        Ok((s.get_organization(p.org)?, key))
     })
     .await?;
     let uuid = |id: Id| id.render(EntityKind::Organization, Spelling::Uuid);
-    Ok(caller.ok().json(MeData {
+    Ok(HttpResponse::Ok().json(MeData {
         data: Me {
             account: MeAccount {
                 id: uuid(org.id),
                 name: org.name,
             },
             key: MeKey {
-                id: uuid(caller.key.id),
-                scopes: caller.key.scopes.clone(),
+                id: uuid(key.id),
+                scopes: key.scopes.clone(),
             },
         },
     }))

@@ -6,7 +6,7 @@ use rosetta_core::*;
 use crate::dto::*;
 use crate::error::{ErrorBody, WacrmError};
 use crate::params::{self, ListConversations, Paging};
-use crate::{guard, Wacrm};
+use crate::Wacrm;
 use rosetta_http::auth::Cost;
 
 /// List conversations, newest first (`created_at` desc, then id desc).
@@ -55,16 +55,16 @@ pub async fn list(
         };
         Ok((filter, page))
     })();
-    let (caller, page) = guard::call(
+    let page = crate::call(
         &req,
         &wacrm,
         Some("conversations:read"),
         Cost::BoundedRead,
         params,
-        |s, key, (filter, page)| s.list_conversations(key.org_id, &filter, ConversationOrder::CreatedDesc, &page),
+        |s, p, (filter, page)| s.list_conversations(p.org, &filter, ConversationOrder::CreatedDesc, &page),
     )
     .await?;
-    Ok(caller.ok().json(ConversationList {
+    Ok(HttpResponse::Ok().json(ConversationList {
         meta: Meta {
             next_cursor: page.next_cursor,
         },
@@ -91,16 +91,16 @@ pub async fn list(
 )]
 pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String>) -> Result<HttpResponse, WacrmError> {
     let id = params::uuid(EntityKind::Conversation, &id);
-    let (caller, detail) = guard::call(
+    let detail = crate::call(
         &req,
         &wacrm,
         Some("conversations:read"),
         Cost::BoundedRead,
         Ok(id),
-        |s, key, id| s.get_conversation(key.org_id, id.ok_or(Error::NotFound(EntityKind::Conversation))?),
+        |s, p, id| s.get_conversation(p.org, id.ok_or(Error::NotFound(EntityKind::Conversation))?),
     )
     .await?;
-    Ok(caller.ok().json(ConversationData { data: detail.into() }))
+    Ok(HttpResponse::Ok().json(ConversationData { data: detail.into() }))
 }
 
 /// A conversation's messages, newest first.
@@ -133,16 +133,16 @@ pub async fn messages(
         limit: params::limit(query.limit.as_deref()),
         cursor,
     });
-    let (caller, page) = guard::call(
+    let page = crate::call(
         &req,
         &wacrm,
         Some("messages:read"),
         Cost::BoundedRead,
         params,
-        move |s, key, page| s.list_messages(key.org_id, id.ok_or(Error::NotFound(EntityKind::Conversation))?, &page),
+        move |s, p, page| s.list_messages(p.org, id.ok_or(Error::NotFound(EntityKind::Conversation))?, &page),
     )
     .await?;
-    Ok(caller.ok().json(MessageList {
+    Ok(HttpResponse::Ok().json(MessageList {
         meta: Meta {
             next_cursor: page.next_cursor,
         },

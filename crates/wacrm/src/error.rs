@@ -1,9 +1,11 @@
 //! wacrm's errors: `{"error":{"code","message"}}`, no request id. Clients branch on `code`.
 
+use actix_web::error::QueryPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use rosetta_core::{EntityKind, Error};
-use rosetta_http::rate_limit::RateDecision;
+use rosetta_http::dialect::DialectError;
+use rosetta_http::BodyError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -28,10 +30,12 @@ pub enum WacrmError {
     Forbidden(&'static str),
     BadRequest(String),
     NotFound(&'static str),
-    MethodNotAllowed,
-    RateLimited(RateDecision),
+    MethodNotAllowed(&'static str),
+    RateLimited,
     Unavailable,
     Internal,
+    /// An actix-level client error of another status (413, 414, 431, …), in wacrm's words.
+    Status(StatusCode),
 }
 
 impl WacrmError {
@@ -49,12 +53,12 @@ impl WacrmError {
             ),
             WacrmError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
             WacrmError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
-            WacrmError::MethodNotAllowed => (
+            WacrmError::MethodNotAllowed(_) => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "Method not allowed".into(),
             ),
-            WacrmError::RateLimited(_) => (
+            WacrmError::RateLimited => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "Rate limit exceeded for this API key".into(),
@@ -68,6 +72,11 @@ impl WacrmError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "Internal server error".into(),
+            ),
+            WacrmError::Status(status) => (
+                *status,
+                "bad_request",
+                status.canonical_reason().unwrap_or("Bad request").to_owned(),
             ),
         }
     }
@@ -87,13 +96,8 @@ impl ResponseError for WacrmError {
     fn error_response(&self) -> HttpResponse {
         let (status, code, message) = self.parts();
         let mut response = HttpResponse::build(status);
-        match self {
-            WacrmError::RateLimited(decision) => decision.headers(&mut response),
-            // Every wacrm resource is read-only.
-            WacrmError::MethodNotAllowed => {
-                response.insert_header(("Allow", "GET"));
-            }
-            _ => {}
+        if let WacrmError::MethodNotAllowed(allow) = self {
+            response.insert_header(("Allow", *allow));
         }
         response.json(ErrorBody {
             error: ErrorDetail {
@@ -104,26 +108,75 @@ impl ResponseError for WacrmError {
     }
 }
 
-impl From<Error> for WacrmError {
-    fn from(e: Error) -> Self {
-        match e {
+impl DialectError for WacrmError {
+    fn unauthorized() -> Self {
+        WacrmError::Unauthorized
+    }
+
+    fn rate_limited() -> Self {
+        WacrmError::RateLimited
+    }
+
+    fn missing_scope(scope: &'static str) -> Self {
+        WacrmError::Forbidden(scope)
+    }
+
+    fn other_organization() -> Self {
+        WacrmError::Unauthorized
+    }
+
+    fn method_not_allowed(allow: &'static str) -> Self {
+        WacrmError::MethodNotAllowed(allow)
+    }
+
+    fn bad_query(error: &QueryPayloadError) -> Self {
+        WacrmError::BadRequest(format!("Invalid query string: {error}"))
+    }
+
+    fn bad_path() -> Self {
+        WacrmError::NotFound("Resource")
+    }
+
+    fn bad_body(_: BodyError) -> Self {
+        WacrmError::BadRequest("The request body must be a JSON object".into())
+    }
+
+    fn for_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            401 => WacrmError::Unauthorized,
+            404 => WacrmError::NotFound("Resource"),
+            405 => WacrmError::MethodNotAllowed("GET"),
+            429 => WacrmError::RateLimited,
+            503 => WacrmError::Unavailable,
+            400..=499 => WacrmError::Status(status),
+            _ => WacrmError::Internal,
+        }
+    }
+
+    fn domain(error: Error) -> Self {
+        match error {
             Error::NotFound(EntityKind::Contact) => WacrmError::NotFound("Contact"),
             Error::NotFound(EntityKind::Conversation) => WacrmError::NotFound("Conversation"),
             Error::NotFound(EntityKind::Tag) => WacrmError::NotFound("Tag"),
+            // A user who is not a member is, for this organization, a user that does not exist.
+            Error::NotFound(EntityKind::User) | Error::NotMember => WacrmError::NotFound("User"),
             Error::NotFound(_) => WacrmError::NotFound("Resource"),
             Error::Invalid { message, .. } => WacrmError::BadRequest(message),
             Error::InvalidCursor(rosetta_core::CursorError::OtherOrganization) => WacrmError::NotFound("Resource"),
             Error::InvalidCursor(_) => WacrmError::BadRequest("Invalid cursor".into()),
-            Error::NotMember => WacrmError::Forbidden("conversations:write"),
             Error::Conflict(m) => WacrmError::BadRequest(m),
-            Error::Unavailable(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-                WacrmError::Unavailable
-            }
-            Error::Internal(e) => {
-                tracing::error!(error = %e, "internal error");
-                WacrmError::Internal
-            }
+            Error::Unavailable(_) => WacrmError::Unavailable,
+            Error::Internal(_) => WacrmError::Internal,
         }
     }
+
+    fn unavailable() -> Self {
+        WacrmError::Unavailable
+    }
+
+    fn internal() -> Self {
+        WacrmError::Internal
+    }
 }
+
+rosetta_http::dialect_error_from_core!(WacrmError);

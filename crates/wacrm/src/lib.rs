@@ -16,13 +16,13 @@ mod contacts;
 mod conversations;
 pub mod dto;
 pub mod error;
-mod guard;
 pub mod params;
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest};
+use rosetta_http::auth::{self, Cost, TokenStyle};
+use rosetta_http::dialect::{self, resource};
 use rosetta_http::rate_limit::RateLimiter;
 use rosetta_http::AppState;
 use utoipa::OpenApi;
@@ -76,31 +76,6 @@ pub fn openapi_json() -> String {
     rosetta_http::docs::committed_text(&openapi())
 }
 
-fn render(status: StatusCode) -> HttpResponse {
-    use actix_web::ResponseError;
-    let error = match status.as_u16() {
-        401 => WacrmError::Unauthorized,
-        404 => WacrmError::NotFound("Resource"),
-        405 => WacrmError::MethodNotAllowed,
-        503 => WacrmError::Unavailable,
-        400..=499 => WacrmError::BadRequest(status.canonical_reason().unwrap_or("Bad request").to_owned()),
-        _ => WacrmError::Internal,
-    };
-    let mut response = error.error_response();
-    if status.is_client_error() && !matches!(status.as_u16(), 401 | 404 | 405) {
-        *response.status_mut() = status;
-    }
-    response
-}
-
-async fn not_found() -> Result<HttpResponse, WacrmError> {
-    Err(WacrmError::NotFound("Resource"))
-}
-
-async fn method_not_allowed() -> Result<HttpResponse, WacrmError> {
-    Err(WacrmError::MethodNotAllowed)
-}
-
 impl Wacrm {
     /// The dialect's state, made once and shared by every worker (rate-limit counters included).
     /// `rate_limit_per_minute` 0 turns rate limiting off.
@@ -115,48 +90,49 @@ impl Wacrm {
 /// Mounts the dialect under `/api/v1`, with its document and docs page.
 pub fn routes(wacrm: web::Data<Wacrm>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.configure(rosetta_http::docs::routes(PREFIX, openapi()));
-        let get = |handler| web::get().to(handler);
-        cfg.service(
-            web::scope(PREFIX)
-                .app_data(wacrm)
-                .app_data(
-                    web::QueryConfig::default()
-                        .error_handler(|e, _| WacrmError::BadRequest(format!("Invalid query string: {e}")).into()),
-                )
-                .app_data(web::PathConfig::default().error_handler(|_, _| WacrmError::NotFound("Resource").into()))
-                .wrap_fn(|req, srv| rosetta_http::errors::ensure_shape(req, srv, render))
-                .service(
-                    web::resource("/conversations")
-                        .route(web::get().to(conversations::list))
-                        .default_service(web::to(method_not_allowed)),
-                )
-                .service(
-                    web::resource("/conversations/{id}")
-                        .route(web::get().to(conversations::get))
-                        .default_service(web::to(method_not_allowed)),
-                )
-                .service(
-                    web::resource("/conversations/{id}/messages")
-                        .route(web::get().to(conversations::messages))
-                        .default_service(web::to(method_not_allowed)),
-                )
-                .service(
-                    web::resource("/contacts")
-                        .route(get(contacts::list))
-                        .default_service(web::to(method_not_allowed)),
-                )
-                .service(
-                    web::resource("/contacts/{id}")
-                        .route(web::get().to(contacts::get))
-                        .default_service(web::to(method_not_allowed)),
-                )
-                .service(
-                    web::resource("/me")
-                        .route(web::get().to(contacts::me))
-                        .default_service(web::to(method_not_allowed)),
-                )
-                .default_service(web::to(not_found)),
-        );
+        cfg.service(dialect::scope::<WacrmError>(PREFIX, openapi(), |cfg| {
+            // Every wacrm resource is read-only.
+            let get = |path, handler| resource::<WacrmError>(path, "GET").route(handler);
+            cfg.app_data(wacrm)
+                .service(get("/conversations", web::get().to(conversations::list)))
+                .service(get("/conversations/{id}", web::get().to(conversations::get)))
+                .service(get(
+                    "/conversations/{id}/messages",
+                    web::get().to(conversations::messages),
+                ))
+                .service(get("/contacts", web::get().to(contacts::list)))
+                .service(get("/contacts/{id}", web::get().to(contacts::get)))
+                .service(get("/me", web::get().to(contacts::me)));
+        }));
     }
+}
+
+/// wacrm's checks, in the product's order: a key, `Bearer` or bare (401), its own rate budget
+/// (429), `scope` (403); then the parameters and `op`, in one store call.
+async fn call<P, T, F>(
+    req: &HttpRequest,
+    wacrm: &Wacrm,
+    scope: Option<&'static str>,
+    cost: Cost,
+    params: Result<P, WacrmError>,
+    op: F,
+) -> Result<T, WacrmError>
+where
+    P: Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&dyn rosetta_core::Store, &dialect::Principal, P) -> Result<T, rosetta_core::Error> + Send + 'static,
+{
+    let secret = auth::token(req, TokenStyle::BearerOrBare).ok_or(WacrmError::Unauthorized)?;
+    let checks = dialect::Checks {
+        credentials: dialect::Credentials::Key {
+            secret: secret.to_owned(),
+            org: None,
+        },
+        limiter: wacrm.limiter.clone(),
+        rate_by: dialect::RateBy::Key,
+        scope,
+        order: dialect::Order::RateBeforeScope,
+        cost,
+    };
+    dialect::call(req, &wacrm.state, checks, params, op).await
 }

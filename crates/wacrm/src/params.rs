@@ -17,7 +17,7 @@ pub fn limit(raw: Option<&str>) -> u32 {
     if n.is_nan() || n < 1.0 {
         return DEFAULT_LIMIT;
     }
-    n.floor().min(100.0) as u32
+    n.floor().min(f64::from(rosetta_core::MAX_LIMIT)) as u32
 }
 
 /// A UUID path or query id. Anything else matches no row.
@@ -26,11 +26,7 @@ pub fn uuid(kind: EntityKind, raw: &str) -> Option<Id> {
 }
 
 pub fn cursor(raw: Option<String>) -> Result<Option<String>, WacrmError> {
-    match raw {
-        Some(c) if c.is_empty() => Ok(None),
-        Some(c) if c.len() > 256 => Err(WacrmError::BadRequest("Invalid cursor".into())),
-        other => Ok(other),
-    }
+    rosetta_core::cursor::param(raw).map_err(|e| rosetta_core::Error::InvalidCursor(e).into())
 }
 
 #[derive(Deserialize, IntoParams, Debug)]
