@@ -8,6 +8,7 @@
 //!
 //! A parameter this matrix does not know fails the test, so a new route cannot skip it.
 
+use rosetta_store::testing::Shortcuts;
 use std::sync::Arc;
 
 use actix_web::{test, web, App};

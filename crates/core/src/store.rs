@@ -53,24 +53,55 @@ pub struct CreatedApiKey {
     pub secret: String,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct CloseConversation {
-    pub resolution: Option<String>,
-    /// The user who closed it, when the caller acts as one.
-    pub closed_by: Option<Id>,
-}
-
-/// A change to a conversation's status and assignee, applied together or not at all.
+/// A change to a conversation's status and assignee, applied together or not at all: the one way
+/// either changes (`Store::update_conversation`).
+///
+/// - Moving to `closed` records `closed_at` (now), `closed_by` (the actor) and `resolution`
+///   (default "resolved"); closing a closed conversation keeps its first close.
+/// - Leaving `closed` clears those three.
+/// - A status the conversation already has, or (with `asked_in`) already shows as in that dialect,
+///   changes nothing.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationUpdate {
     pub status: Option<ConversationStatus>,
+    /// With a move to `closed`: why (at most 200 characters; default "resolved").
+    pub resolution: Option<String>,
     /// The dialect that asked: a conversation whose status it already shows as the asked word keeps
     /// its canonical status (kirim `open` on an `ai_handling` conversation changes nothing).
     pub asked_in: Option<crate::status::Dialect>,
     /// `Some(Some(user))` assigns (the user must belong to the organization), `Some(None)` unassigns.
     pub assignee: Option<Option<Id>>,
-    /// The user making the change, when the caller acts as one.
+    /// The user making the change, when the caller acts as one (must belong to the organization:
+    /// else `Error::NotMember`); a close records them as `closed_by`.
     pub actor: Option<Id>,
+}
+
+impl ConversationUpdate {
+    /// Close, as `actor` when given, with an optional resolution.
+    pub fn close(resolution: Option<String>, actor: Option<Id>) -> Self {
+        ConversationUpdate {
+            status: Some(ConversationStatus::Closed),
+            resolution,
+            actor,
+            ..Default::default()
+        }
+    }
+
+    /// Move to `status`.
+    pub fn status(status: ConversationStatus) -> Self {
+        ConversationUpdate {
+            status: Some(status),
+            ..Default::default()
+        }
+    }
+
+    /// Assign to `user`, or unassign with `None`.
+    pub fn assign(user: Option<Id>) -> Self {
+        ConversationUpdate {
+            assignee: Some(user),
+            ..Default::default()
+        }
+    }
 }
 
 /// The outcome of `create_contact`: the contact, and whether this call made it.
@@ -111,7 +142,8 @@ pub trait Store: Send + Sync + 'static {
     fn detach_tag(&self, org: Id, contact: Id, tag: Id) -> Result<()>;
 
     // Conversations
-    /// The conversation of this account and contact, created open if there is none.
+    /// The conversation of this account and contact, created open if there is none (the same
+    /// find-or-open ingest uses).
     fn open_conversation(&self, org: Id, account: Id, contact: Id) -> Result<Conversation>;
     fn list_conversations(
         &self,
@@ -121,25 +153,9 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Page<ConversationDetail>>;
     fn get_conversation(&self, org: Id, conversation: Id) -> Result<ConversationDetail>;
-    /// Closes with a resolution; `closed_at` is now. Closing a closed conversation keeps its first close.
-    fn close_conversation(&self, org: Id, conversation: Id, close: CloseConversation) -> Result<Conversation>;
-    /// Reopens a closed conversation (status open, close fields cleared); an open one is unchanged.
-    fn reopen_conversation(&self, org: Id, conversation: Id) -> Result<Conversation>;
-    /// Any status; closing through here records `closed_at`, leaving `closed` clears it.
-    fn set_status(
-        &self,
-        org: Id,
-        conversation: Id,
-        status: ConversationStatus,
-        actor: Option<Id>,
-    ) -> Result<Conversation>;
-    /// `Some(user)` assigns (the user must belong to `org`: else `Error::NotMember`), `None` unassigns.
-    fn assign(&self, org: Id, conversation: Id, user: Option<Id>) -> Result<Conversation>;
-    /// Applies a status change and an assignment in one transaction; returns the conversation as
-    /// lists show it.
+    /// Changes status and assignee together (`ConversationUpdate` has the rules), in one
+    /// transaction; returns the conversation as lists show it.
     fn update_conversation(&self, org: Id, conversation: Id, update: ConversationUpdate) -> Result<ConversationDetail>;
-    /// Sets `unread_count` to zero.
-    fn mark_read(&self, org: Id, conversation: Id) -> Result<Conversation>;
 
     // Messages
     /// Newest first, keyset paged.
@@ -147,8 +163,10 @@ pub trait Store: Send + Sync + 'static {
     /// Newest first, the messages older than `before` (a message of this conversation; another id
     /// is `NotFound`), at most `limit`; `total` is the conversation's message count (envelope).
     fn list_messages_before(&self, org: Id, conversation: Id, before: Option<Id>, limit: u32) -> Result<Page<Message>>;
-    /// Stores a message and updates its conversation (last message, unread count for inbound,
-    /// reopening a closed conversation on an inbound message), in one transaction.
+    /// Stores a message and moves its conversation along by the one rule every path shares
+    /// (`store::rules`): last message, `unread_count` (+1 per inbound; an outbound reply, the newest
+    /// message, clears it), `last_inbound_at`, and reopening a closed conversation on an inbound
+    /// message; in one transaction. A wamid already stored changes nothing.
     fn append_message(&self, org: Id, message: NewMessage) -> Result<Message>;
 
     // Ingest

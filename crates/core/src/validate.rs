@@ -57,6 +57,25 @@ pub fn normalize_color(field: &'static str, color: &str) -> Result<String, Error
     }
 }
 
+/// The longest name (of a contact, a user, an organization, …) in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A contact's name as Meta sends it (`profile.name`), by the rule `create_contact` applies: trimmed,
+/// blank means none, and (since a message must never be lost over its sender's name) cut to
+/// [`MAX_NAME_CHARS`] characters rather than refused.
+pub fn profile_name(raw: Option<&str>) -> Option<String> {
+    let trimmed = raw?.trim();
+    (!trimmed.is_empty()).then(|| match check_name("name", trimmed, MAX_NAME_CHARS) {
+        Ok(name) => name,
+        Err(_) => trimmed
+            .chars()
+            .take(MAX_NAME_CHARS)
+            .collect::<String>()
+            .trim_end()
+            .to_owned(),
+    })
+}
+
 /// A name that is not blank and not absurdly long.
 pub fn check_name(field: &'static str, name: &str, max: usize) -> Result<String, Error> {
     let trimmed = name.trim();
@@ -141,6 +160,13 @@ mod tests {
         assert!(check_phone_number_id("phone_number_id", "12345").is_err());
         assert!(check_phone_number_id("phone_number_id", "12345a").is_err());
         assert!(!is_phone_number_id("123456789012345678901"));
+        assert_eq!(profile_name(Some("  Ahmed  ")), Some("Ahmed".into()));
+        assert_eq!(profile_name(Some("   ")), None);
+        assert_eq!(profile_name(None), None);
+        assert_eq!(
+            profile_name(Some(&"é".repeat(250))).unwrap().chars().count(),
+            MAX_NAME_CHARS
+        );
         assert_eq!(search_text("search", Some(" ".into())), Ok(None));
         assert!(
             search_text("search", Some("é".repeat(200))).unwrap().is_some(),

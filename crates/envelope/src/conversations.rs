@@ -153,18 +153,11 @@ pub async fn close(
         Cost::Blocking,
         params,
         |store, caller, (id, resolution)| {
-            Ok(store.close_conversation(
-                caller.org,
-                id,
-                CloseConversation {
-                    resolution,
-                    closed_by: caller.user,
-                },
-            )?)
+            Ok(store.update_conversation(caller.org, id, ConversationUpdate::close(resolution, caller.user))?)
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ClosedResponse::from(Closed::from(closed))))
+    Ok(HttpResponse::Ok().json(ClosedResponse::from(Closed::from(closed.conversation))))
 }
 
 fn assign_body(body: &[u8]) -> Result<Id, EnvelopeError> {

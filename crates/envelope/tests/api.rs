@@ -1,5 +1,6 @@
 //! The envelope dialect, request in, exact JSON out, on SQLite and (when configured) PostgreSQL.
 
+use rosetta_store::testing::Shortcuts;
 use std::sync::Arc;
 
 use actix_web::dev::{Service, ServiceResponse};
@@ -307,7 +308,7 @@ fn item(store: &dyn Store, f: &Fixture) -> Value {
         "assigneeId": e(EntityKind::User, f.agent),
         "channel": "whatsapp",
         "lastMessage": {"text": "When will my order arrive?", "timestamp": "2026-05-16T14:22:00.000Z", "direction": "inbound"},
-        "unreadCount": 3,
+        "unreadCount": 2,
         "aiHandling": false,
         "createdAt": c.created_at.to_rfc3339(),
         "updatedAt": c.updated_at.to_rfc3339(),
@@ -344,7 +345,7 @@ async fn list_get_and_messages() {
                     "assignee": {"id": e(EntityKind::User, f.agent), "name": "Support Agent", "email": "agent@yourcompany.com"},
                     "channel": "whatsapp",
                     "lastMessage": {"text": "When will my order arrive?", "timestamp": "2026-05-16T14:22:00.000Z", "direction": "inbound"},
-                    "unreadCount": 3,
+                    "unreadCount": 2,
                     "aiHandling": false,
                     "metadata": {"source": null, "firstMessageAt": "2026-05-15T09:00:00.000Z"},
                     "createdAt": c.created_at.to_rfc3339(),

@@ -164,12 +164,7 @@ mod tests {
             open_conversation(Id, Id, Id) -> Conversation;
             list_conversations(Id, &ConversationFilter, ConversationOrder, &PageRequest) -> Page<ConversationDetail>;
             get_conversation(Id, Id) -> ConversationDetail;
-            close_conversation(Id, Id, CloseConversation) -> Conversation;
-            reopen_conversation(Id, Id) -> Conversation;
-            set_status(Id, Id, ConversationStatus, Option<Id>) -> Conversation;
-            assign(Id, Id, Option<Id>) -> Conversation;
             update_conversation(Id, Id, ConversationUpdate) -> ConversationDetail;
-            mark_read(Id, Id) -> Conversation;
             claim_idempotency_key(Id, &str, &str) -> IdempotencyClaim;
             complete_idempotency_key(Id, &str, &StoredResponse) -> ();
             release_idempotency_key(Id, &str) -> ();

@@ -1,6 +1,7 @@
 //! `/webhooks/whatsapp` end to end against a real store (SQLite, and PostgreSQL when
 //! `ROSETTA_TEST_DATABASE_URL` is set).
 
+use rosetta_store::testing::Shortcuts;
 use std::sync::Arc;
 
 use actix_web::{test, web, App};
@@ -226,7 +227,7 @@ async fn inbound_message_makes_contact_and_conversation() {
         assert_eq!(messages(&store, org, c.id).len(), 1);
 
         // The profile name changed; the conversation was closed: it reopens.
-        store.close_conversation(org, c.id, CloseConversation::default()).unwrap();
+        store.close(org, c.id, None, None).unwrap();
         let body = delivery(vec![text_change(PNID, "16505551234", "Sheena N.", "wamid.B", "Hello?", 1749416483)]);
         assert_eq!(post(&app, &body, Some(sign(SECRET, &body))).await.0, 200);
         let d = &conversations(&store, org)[0];

@@ -1,5 +1,6 @@
 //! The kirim dialect, request in, exact JSON out, on SQLite and (when configured) PostgreSQL.
 
+use rosetta_store::testing::Shortcuts;
 use std::sync::Arc;
 
 use actix_web::dev::{Service, ServiceResponse};

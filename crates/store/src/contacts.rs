@@ -32,7 +32,7 @@ pub fn check_new(new: NewContact) -> Result<CheckedContact> {
     let name = new
         .name
         .as_deref()
-        .map(|n| validate::check_name("name", n, 200))
+        .map(|n| validate::check_name("name", n, validate::MAX_NAME_CHARS))
         .transpose()?;
     let email = new.email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
     if let Some(e) = &email {
@@ -41,7 +41,7 @@ pub fn check_new(new: NewContact) -> Result<CheckedContact> {
     let company = new
         .company
         .as_deref()
-        .map(|n| validate::check_name("company", n, 200))
+        .map(|n| validate::check_name("company", n, validate::MAX_NAME_CHARS))
         .transpose()?;
     let metadata = match new.metadata {
         None | Some(serde_json::Value::Null) => None,
@@ -231,7 +231,7 @@ fn list_unchecked(
     match page {
         PageRequest::Keyset { cursor, .. } => {
             let fingerprint = filter.fingerprint(org);
-            let after = crate::conversations::decode_cursor(cursors, &fingerprint, cursor.as_deref())?;
+            let after = crate::page::decode_cursor(cursors, &fingerprint, cursor.as_deref())?;
             let mut q = filtered(org, filter);
             if let Some(p) = after {
                 q = q.filter(crate::sql::RowBefore::new(
@@ -247,7 +247,7 @@ fn list_unchecked(
                 .select(ContactRow::as_select())
                 .load(c)
                 .map_err(map_error)?;
-            let (rows, next_cursor, has_more) = crate::conversations::finish_keyset(rows, limit, |r| {
+            let (rows, next_cursor, has_more) = crate::page::finish_keyset(rows, limit, |r| {
                 Ok(cursors.encode(
                     &fingerprint,
                     KeysetPosition {

@@ -56,10 +56,11 @@ fn message(c: &mut DbConnection, org: Id, account: Id, m: &InboundMessage, repor
         return Ok(());
     }
     let phone = validate::normalize_phone("wa_id", &m.wa_id)?;
+    // The contact name rule `create_contact` applies, for a name Meta sends.
+    let profile_name = validate::profile_name(m.profile_name.as_deref());
     let contact = match crate::contacts::find_by_phone(c, org, &phone)? {
         Some(row) => {
-            let name = m.profile_name.as_deref().map(str::trim).filter(|n| !n.is_empty());
-            if let Some(name) = name.filter(|n| row.name.as_deref() != Some(*n)) {
+            if let Some(name) = profile_name.filter(|n| row.name.as_deref() != Some(n.as_str())) {
                 diesel::update(contacts::table.find(row.id.clone()))
                     .set((
                         contacts::name.eq(name),
@@ -76,7 +77,7 @@ fn message(c: &mut DbConnection, org: Id, account: Id, m: &InboundMessage, repor
                 id: b(Id::new()),
                 org_id: b(org),
                 phone,
-                name: m.profile_name.clone().filter(|n| !n.trim().is_empty()),
+                name: profile_name,
                 email: None,
                 company: None,
                 avatar_url: None,
@@ -91,7 +92,7 @@ fn message(c: &mut DbConnection, org: Id, account: Id, m: &InboundMessage, repor
             id(&row.id)?
         }
     };
-    let conversation = find_or_open_conversation(c, org, account, contact)?;
+    let conversation = crate::rules::find_or_open(c, org, account, contact, Some("organic"), Timestamp::now())?;
     let conversation_id = id(&conversation.id)?;
     crate::messages::append_to(
         c,
@@ -111,35 +112,6 @@ fn message(c: &mut DbConnection, org: Id, account: Id, m: &InboundMessage, repor
     )?;
     report.messages += 1;
     Ok(())
-}
-
-/// The conversation of this account and contact, loaded for update (locked on PostgreSQL), made
-/// open if there is none.
-fn find_or_open_conversation(c: &mut DbConnection, org: Id, account: Id, contact: Id) -> Result<ConversationRow> {
-    let existing: Option<Vec<u8>> = conversations::table
-        .filter(conversations::account_id.eq(b(account)))
-        .filter(conversations::contact_id.eq(b(contact)))
-        .select(conversations::id)
-        .first(c)
-        .optional()
-        .map_err(map_error)?;
-    match existing {
-        Some(conversation) => crate::conversations::load_for_update(c, org, id(&conversation)?),
-        None => {
-            let mut row = ConversationRow::from_domain(&crate::conversations::new_conversation(
-                org,
-                account,
-                contact,
-                Timestamp::now(),
-            ));
-            row.source = Some("organic".to_owned());
-            diesel::insert_into(conversations::table)
-                .values(&row)
-                .execute(c)
-                .map_err(map_error)?;
-            Ok(row)
-        }
-    }
 }
 
 fn status(c: &mut DbConnection, org: Id, s: &StatusUpdate, report: &mut IngestReport) -> Result<()> {

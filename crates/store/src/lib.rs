@@ -13,7 +13,9 @@ mod group_commit;
 mod idempotency;
 mod ingest;
 mod messages;
+mod page;
 mod rows;
+mod rules;
 pub mod schema;
 pub mod seed;
 mod sql;
@@ -336,42 +338,17 @@ impl Store for DieselStore {
         self.read(|c| conversations::load_detail(c, org, conversation))
     }
 
-    fn close_conversation(&self, org: Id, conversation: Id, close: CloseConversation) -> Result<Conversation> {
-        let resolution = close
+    fn update_conversation(&self, org: Id, conversation: Id, update: ConversationUpdate) -> Result<ConversationDetail> {
+        let mut update = update;
+        update.resolution = update
             .resolution
             .as_deref()
-            .map(|r| validate::check_name("resolution", r, 200))
+            .map(|r| validate::check_name("resolution", r, validate::MAX_NAME_CHARS))
             .transpose()?;
-        self.write(|c| conversations::close(c, org, conversation, resolution, close.closed_by))
-    }
-
-    fn reopen_conversation(&self, org: Id, conversation: Id) -> Result<Conversation> {
-        self.write(|c| conversations::set_status(c, org, conversation, ConversationStatus::Open, None, true))
-    }
-
-    fn set_status(
-        &self,
-        org: Id,
-        conversation: Id,
-        status: ConversationStatus,
-        actor: Option<Id>,
-    ) -> Result<Conversation> {
-        self.write(|c| conversations::set_status(c, org, conversation, status, actor, false))
-    }
-
-    fn assign(&self, org: Id, conversation: Id, user: Option<Id>) -> Result<Conversation> {
-        self.write(|c| conversations::assign(c, org, conversation, user))
-    }
-
-    fn update_conversation(&self, org: Id, conversation: Id, update: ConversationUpdate) -> Result<ConversationDetail> {
         self.write(|c| {
             conversations::update(c, org, conversation, &update)?;
             conversations::load_detail(c, org, conversation)
         })
-    }
-
-    fn mark_read(&self, org: Id, conversation: Id) -> Result<Conversation> {
-        self.write(|c| conversations::mark_read(c, org, conversation))
     }
 
     fn list_messages(&self, org: Id, conversation: Id, page: &PageRequest) -> Result<Page<Message>> {

@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use rosetta_core::store::NewMessage;
 use rosetta_core::*;
 
-use crate::conversations::{decode_cursor, finish_keyset};
 use crate::db::{map_error, DbConnection};
+use crate::page::{decode_cursor, finish_keyset};
 use crate::rows::*;
 use crate::schema::*;
 
@@ -159,26 +159,12 @@ pub fn append_to(c: &mut DbConnection, org: Id, mut conversation: ConversationRo
         .execute(c)
         .map_err(map_error)?;
 
-    let at = message.created_at.millis();
-    if conversation.last_message_at.is_none_or(|last| at >= last) {
-        conversation.last_message_at = Some(at);
-        conversation.last_message_text = message.body.text.clone();
-        conversation.last_message_direction = Some(message.direction.as_str().to_owned());
-    }
-    conversation.first_message_at = Some(conversation.first_message_at.map_or(at, |first| first.min(at)));
-    if message.direction == Direction::Inbound {
-        conversation.unread_count += 1;
-        conversation.last_inbound_at = Some(conversation.last_inbound_at.map_or(at, |last| last.max(at)));
-        // A new inbound message reopens a closed conversation.
-        if conversation.status == ConversationStatus::Closed.as_str() {
-            conversation.status = ConversationStatus::Open.as_str().to_owned();
-            conversation.resolution = None;
-            conversation.closed_at = None;
-            conversation.closed_by = None;
-        }
-    }
-    conversation.updated_at = now.millis();
-    conversation.refresh_sort_keys();
+    conversation.record_message(
+        message.direction,
+        message.created_at.millis(),
+        message.body.text.as_deref(),
+        now.millis(),
+    );
     diesel::update(conversations::table.find(conversation.id.clone()))
         .set(conversation.activity())
         .execute(c)

@@ -8,6 +8,7 @@
 use diesel::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rosetta_core::store::ConversationUpdate;
 use rosetta_core::*;
 
 use crate::db::map_error;
@@ -243,7 +244,7 @@ impl DieselStore {
                     &accounts,
                     &users,
                     &tag_ids,
-                );
+                )?;
             }
             self.write(|c| batch.insert(c))?;
             report.contacts += batch.contacts.len() as u64;
@@ -318,7 +319,7 @@ fn generate(
     accounts: &[WhatsAppAccount],
     users: &[User],
     tag_ids: &[Vec<u8>],
-) {
+) -> Result<()> {
     let (firsts, lasts) = NAMES[(index % NAMES.len() as u64) as usize];
     let name = format!("{} {}", pick(rng, firsts), pick(rng, lasts));
     let (country, national) = PHONES[(index / NAMES.len() as u64 % PHONES.len() as u64) as usize];
@@ -402,7 +403,6 @@ fn generate(
         messages_per_conversation
     };
     let mut at = created;
-    let mut trailing_inbound = 0;
     for m in 0..count {
         at += rng.random_range(5_000..7_200_000);
         let direction = if m == 0 || rng.random_bool(0.55) {
@@ -512,29 +512,24 @@ fn generate(
             created_at: Timestamp(at),
             updated_at: Timestamp(at),
         };
-        trailing_inbound = if direction == Direction::Inbound {
-            trailing_inbound + 1
-        } else {
-            0
-        };
-        if direction == Direction::Inbound {
-            row.last_inbound_at = Some(at);
-        }
-        row.first_message_at.get_or_insert(at);
-        row.last_message_at = Some(at);
-        row.last_message_text = message.body.text.clone();
-        row.last_message_direction = Some(direction.as_str().to_owned());
-        row.updated_at = at;
+        // The rule live appends and ingest follow (`rules.rs`), so a seeded database agrees with a
+        // live one.
+        row.record_message(direction, at, message.body.text.as_deref(), at);
         batch.messages.push(MessageRow::from_domain(&message));
     }
-    if status == ConversationStatus::Closed {
-        row.resolution = Some("resolved".to_owned());
-        row.closed_at = Some(at + 3_600_000);
-        row.closed_by = assignee.or_else(|| users.first().map(|u| u.id)).map(b);
-        row.updated_at = at + 3_600_000;
-    } else {
-        row.unread_count = trailing_inbound;
+    // The status is set after the messages (an inbound message would reopen a closed one), by the
+    // update rule every other path uses.
+    let closer = assignee.or_else(|| users.first().map(|u| u.id));
+    let status_change = ConversationUpdate {
+        status: Some(status),
+        actor: closer,
+        ..Default::default()
+    };
+    row.status = ConversationStatus::Open.as_str().to_owned();
+    row.apply_update(&status_change, at + 3_600_000)?;
+    if status != ConversationStatus::Closed {
+        row.updated_at = at;
     }
-    row.refresh_sort_keys();
     batch.conversations.push(row);
+    Ok(())
 }

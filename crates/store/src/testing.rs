@@ -95,3 +95,58 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// Short spellings of common `Store::update_conversation` calls, for tests: each is that one
+/// operation, returning the conversation.
+pub trait Shortcuts {
+    fn assign(&self, org: Id, conversation: Id, user: Option<Id>) -> rosetta_core::Result<rosetta_core::Conversation>;
+    fn set_status(
+        &self,
+        org: Id,
+        conversation: Id,
+        status: rosetta_core::ConversationStatus,
+        actor: Option<Id>,
+    ) -> rosetta_core::Result<rosetta_core::Conversation>;
+    fn close(
+        &self,
+        org: Id,
+        conversation: Id,
+        resolution: Option<&str>,
+        actor: Option<Id>,
+    ) -> rosetta_core::Result<rosetta_core::Conversation>;
+}
+
+impl<S: rosetta_core::Store + ?Sized> Shortcuts for S {
+    fn assign(&self, org: Id, conversation: Id, user: Option<Id>) -> rosetta_core::Result<rosetta_core::Conversation> {
+        self.update_conversation(org, conversation, rosetta_core::ConversationUpdate::assign(user))
+            .map(|d| d.conversation)
+    }
+
+    fn set_status(
+        &self,
+        org: Id,
+        conversation: Id,
+        status: rosetta_core::ConversationStatus,
+        actor: Option<Id>,
+    ) -> rosetta_core::Result<rosetta_core::Conversation> {
+        let update = rosetta_core::ConversationUpdate {
+            status: Some(status),
+            actor,
+            ..Default::default()
+        };
+        self.update_conversation(org, conversation, update)
+            .map(|d| d.conversation)
+    }
+
+    fn close(
+        &self,
+        org: Id,
+        conversation: Id,
+        resolution: Option<&str>,
+        actor: Option<Id>,
+    ) -> rosetta_core::Result<rosetta_core::Conversation> {
+        let update = rosetta_core::ConversationUpdate::close(resolution.map(str::to_owned), actor);
+        self.update_conversation(org, conversation, update)
+            .map(|d| d.conversation)
+    }
+}

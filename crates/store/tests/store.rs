@@ -8,6 +8,7 @@ use common::{each_backend, world};
 use rosetta_core::key::KeyStyle;
 use rosetta_core::*;
 use rosetta_store::seed::SeedOptions;
+use rosetta_store::testing::Shortcuts;
 
 fn contact(store: &dyn Store, org: Id, phone: &str, name: &str) -> Id {
     store
@@ -657,47 +658,21 @@ fn conversation_detail_status_assignment_and_read() {
         );
         assert_eq!(s.assign(w.org, conv.id, None).unwrap().assignee_id, None);
 
-        // Close keeps the first close; reopen clears it; set_status moves through every status.
-        let closed = s
-            .close_conversation(
-                w.org,
-                conv.id,
-                CloseConversation {
-                    resolution: Some("resolved".into()),
-                    closed_by: Some(w.agent2),
-                },
-            )
-            .unwrap();
+        // Close keeps the first close; reopening clears it; the status moves through every status.
+        let closed = s.close(w.org, conv.id, Some("resolved"), Some(w.agent2)).unwrap();
         assert_eq!(closed.status, ConversationStatus::Closed);
         assert_eq!(closed.closed_by, Some(w.agent2));
         assert!(closed.closed_at.is_some());
-        let twice = s
-            .close_conversation(
-                w.org,
-                conv.id,
-                CloseConversation {
-                    resolution: Some("spam".into()),
-                    closed_by: Some(w.agent),
-                },
-            )
-            .unwrap();
+        let twice = s.close(w.org, conv.id, Some("spam"), Some(w.agent)).unwrap();
         assert_eq!(
             (twice.resolution.as_deref(), twice.closed_by, twice.closed_at),
             (Some("resolved"), Some(w.agent2), closed.closed_at)
         );
         assert_eq!(
-            s.close_conversation(
-                w.org,
-                conv.id,
-                CloseConversation {
-                    resolution: None,
-                    closed_by: Some(foreign.agent)
-                }
-            )
-            .unwrap_err(),
+            s.close(w.org, conv.id, None, Some(foreign.agent)).unwrap_err(),
             Error::NotMember
         );
-        let reopened = s.reopen_conversation(w.org, conv.id).unwrap();
+        let reopened = s.set_status(w.org, conv.id, ConversationStatus::Open, None).unwrap();
         assert_eq!(
             (
                 reopened.status,
@@ -724,7 +699,17 @@ fn conversation_detail_status_assignment_and_read() {
             (c.status, c.unread_count, c.closed_at),
             (ConversationStatus::Open, 3, None)
         );
-        assert_eq!(s.mark_read(w.org, conv.id).unwrap().unread_count, 0);
+        // A reply clears unread; the next inbound message counts from there.
+        let mut reply = inbound(conv.id, "wamid.4", "On its way!", 1_779_000_180_000);
+        reply.direction = Direction::Outbound;
+        reply.sender_type = SenderType::Agent;
+        reply.sender_user_id = Some(w.agent);
+        reply.status = MessageStatus::Sent;
+        s.append_message(w.org, reply).unwrap();
+        assert_eq!(s.get_conversation(w.org, conv.id).unwrap().conversation.unread_count, 0);
+        s.append_message(w.org, inbound(conv.id, "wamid.5", "Thanks", 1_779_000_240_000))
+            .unwrap();
+        assert_eq!(s.get_conversation(w.org, conv.id).unwrap().conversation.unread_count, 1);
     });
 }
 
@@ -826,10 +811,9 @@ fn offset_pages_and_totals_follow_every_change() {
             }
             ids.push(id);
         }
-        s.reopen_conversation(w.org, ids[4]).unwrap();
+        s.set_status(w.org, ids[4], ConversationStatus::Open, None).unwrap();
         s.assign(w.org, ids[3], None).unwrap();
-        s.close_conversation(w.org, ids[6], CloseConversation::default())
-            .unwrap();
+        s.close(w.org, ids[6], None, None).unwrap();
 
         let filters = [
             ConversationFilter::default(),
@@ -926,7 +910,8 @@ fn messages_newest_first_redelivery_and_replies() {
         let conversation = s.get_conversation(w.org, conv).unwrap().conversation;
         assert_eq!(
             (conversation.unread_count, conversation.last_message_direction),
-            (7, Some(Direction::Outbound))
+            (0, Some(Direction::Outbound)),
+            "the reply, the newest message, clears unread"
         );
 
         let mut texts = Vec::new();
@@ -978,17 +963,15 @@ fn no_operation_reaches_another_organization() {
         use EntityKind::*;
         nf(s.get_conversation(b.org, conv).map(|_| ()), Conversation);
         nf(
-            s.close_conversation(b.org, conv, CloseConversation::default())
+            s.update_conversation(b.org, conv, ConversationUpdate::close(None, None))
                 .map(|_| ()),
             Conversation,
         );
-        nf(s.reopen_conversation(b.org, conv).map(|_| ()), Conversation);
         nf(
-            s.set_status(b.org, conv, ConversationStatus::Closed, None).map(|_| ()),
+            s.update_conversation(b.org, conv, ConversationUpdate::assign(Some(b.agent)))
+                .map(|_| ()),
             Conversation,
         );
-        nf(s.assign(b.org, conv, Some(b.agent)).map(|_| ()), Conversation);
-        nf(s.mark_read(b.org, conv).map(|_| ()), Conversation);
         nf(
             s.list_messages(b.org, conv, &PageRequest::first(10)).map(|_| ()),
             Conversation,
@@ -1079,7 +1062,95 @@ fn no_operation_reaches_another_organization() {
             ),
             Err(Error::InvalidCursor(CursorError::OtherOrganization))
         ));
+        nf(s.list_messages_before(b.org, conv, None, 10).map(|_| ()), Conversation);
+        // Creating in B never touches or reveals A's rows.
+        let made = s
+            .create_contact(
+                b.org,
+                NewContact {
+                    phone: "+971501234567".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!((made.contact.contact.id, made.created), (b_contact, false));
+        assert!(matches!(
+            s.create_account(b.org, "106540352242922", "+15550783881", None),
+            Err(Error::Conflict(_))
+        ));
+        assert!(s.list_accounts(b.org, false).unwrap().iter().all(|x| x.org_id == b.org));
+        assert_eq!(
+            s.create_user(b.org, "Other", "third@yourcompany.com").unwrap().org_id,
+            b.org
+        );
+        assert_eq!(s.get_organization(b.org).unwrap().id, b.org);
+        assert_eq!(
+            s.create_api_key(
+                b.org,
+                NewApiKey {
+                    name: None,
+                    style: KeyStyle::Kirim,
+                    scopes: key::parse_scopes(None).unwrap(),
+                    expires_at: None,
+                }
+            )
+            .unwrap()
+            .key
+            .org_id,
+            b.org
+        );
+        // An idempotency key A used is new in B, and B's completion is not replayed to A.
+        let response = StoredResponse {
+            status: 201,
+            body: "{}".into(),
+        };
+        assert_eq!(
+            s.claim_idempotency_key(a.org, "k1", "f").unwrap(),
+            IdempotencyClaim::Claimed
+        );
+        s.complete_idempotency_key(a.org, "k1", &response).unwrap();
+        assert_eq!(
+            s.claim_idempotency_key(b.org, "k1", "g").unwrap(),
+            IdempotencyClaim::Claimed
+        );
+        s.release_idempotency_key(b.org, "k1").unwrap();
+        assert_eq!(
+            s.claim_idempotency_key(a.org, "k1", "f").unwrap(),
+            IdempotencyClaim::Replay(response)
+        );
     });
+}
+
+/// `no_operation_reaches_another_organization` calls every `Store` method that takes an
+/// organization: a method added to the trait without a case there fails this test.
+#[test]
+fn every_store_operation_has_a_tenancy_case() {
+    // Operations that take no organization, and why.
+    const NOT_TENANT_SCOPED: &[&str] = &[
+        "ping",                // the database answers
+        "create_organization", // makes the tenant itself
+        "ingest",              // Meta names only the number; accounts are found across organizations
+        "revoke_api_key",      // the operator's CLI, by key id
+        "touch_api_keys",      // bookkeeping of keys already authenticated
+        "authenticate",        // finds the key, and so the organization, from the secret
+    ];
+    let core = include_str!("../../core/src/store.rs");
+    let trait_body = &core[core.find("pub trait Store").unwrap()..];
+    let methods: Vec<&str> = trait_body
+        .split("fn ")
+        .skip(1)
+        .map(|rest| rest.split(['(', '<']).next().unwrap().trim())
+        .collect();
+    assert!(methods.len() > 20, "{methods:?}");
+    let this = include_str!("store.rs");
+    let start = this.find("fn no_operation_reaches_another_organization").unwrap();
+    let body = &this[start..start + this[start..].find("\n}\n").unwrap()];
+    for method in methods {
+        assert!(
+            NOT_TENANT_SCOPED.contains(&method) || body.contains(&format!(".{method}(")),
+            "Store::{method} has no case in no_operation_reaches_another_organization"
+        );
+    }
 }
 
 #[test]

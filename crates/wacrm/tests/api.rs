@@ -1,5 +1,6 @@
 //! The wacrm dialect, request in, exact JSON out, on SQLite and (when configured) PostgreSQL.
 
+use rosetta_store::testing::Shortcuts;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -241,7 +242,7 @@ fn expected_conversation(store: &dyn Store, f: &Fixture) -> Value {
         "assigned_agent_id": uuid(f.agent),
         "last_message_text": "Hey, I have a question.",
         "last_message_at": "2026-07-01T15:44:00.000Z",
-        "unread_count": 2,
+        "unread_count": 1,
         "created_at": c.created_at.to_rfc3339(),
         "updated_at": c.updated_at.to_rfc3339(),
         "contact": {

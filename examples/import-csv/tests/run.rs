@@ -29,7 +29,8 @@ fn imports_the_sample_and_prints_kirim_json() {
         vec![
             ("+447700900123", "2026-07-03T18:30:00.000Z", 1),
             ("+971501234567", "2026-07-02T09:00:00.000Z", 1),
-            ("+14155550123", "2026-07-01T12:05:00.000Z", 1),
+            // The last message is the reply: nothing unread.
+            ("+14155550123", "2026-07-01T12:05:00.000Z", 0),
         ]
     );
     assert!(data

@@ -1,11 +1,14 @@
-//! Conversations: lists in every ordering and paging, and the status, assignment and read rules.
+//! Conversations: loading, saving a change (the rules themselves are in `rules.rs`), and lists in
+//! every ordering, keyset paged (`page.rs`) or by page and limit (`buckets.rs`).
 
 use diesel::prelude::*;
+use rosetta_core::store::ConversationUpdate;
 use rosetta_core::*;
 
 use crate::contacts as contact_ops;
 use crate::db::{map_error, DbConnection};
 use crate::directory;
+use crate::page::{decode_cursor, finish_keyset};
 use crate::rows::*;
 use crate::schema::*;
 use crate::Backend;
@@ -47,46 +50,7 @@ fn save(c: &mut DbConnection, row: &ConversationRow) -> Result<()> {
 pub fn open(c: &mut DbConnection, org: Id, account: Id, contact: Id, now: Timestamp) -> Result<Conversation> {
     directory::load_account(c, org, account)?;
     contact_ops::load(c, org, contact)?;
-    let existing: Option<ConversationRow> = conversations::table
-        .filter(conversations::account_id.eq(b(account)))
-        .filter(conversations::contact_id.eq(b(contact)))
-        .select(ConversationRow::as_select())
-        .first(c)
-        .optional()
-        .map_err(map_error)?;
-    if let Some(row) = existing {
-        return row.try_into();
-    }
-    let conversation = new_conversation(org, account, contact, now);
-    diesel::insert_into(conversations::table)
-        .values(&ConversationRow::from_domain(&conversation))
-        .execute(c)
-        .map_err(map_error)?;
-    Ok(conversation)
-}
-
-/// A new, open conversation with no message yet.
-pub fn new_conversation(org: Id, account: Id, contact: Id, now: Timestamp) -> Conversation {
-    Conversation {
-        id: Id::new(),
-        org_id: org,
-        account_id: account,
-        contact_id: contact,
-        status: ConversationStatus::Open,
-        assignee_id: None,
-        unread_count: 0,
-        last_message_text: None,
-        last_message_direction: None,
-        last_message_at: None,
-        last_inbound_at: None,
-        source: None,
-        first_message_at: None,
-        resolution: None,
-        closed_at: None,
-        closed_by: None,
-        created_at: now,
-        updated_at: now,
-    }
+    crate::rules::find_or_open(c, org, account, contact, None, now)?.try_into()
 }
 
 /// Applies a filter to any boxed query over `conversations` (alone or joined).
@@ -212,29 +176,6 @@ fn filtered(org: Id, filter: &ConversationFilter) -> conversations::BoxedQuery<'
     filter_conversations!(conversations::table.into_boxed(), org, filter)
 }
 
-pub fn decode_cursor(cursors: &CursorCodec, fingerprint: &str, cursor: Option<&str>) -> Result<Option<KeysetPosition>> {
-    cursor
-        .map(|text| cursors.decode(fingerprint, text))
-        .transpose()
-        .map_err(Error::InvalidCursor)
-}
-
-/// Cuts the extra row read to learn whether another page exists, and makes the next cursor.
-pub fn finish_keyset<R>(
-    mut rows: Vec<R>,
-    limit: i64,
-    cursor_of: impl Fn(&R) -> Result<String>,
-) -> Result<(Vec<R>, Option<String>, bool)> {
-    let has_more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if has_more {
-        rows.last().map(cursor_of).transpose()?
-    } else {
-        None
-    };
-    Ok((rows, next, has_more))
-}
-
 pub fn list(
     c: &mut DbConnection,
     cursors: &CursorCodec,
@@ -320,125 +261,6 @@ fn list_unchecked(
     }
 }
 
-/// A page at `offset` of `total` rows: by OFFSET, or from `anchor` (the page's first row) when known.
-#[allow(clippy::too_many_arguments)]
-fn offset_page(
-    c: &mut DbConnection,
-    org: Id,
-    filter: &ConversationFilter,
-    order: ConversationOrder,
-    offset: i64,
-    limit: i64,
-    total: i64,
-    anchor: Option<KeysetPosition>,
-) -> Result<Page<ConversationDetail>> {
-    let rows = if offset >= total {
-        Vec::new()
-    } else if let Some(anchor) = anchor {
-        page_rows(c, org, filter, order, Some(anchor), 0, limit)?
-    } else {
-        page_rows(c, org, filter, order, None, offset, limit)?
-    };
-    let has_more = offset + (rows.len() as i64) < total;
-    Ok(Page {
-        items: assemble(c, rows)?,
-        next_cursor: None,
-        has_more,
-        total: Some(total as u64),
-    })
-}
-
-/// Last activity is counted in buckets of 2^26 ms (about 18.6 hours): migration 4.
-pub const BUCKET_SHIFT: u32 = 26;
-
-/// The counter families a filter's rows are counted under (migration 4), or `None` when the
-/// filter narrows by something not counted (contact, account).
-pub fn bucket_families(filter: &ConversationFilter) -> Option<Vec<String>> {
-    if filter.contact_id.is_some() || filter.account_id.is_some() {
-        return None;
-    }
-    let hex = |id: Id| id.to_bytes().iter().map(|b| format!("{b:02X}")).collect::<String>();
-    Some(match (&filter.statuses, filter.assignee_id) {
-        (None, None) => vec![String::new()],
-        (Some(s), None) => s.iter().map(|s| format!("s:{}", s.as_str())).collect(),
-        (None, Some(a)) => vec![format!("a:{}", hex(a))],
-        (Some(s), Some(a)) => s.iter().map(|s| format!("sa:{}:{}", s.as_str(), hex(a))).collect(),
-    })
-}
-
-/// The bucket counts of `families`, newest bucket first, summed across families.
-fn bucket_counts(c: &mut DbConnection, org: Id, families: &[String]) -> Result<Vec<(i64, i64)>> {
-    use crate::schema::conversation_buckets as k;
-    let q = k::table.filter(k::org_id.eq(b(org))).into_boxed();
-    let f = k::family;
-    // A chain of `=` for the usual one or two families keeps the statement cacheable.
-    let q = match families {
-        [a] => q.filter(f.eq(a.clone())),
-        [a, b2] => q.filter(f.eq(a.clone()).or(f.eq(b2.clone()))),
-        more => q.filter(f.eq_any(more.to_vec())),
-    };
-    let rows: Vec<(i64, i64)> = q.select((k::bucket, k::n)).load(c).map_err(map_error)?;
-    let mut summed = std::collections::BTreeMap::<i64, i64>::new();
-    for (bucket, n) in rows {
-        *summed.entry(bucket).or_default() += n;
-    }
-    Ok(summed.into_iter().rev().filter(|(_, n)| *n > 0).collect())
-}
-
-/// A page by the bucket counts: the total is their sum; the page's first row is found by walking
-/// to the bucket it falls in and skipping, on the index, only the rows of that bucket before it.
-fn counted_page(
-    c: &mut DbConnection,
-    org: Id,
-    filter: &ConversationFilter,
-    families: &[String],
-    offset: i64,
-    limit: i64,
-) -> Result<Page<ConversationDetail>> {
-    let order = ConversationOrder::LastActivityDesc;
-    let buckets = bucket_counts(c, org, families)?;
-    let total: i64 = buckets.iter().map(|(_, n)| n).sum();
-    if offset == 0 || offset >= total {
-        return offset_page(c, org, filter, order, offset, limit, total, None);
-    }
-    let mut before = 0;
-    let mut start = None;
-    for (bucket, n) in &buckets {
-        if before + n > offset {
-            start = Some(*bucket);
-            break;
-        }
-        before += n;
-    }
-    let Some(bucket) = start else {
-        return offset_page(c, org, filter, order, offset, limit, total, None);
-    };
-    let end = (bucket + 1) << BUCKET_SHIFT;
-    let anchor: Option<(i64, Vec<u8>)> = crate::per_backend!(c, |conn| filter_conversations!(
-        conversations::table.into_boxed(),
-        org,
-        filter
-    )
-    .filter(conversations::last_activity_at.lt(end))
-    .order_by((conversations::last_activity_at.desc(), conversations::id.desc()))
-    .offset(offset - before)
-    .select((conversations::last_activity_at, conversations::id))
-    .first(conn)
-    .optional()
-    .map_err(map_error))?;
-    // Counts that disagree with the rows (they never should) fall back to OFFSET.
-    let anchor = anchor
-        .map(|(sort, row_id)| -> Result<KeysetPosition> {
-            Ok(KeysetPosition {
-                sort,
-                // "After" the row's successor is "from" the row itself: ids compare as big-endian bytes.
-                id: Id::from_bytes((u128::from_be_bytes(id(&row_id)?.to_bytes()) + 1).to_be_bytes()),
-            })
-        })
-        .transpose()?;
-    offset_page(c, org, filter, order, offset, limit, total, anchor)
-}
-
 /// Joined rows plus their contacts' tags (one more query for the whole page).
 fn assemble(c: &mut DbConnection, rows: Vec<JoinedRow>) -> Result<Vec<ConversationDetail>> {
     let distinct = |ids: &mut Vec<Vec<u8>>| {
@@ -485,108 +307,21 @@ fn assemble(c: &mut DbConnection, rows: Vec<JoinedRow>) -> Result<Vec<Conversati
         .collect()
 }
 
-pub fn close(
-    c: &mut DbConnection,
-    org: Id,
-    conversation: Id,
-    resolution: Option<String>,
-    closed_by: Option<Id>,
-) -> Result<Conversation> {
-    let mut row = load_for_update(c, org, conversation)?;
-    if let Some(user) = closed_by {
-        directory::member(c, org, user)?;
-    }
-    if row.status == ConversationStatus::Closed.as_str() {
-        return row.try_into();
-    }
-    let now = Timestamp::now().millis();
-    row.status = ConversationStatus::Closed.as_str().to_owned();
-    row.resolution = resolution.or_else(|| Some("resolved".to_owned()));
-    row.closed_at = Some(now);
-    row.closed_by = closed_by.map(b);
-    row.updated_at = now;
-    save(c, &row)?;
-    row.try_into()
-}
-
-/// Moves to `status`. Entering `closed` records when and by whom; leaving it clears that.
-/// `only_if_closed` is `reopen`: an open conversation stays as it is.
-pub fn set_status(
-    c: &mut DbConnection,
-    org: Id,
-    conversation: Id,
-    status: ConversationStatus,
-    actor: Option<Id>,
-    only_if_closed: bool,
-) -> Result<Conversation> {
-    let mut row = load_for_update(c, org, conversation)?;
-    if let Some(user) = actor {
-        directory::member(c, org, user)?;
-    }
-    let current: ConversationStatus = row.status.parse().unwrap_or(ConversationStatus::Open);
-    if current == status || (only_if_closed && current != ConversationStatus::Closed) {
-        return row.try_into();
-    }
-    if status == ConversationStatus::Closed {
-        return close(c, org, conversation, None, actor);
-    }
-    let now = Timestamp::now().millis();
-    row.status = status.as_str().to_owned();
-    if current == ConversationStatus::Closed {
-        row.resolution = None;
-        row.closed_at = None;
-        row.closed_by = None;
-    }
-    row.updated_at = now;
-    save(c, &row)?;
-    row.try_into()
-}
-
-pub fn assign(c: &mut DbConnection, org: Id, conversation: Id, user: Option<Id>) -> Result<Conversation> {
-    let mut row = load_for_update(c, org, conversation)?;
-    if let Some(user) = user {
-        directory::member(c, org, user)?;
-    }
-    let wanted = user.map(b);
-    if row.assignee_id == wanted {
-        return row.try_into();
-    }
-    row.assignee_id = wanted;
-    row.updated_at = Timestamp::now().millis();
-    save(c, &row)?;
-    row.try_into()
-}
-
-/// A status change and an assignment together (kirim's PATCH, envelope's close-and-assign).
+/// The one way a conversation's status and assignee change: the row is locked once, every user
+/// named is checked once, and the row is saved once, only if something changed.
 pub fn update(c: &mut DbConnection, org: Id, conversation: Id, update: &ConversationUpdate) -> Result<()> {
-    if let Some(status) = update.status {
-        let current = load_for_update(c, org, conversation)?
-            .status
-            .parse()
-            .unwrap_or(ConversationStatus::Open);
-        let already = update.asked_in.is_some_and(|d| current.project(d) == status.project(d));
-        if !already {
-            set_status(c, org, conversation, status, update.actor, false)?;
-        }
+    let mut row = load_for_update(c, org, conversation)?;
+    for user in [update.actor, update.assignee.flatten()].into_iter().flatten() {
+        directory::member(c, org, user)?;
     }
-    if let Some(assignee) = update.assignee {
-        assign(c, org, conversation, assignee)?;
-    }
-    if update.status.is_none() && update.assignee.is_none() {
-        load(c, org, conversation)?;
+    if row.apply_update(update, Timestamp::now().millis())? {
+        save(c, &row)?;
     }
     Ok(())
 }
 
-pub fn mark_read(c: &mut DbConnection, org: Id, conversation: Id) -> Result<Conversation> {
-    let mut row = load_for_update(c, org, conversation)?;
-    if row.unread_count != 0 {
-        row.unread_count = 0;
-        row.updated_at = Timestamp::now().millis();
-        save(c, &row)?;
-    }
-    row.try_into()
-}
+mod buckets;
+use buckets::{bucket_families, counted_page, offset_page};
 
 /// The query plan of a conversation list page (first page, or one after a cursor when `deep`).
 pub fn explain(
