@@ -138,7 +138,6 @@ fn acknowledged_deliveries_survive_kill_9_on_sqlite() {
 #[test]
 fn acknowledged_deliveries_survive_kill_9_on_postgres() {
     let Some(db) = rosetta_store::testing::TestDb::postgres() else {
-        eprintln!("ROSETTA_TEST_DATABASE_URL is not set: the PostgreSQL crash test is skipped");
         return;
     };
     crash_test(&db.url);

@@ -128,7 +128,6 @@ fn get(port: u16, path: &str, headers: &[(&str, String)]) -> (u16, String, Durat
 #[test]
 fn database_outage_answers_503_in_every_dialect_and_recovers() {
     let Some(db) = rosetta_store::testing::TestDb::postgres() else {
-        eprintln!("ROSETTA_TEST_DATABASE_URL is not set: the PostgreSQL outage test is skipped");
         return;
     };
     let url = db.url.clone();
@@ -229,7 +228,6 @@ fn sqlite_file_gone_answers_503_in_every_dialect_and_recovers() {
 #[test]
 fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
     let Some(db) = rosetta_store::testing::TestDb::postgres() else {
-        eprintln!("ROSETTA_TEST_DATABASE_URL is not set: the PostgreSQL pool test is skipped");
         return;
     };
     let url = db.url.clone();

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use actix_web::{test as actix_test, web, App};
+use actix_web::test as actix_test;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use rosetta_core::key::{parse_scopes, KeyStyle};
@@ -81,20 +81,11 @@ fn arbitrary_requests_never_5xx_and_always_answer_in_shape() {
     let org_uuid = org.render(EntityKind::Organization, Spelling::Envelope);
     let state = AppState::new(store.clone());
     let rt = actix_web::rt::Runtime::new().unwrap();
-    let app = rt.block_on(actix_test::init_service(
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .configure(rosetta_wacrm::routes(rosetta_wacrm::Wacrm::shared(state.clone(), 0)))
-            .configure(rosetta_kirim::routes(rosetta_kirim::Kirim::shared(
-                state.clone(),
-                Some(0),
-            )))
-            .configure(rosetta_envelope::routes(rosetta_envelope::Envelope::shared(
-                state,
-                0,
-                Some("s"),
-            ))),
-    ));
+    let dialects = rosetta_testkit::Dialects {
+        jwt_secret: Some("s"),
+        ..rosetta_testkit::Dialects::all()
+    };
+    let app = rt.block_on(rosetta_testkit::app(state, dialects));
     let routes = [
         ("/api/v1", "GET", "/conversations"),
         ("/api/v1", "GET", "/conversations/{x}"),

@@ -11,7 +11,7 @@
 use rosetta_store::testing::Shortcuts;
 use std::sync::Arc;
 
-use actix_web::{test, web, App};
+use actix_web::test;
 use rosetta_core::key::{parse_scopes, KeyStyle};
 use rosetta_core::*;
 use rosetta_http::AppState;
@@ -216,19 +216,7 @@ async fn no_operation_of_any_dialect_reaches_another_organization() {
             "b-secret-message",
         );
         let state = AppState::new(store.clone());
-        let app = test::init_service(
-            App::new()
-                .app_data(web::Data::new(state.clone()))
-                .configure(rosetta_wacrm::routes(rosetta_wacrm::Wacrm::shared(state.clone(), 0)))
-                .configure(rosetta_kirim::routes(rosetta_kirim::Kirim::shared(
-                    state.clone(),
-                    Some(0),
-                )))
-                .configure(rosetta_envelope::routes(rosetta_envelope::Envelope::shared(
-                    state, 0, None,
-                ))),
-        )
-        .await;
+        let app = rosetta_testkit::app(state, rosetta_testkit::Dialects::all()).await;
         // B's cursors, made by B's own calls.
         let b_cursor = |d: D, path: &str| {
             let app = &app;

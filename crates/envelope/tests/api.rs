@@ -1,13 +1,13 @@
 //! The envelope dialect, request in, exact JSON out, on SQLite and (when configured) PostgreSQL.
 
-use rosetta_store::testing::Shortcuts;
+use rosetta_testkit::{self as testkit, message, send, Shortcuts};
 use std::sync::Arc;
 
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::{test, web, App};
-use rosetta_core::key::{parse_scopes, KeyStyle};
+use actix_web::test;
+use rosetta_core::key::KeyStyle;
 use rosetta_core::*;
-use rosetta_http::webhook::{sign, WebhookConfig};
+use rosetta_http::webhook::sign;
 use rosetta_http::AppState;
 use rosetta_store::testing::TestDb;
 use serde_json::{json, Value};
@@ -34,47 +34,7 @@ struct Fixture {
 }
 
 fn key(store: &dyn Store, org: Id, style: KeyStyle) -> String {
-    store
-        .create_api_key(
-            org,
-            NewApiKey {
-                name: None,
-                style,
-                scopes: parse_scopes(None).unwrap(),
-                expires_at: None,
-            },
-        )
-        .unwrap()
-        .secret
-}
-
-fn message(
-    conversation: Id,
-    wamid: &str,
-    direction: Direction,
-    kind: ContentType,
-    body: MessageBody,
-    at: &str,
-) -> NewMessage {
-    NewMessage {
-        conversation_id: conversation,
-        wamid: Some(wamid.into()),
-        direction,
-        sender_type: if direction == Direction::Inbound {
-            SenderType::Customer
-        } else {
-            SenderType::Agent
-        },
-        sender_user_id: None,
-        content_type: kind,
-        body,
-        status: if direction == Direction::Inbound {
-            MessageStatus::Received
-        } else {
-            MessageStatus::Delivered
-        },
-        created_at: Timestamp::parse_rfc3339(at).unwrap(),
-    }
+    testkit::key(store, org, style, None).secret
 }
 
 fn fixture(store: &dyn Store) -> Fixture {
@@ -198,71 +158,19 @@ fn fixture(store: &dyn Store) -> Fixture {
     }
 }
 
-/// All three dialects and the webhook route over one store, as `serve --dialect all` mounts them.
+/// All three dialects and the webhook route over one store, as `serve --dialect all` mounts them;
+/// envelope at `rate` requests a minute (0: off).
 async fn app(
     state: AppState,
     rate: u32,
 ) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
-    test::init_service(
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .configure(rosetta_http::webhook::routes(WebhookConfig::new(
-                Some(APP_SECRET),
-                None,
-            )))
-            .configure(rosetta_wacrm::routes(rosetta_wacrm::Wacrm::shared(state.clone(), 0)))
-            .configure(rosetta_kirim::routes(rosetta_kirim::Kirim::shared(
-                state.clone(),
-                Some(0),
-            )))
-            .configure(rosetta_envelope::routes(rosetta_envelope::Envelope::shared(
-                state,
-                rate,
-                Some(JWT_SECRET),
-            )))
-            .default_service(web::to(rosetta_http::not_found)),
-    )
-    .await
-}
-
-struct Reply {
-    status: u16,
-    body: Value,
-    headers: actix_web::http::header::HeaderMap,
-}
-
-async fn send(
-    app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
-    method: &str,
-    uri: &str,
-    headers: &[(&str, String)],
-    body: Option<&str>,
-) -> Reply {
-    let mut req = match method {
-        "GET" => test::TestRequest::get(),
-        "POST" => test::TestRequest::post(),
-        "PATCH" => test::TestRequest::patch(),
-        "DELETE" => test::TestRequest::delete(),
-        _ => unreachable!(),
-    }
-    .uri(uri);
-    for (name, value) in headers {
-        req = req.insert_header((*name, value.clone()));
-    }
-    if let Some(body) = body {
-        req = req
-            .insert_header(("Content-Type", "application/json"))
-            .set_payload(body.to_owned());
-    }
-    let resp = test::call_service(app, req.to_request()).await;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = test::read_body(resp).await;
-    Reply {
-        status,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        headers,
-    }
+    let dialects = testkit::Dialects {
+        envelope: Some(rate),
+        jwt_secret: Some(JWT_SECRET),
+        app_secret: Some(APP_SECRET),
+        ..testkit::Dialects::all()
+    };
+    testkit::app(state, dialects).await
 }
 
 fn auth(token: &str, org: Id) -> Vec<(&'static str, String)> {
@@ -291,10 +199,8 @@ fn fail(status: u16, message: &str) -> (u16, Value) {
 }
 
 fn setup(db: &TestDb) -> (Arc<dyn Store>, Fixture, AppState) {
-    let store: Arc<dyn Store> = Arc::new(rosetta_store::DieselStore::open(&db.url).unwrap());
+    let (store, state) = testkit::state(db);
     let f = fixture(store.as_ref());
-    let mut state = AppState::new(store.clone());
-    state.inline_reads = db.backend() == "sqlite";
     (store, f, state)
 }
 

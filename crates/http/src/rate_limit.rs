@@ -7,9 +7,17 @@ use std::sync::Mutex;
 
 use actix_web::HttpResponseBuilder;
 
+/// Unix seconds now; tests put a fixed clock in so that no window rolls over mid-test.
+pub type Clock = fn() -> i64;
+
+fn system_clock() -> i64 {
+    rosetta_core::Timestamp::now().millis() / 1000
+}
+
 #[derive(Debug)]
 pub struct RateLimiter {
     per_minute: u32,
+    clock: Clock,
     windows: Mutex<HashMap<String, (i64, u32)>>,
 }
 
@@ -58,8 +66,14 @@ impl RateDecision {
 impl RateLimiter {
     /// `per_minute == 0` turns the limiter off.
     pub fn new(per_minute: u32) -> Self {
+        Self::with_clock(per_minute, system_clock)
+    }
+
+    /// A limiter that reads the time from `clock` (unix seconds).
+    pub fn with_clock(per_minute: u32, clock: Clock) -> Self {
         RateLimiter {
             per_minute,
+            clock,
             windows: Mutex::new(HashMap::new()),
         }
     }
@@ -70,7 +84,7 @@ impl RateLimiter {
 
     /// Counts one request for `key`; `None` when limits are off.
     pub fn check(&self, key: &str) -> Option<RateDecision> {
-        self.check_at(key, rosetta_core::Timestamp::now().millis() / 1000)
+        self.check_at(key, (self.clock)())
     }
 
     pub fn check_at(&self, key: &str, now: i64) -> Option<RateDecision> {
@@ -131,5 +145,12 @@ mod tests {
         );
         assert!(limiter.check_at("a", t + 60).unwrap().allowed, "a new window");
         assert!(RateLimiter::new(0).check("a").is_none());
+        let frozen = RateLimiter::with_clock(1, || 1_800_000_059);
+        assert_eq!(
+            frozen.check("a").unwrap().reset,
+            1_800_000_060,
+            "the clock is the limiter's"
+        );
+        assert!(!frozen.check("a").unwrap().allowed);
     }
 }

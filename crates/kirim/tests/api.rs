@@ -1,12 +1,11 @@
 //! The kirim dialect, request in, exact JSON out, on SQLite and (when configured) PostgreSQL.
 
-use rosetta_store::testing::Shortcuts;
+use rosetta_testkit::{self as testkit, contact, inbound, Reply, Shortcuts};
 use std::sync::Arc;
 
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::http::header::HeaderMap;
-use actix_web::{test, web, App};
-use rosetta_core::key::{parse_scopes, KeyStyle};
+use actix_web::test;
+use rosetta_core::key::KeyStyle;
 use rosetta_core::*;
 use rosetta_http::AppState;
 use rosetta_store::testing::TestDb;
@@ -34,50 +33,7 @@ struct Fixture {
 }
 
 fn key(store: &dyn Store, org: Id, style: KeyStyle) -> CreatedApiKey {
-    store
-        .create_api_key(
-            org,
-            NewApiKey {
-                name: Some("ci".into()),
-                style,
-                scopes: parse_scopes(None).unwrap(),
-                expires_at: None,
-            },
-        )
-        .unwrap()
-}
-
-fn inbound(conversation: Id, wamid: &str, text: &str, at: &str) -> NewMessage {
-    NewMessage {
-        conversation_id: conversation,
-        wamid: Some(wamid.into()),
-        direction: Direction::Inbound,
-        sender_type: SenderType::Customer,
-        sender_user_id: None,
-        content_type: ContentType::Text,
-        body: MessageBody {
-            text: Some(text.into()),
-            ..Default::default()
-        },
-        status: MessageStatus::Received,
-        created_at: Timestamp::parse_rfc3339(at).unwrap(),
-    }
-}
-
-fn contact(store: &dyn Store, org: Id, phone: &str, name: Option<&str>) -> Id {
-    store
-        .create_contact(
-            org,
-            NewContact {
-                phone: phone.into(),
-                name: name.map(Into::into),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .contact
-        .contact
-        .id
+    testkit::key(store, org, style, None)
 }
 
 fn fixture(store: &dyn Store) -> Fixture {
@@ -125,50 +81,49 @@ fn fixture(store: &dyn Store) -> Fixture {
     }
 }
 
-/// kirim (and wacrm beside it, as `serve --dialect all` mounts them) over one store.
+/// kirim (and wacrm beside it, as `serve --dialect all` mounts them) over one store; `rate`:
+/// reads a minute (writes a tenth), `None` for the product's defaults (600 and 60).
 async fn app(
     state: AppState,
     rate: Option<u32>,
 ) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
-    test::init_service(
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .configure(rosetta_wacrm::routes(rosetta_wacrm::Wacrm::shared(state.clone(), 0)))
-            .configure(rosetta_kirim::routes(rosetta_kirim::Kirim::shared(state, rate)))
-            .default_service(web::to(rosetta_http::not_found)),
-    )
-    .await
+    let dialects = testkit::Dialects {
+        wacrm: Some(0),
+        kirim: Some(rate.unwrap_or(rosetta_kirim::DEFAULT_READS_PER_MINUTE)),
+        envelope: None,
+        jwt_secret: None,
+        app_secret: None,
+    };
+    testkit::app(state, dialects).await
 }
 
-struct Reply {
-    status: u16,
-    body: Value,
-    headers: HeaderMap,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
+trait KirimReply {
     /// The body with its request id checked against `X-Request-Id` and taken out.
+    fn json(&self) -> Value;
+}
+
+impl KirimReply for Reply {
     fn json(&self) -> Value {
-        let id = self.header("x-request-id").expect("every response has X-Request-Id");
-        assert!(id.starts_with("req_") && id.len() == 30, "{id}");
-        let mut body = self.body.clone();
-        let slot = if body.get("error").is_some() {
-            body["error"].as_object_mut().unwrap()
-        } else {
-            body.as_object_mut().unwrap()
-        };
-        assert_eq!(
-            slot.remove("request_id"),
-            Some(Value::String(id.to_owned())),
-            "{}",
-            self.body
-        );
-        body
+        without_request_id(self)
     }
+}
+
+fn without_request_id(reply: &Reply) -> Value {
+    let id = reply.header("x-request-id").expect("every response has X-Request-Id");
+    assert!(id.starts_with("req_") && id.len() == 30, "{id}");
+    let mut body = reply.body.clone();
+    let slot = if body.get("error").is_some() {
+        body["error"].as_object_mut().unwrap()
+    } else {
+        body.as_object_mut().unwrap()
+    };
+    assert_eq!(
+        slot.remove("request_id"),
+        Some(Value::String(id.to_owned())),
+        "{}",
+        reply.body
+    );
+    body
 }
 
 async fn send(
@@ -179,34 +134,12 @@ async fn send(
     body: Option<&str>,
     headers: &[(&str, &str)],
 ) -> Reply {
-    let mut req = match method {
-        "GET" => test::TestRequest::get(),
-        "POST" => test::TestRequest::post(),
-        "PATCH" => test::TestRequest::patch(),
-        "DELETE" => test::TestRequest::delete(),
-        _ => unreachable!(),
-    }
-    .uri(uri);
-    if let Some(key) = key {
-        req = req.insert_header(("Authorization", format!("Bearer {key}")));
-    }
-    for h in headers {
-        req = req.insert_header(*h);
-    }
-    if let Some(body) = body {
-        req = req
-            .insert_header(("Content-Type", "application/json"))
-            .set_payload(body.to_owned());
-    }
-    let resp = test::call_service(app, req.to_request()).await;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = test::read_body(resp).await;
-    Reply {
-        status,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        headers,
-    }
+    let mut all: Vec<(&str, String)> = key
+        .map(|k| ("Authorization", format!("Bearer {k}")))
+        .into_iter()
+        .collect();
+    all.extend(headers.iter().map(|(n, v)| (*n, (*v).to_owned())));
+    testkit::send(app, method, uri, &all, body).await
 }
 
 /// Method, URI, key, body, and the status and body (request id taken out) expected.
@@ -238,10 +171,8 @@ fn expected_conversation(store: &dyn Store, f: &Fixture) -> Value {
 }
 
 fn setup(db: &TestDb) -> (Arc<dyn Store>, Fixture, AppState) {
-    let store: Arc<dyn Store> = Arc::new(rosetta_store::DieselStore::open(&db.url).unwrap());
+    let (store, state) = testkit::state(db);
     let f = fixture(store.as_ref());
-    let mut state = AppState::new(store.clone());
-    state.inline_reads = db.backend() == "sqlite";
     (store, f, state)
 }
 
@@ -261,7 +192,10 @@ async fn conversations_read_and_patch() {
         );
         assert_eq!(r.header("x-ratelimit-limit"), Some("600"));
         assert_eq!(r.header("x-ratelimit-remaining"), Some("599"));
-        assert!(r.header("x-ratelimit-reset").unwrap().parse::<i64>().unwrap() > 1_700_000_000);
+        assert_eq!(
+            r.header("x-ratelimit-reset").unwrap().parse::<i64>().unwrap(),
+            testkit::FIXED_NOW - testkit::FIXED_NOW % 60 + 60
+        );
 
         // Filters: status and contact.
         for (query, n) in [
@@ -846,7 +780,11 @@ async fn rate_limits_count_reads_and_writes_apart_per_organization() {
         )
     );
     let retry: i64 = r.header("retry-after").unwrap().parse().unwrap();
-    assert!((1..=60).contains(&retry));
+    assert_eq!(
+        retry,
+        60 - testkit::FIXED_NOW % 60,
+        "the rest of the fixed clock's minute"
+    );
     assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
     // Writes have their own budget.
     for _ in 0..2 {

@@ -1,6 +1,10 @@
 //! Fresh databases for tests, in this workspace and in programs that embed the store: a new
 //! SQLite file always, and a new PostgreSQL database whenever `ROSETTA_TEST_DATABASE_URL` names a
 //! server (e.g. `postgres://postgres@127.0.0.1:5432/postgres`). Each is removed when dropped.
+//!
+//! Without that variable the PostgreSQL half of every test is skipped, and the run says so on the
+//! terminal (once per test binary). With `ROSETTA_REQUIRE_POSTGRES=1` (CI sets it) a missing
+//! variable or an unreachable server fails the test instead: PostgreSQL is never skipped quietly.
 
 use std::path::PathBuf;
 
@@ -10,6 +14,24 @@ use rosetta_core::Id;
 use crate::DieselStore;
 
 pub const PG_ENV: &str = "ROSETTA_TEST_DATABASE_URL";
+/// Set to `1` to make a missing or unreachable PostgreSQL a test failure rather than a skip.
+pub const REQUIRE_PG_ENV: &str = "ROSETTA_REQUIRE_POSTGRES";
+
+fn postgres_required() -> bool {
+    std::env::var(REQUIRE_PG_ENV).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Says once per process, past the test harness's capture, that PostgreSQL was skipped.
+fn say_postgres_skipped() {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: PostgreSQL tests skipped ({PG_ENV} is not set; e.g. {PG_ENV}=postgres://postgres@127.0.0.1:5432/postgres)"
+        );
+    });
+}
 
 #[derive(Debug)]
 enum Fresh {
@@ -38,11 +60,20 @@ impl TestDb {
         }
     }
 
-    /// `None` unless `ROSETTA_TEST_DATABASE_URL` is set.
+    /// `None` unless `ROSETTA_TEST_DATABASE_URL` is set (a panic instead when
+    /// `ROSETTA_REQUIRE_POSTGRES` is); a server that cannot be reached is always a panic.
     pub fn postgres() -> Option<TestDb> {
-        let admin_url = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty())?;
+        let Some(admin_url) = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty()) else {
+            assert!(
+                !postgres_required(),
+                "{REQUIRE_PG_ENV} is set but {PG_ENV} is not: PostgreSQL may not be skipped"
+            );
+            say_postgres_skipped();
+            return None;
+        };
         let name = format!("rosetta_t_{}", Id::new().to_string().to_lowercase());
-        let mut admin = diesel::PgConnection::establish(&admin_url).expect("connect to ROSETTA_TEST_DATABASE_URL");
+        let mut admin = diesel::PgConnection::establish(&admin_url)
+            .unwrap_or_else(|e| panic!("cannot reach {PG_ENV} ({}): {e}", crate::db::redact(&admin_url)));
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .expect("create test database");

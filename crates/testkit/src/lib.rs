@@ -1,0 +1,220 @@
+//! One test application for Rosetta's dialect tests (in the spirit of crates.io's `TestApp`): every
+//! dialect mounted over one store as `rosetta serve` mounts them, rate limits counted on a fixed
+//! clock (so no window rolls over mid-test), one request helper, and the builders every fixture
+//! uses. Each dialect's tests keep only their own data and their own expected JSON.
+
+use std::sync::Arc;
+
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header::HeaderMap;
+use actix_web::{test, web, App};
+use rosetta_core::key::{parse_scopes, KeyStyle};
+use rosetta_core::*;
+use rosetta_http::rate_limit::RateLimiter;
+use rosetta_http::AppState;
+use rosetta_store::testing::TestDb;
+use serde_json::Value;
+
+pub use rosetta_store::testing::Shortcuts;
+
+/// The time every test rate limiter reads: 30 s into a minute, forever.
+pub const FIXED_NOW: i64 = 1_800_000_030;
+
+fn fixed_clock() -> i64 {
+    FIXED_NOW
+}
+
+/// A limiter of `per_minute` (0: off) on the fixed clock.
+pub fn limiter(per_minute: u32) -> Arc<RateLimiter> {
+    Arc::new(RateLimiter::with_clock(per_minute, fixed_clock))
+}
+
+/// A store over `db` (a second handle, as another instance would open it) and the HTTP state over
+/// it, reading inline on SQLite as `serve` does.
+pub fn state(db: &TestDb) -> (Arc<dyn Store>, AppState) {
+    let store: Arc<dyn Store> = Arc::new(rosetta_store::DieselStore::open(&db.url).unwrap());
+    let mut state = AppState::new(store.clone());
+    state.inline_reads = db.backend() == "sqlite";
+    (store, state)
+}
+
+/// Which dialects a test app mounts, and their limits (requests a minute; 0 turns one off).
+#[derive(Debug, Clone)]
+pub struct Dialects {
+    pub wacrm: Option<u32>,
+    /// kirim's reads; writes are a tenth of it (at least 1), as `--rate-limit-per-minute` sets.
+    pub kirim: Option<u32>,
+    pub envelope: Option<u32>,
+    /// envelope's JWT secret.
+    pub jwt_secret: Option<&'static str>,
+    /// Mounts Meta's webhook route, deliveries signed with this app secret.
+    pub app_secret: Option<&'static str>,
+}
+
+impl Dialects {
+    /// Every dialect, no limits.
+    pub fn all() -> Self {
+        Dialects {
+            wacrm: Some(0),
+            kirim: Some(0),
+            envelope: Some(0),
+            jwt_secret: None,
+            app_secret: None,
+        }
+    }
+}
+
+/// The application `serve --dialect all` builds (the dialects asked for), on the fixed clock.
+pub async fn app(
+    state: AppState,
+    dialects: Dialects,
+) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
+    let mut app = App::new().app_data(web::Data::new(state.clone()));
+    if let Some(secret) = dialects.app_secret {
+        app = app.configure(rosetta_http::webhook::routes(
+            rosetta_http::webhook::WebhookConfig::new(Some(secret), None),
+        ));
+    }
+    if let Some(limit) = dialects.wacrm {
+        app = app.configure(rosetta_wacrm::routes(web::Data::new(rosetta_wacrm::Wacrm {
+            state: state.clone(),
+            limiter: limiter(limit),
+        })));
+    }
+    if let Some(reads) = dialects.kirim {
+        let writes = if reads == 0 { 0 } else { (reads / 10).max(1) };
+        app = app.configure(rosetta_kirim::routes(web::Data::new(rosetta_kirim::Kirim {
+            state: state.clone(),
+            reads: limiter(reads),
+            writes: limiter(writes),
+        })));
+    }
+    if let Some(limit) = dialects.envelope {
+        let mut envelope = rosetta_envelope::Envelope::new(state.clone(), 0, dialects.jwt_secret);
+        envelope.limiter = limiter(limit);
+        app = app.configure(rosetta_envelope::routes(web::Data::new(envelope)));
+    }
+    test::init_service(app.default_service(web::to(rosetta_http::not_found))).await
+}
+
+/// A response: status, body as JSON (`null` when it is not JSON), headers.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Sends `method uri` with `headers` and, when given, a JSON `body`.
+pub async fn send(
+    app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, String)],
+    body: Option<&str>,
+) -> Reply {
+    let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+    let mut req = test::TestRequest::default().method(method).uri(uri);
+    for (name, value) in headers {
+        req = req.insert_header((*name, value.as_str()));
+    }
+    if let Some(body) = body {
+        req = req
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload(body.to_owned());
+    }
+    let resp = test::call_service(app, req.to_request()).await;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = test::read_body(resp).await;
+    Reply {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        headers,
+    }
+}
+
+/// An API key of `org` in `style`, with `scopes` (`None`: every scope).
+pub fn key(store: &dyn Store, org: Id, style: KeyStyle, scopes: Option<&str>) -> CreatedApiKey {
+    store
+        .create_api_key(
+            org,
+            NewApiKey {
+                name: Some("ci".into()),
+                style,
+                scopes: parse_scopes(scopes).unwrap(),
+                expires_at: None,
+            },
+        )
+        .unwrap()
+}
+
+/// A contact of `org`.
+pub fn contact(store: &dyn Store, org: Id, phone: &str, name: Option<&str>) -> Id {
+    store
+        .create_contact(
+            org,
+            NewContact {
+                phone: phone.into(),
+                name: name.map(Into::into),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .contact
+        .contact
+        .id
+}
+
+/// A message at `at` (RFC 3339): from the customer when inbound (received), else from an agent
+/// (delivered).
+pub fn message(
+    conversation: Id,
+    wamid: &str,
+    direction: Direction,
+    content_type: ContentType,
+    body: MessageBody,
+    at: &str,
+) -> NewMessage {
+    let inbound = direction == Direction::Inbound;
+    NewMessage {
+        conversation_id: conversation,
+        wamid: Some(wamid.into()),
+        direction,
+        sender_type: if inbound {
+            SenderType::Customer
+        } else {
+            SenderType::Agent
+        },
+        sender_user_id: None,
+        content_type,
+        body,
+        status: if inbound {
+            MessageStatus::Received
+        } else {
+            MessageStatus::Delivered
+        },
+        created_at: Timestamp::parse_rfc3339(at).unwrap(),
+    }
+}
+
+/// An inbound text message at `at` (RFC 3339).
+pub fn inbound(conversation: Id, wamid: &str, text: &str, at: &str) -> NewMessage {
+    message(
+        conversation,
+        wamid,
+        Direction::Inbound,
+        ContentType::Text,
+        MessageBody {
+            text: Some(text.into()),
+            ..Default::default()
+        },
+        at,
+    )
+}
