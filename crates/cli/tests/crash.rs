@@ -37,7 +37,15 @@ fn crash_test(url: &str) {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1500));
+    // The crash comes once a good number of deliveries were acknowledged, while more are in flight.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deliveries are not being acknowledged"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     server.kill().unwrap(); // SIGKILL
     server.wait().unwrap();
     stop.store(true, Ordering::Relaxed);

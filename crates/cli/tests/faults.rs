@@ -324,7 +324,6 @@ fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
             break;
         }
         assert!(Instant::now() < deadline, "the lock holder never started");
-        std::thread::sleep(Duration::from_millis(100));
     }
     let patch = format!("/v1/{PNID}/conversations/{cnv}");
     // As many writers as connections: each waits on the lock, not for the pool.
@@ -346,7 +345,22 @@ fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until both writers hold their connection and wait on the row lock.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("psql")
+            .args([
+                url.as_str(),
+                "-qAtc",
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            ])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim() == "2" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the writers never waited on the lock");
+    }
     let t = Instant::now();
     let (status, body) = Client::connect(port)
         .unwrap()
@@ -364,11 +378,10 @@ fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
         assert!(body.contains("service_unavailable"), "{body}");
         assert!(took < Duration::from_secs(12), "a write waited {took:?}");
     }
-    assert!(
-        status == 200 || status == 503,
-        "{status} {}",
-        String::from_utf8_lossy(&body)
-    );
+    // The read queued behind the writers' connections; they give up on the lock after the lock
+    // timeout, before the read's own pool timeout (both 5 s, and the writers started first), so
+    // the read is answered, late but whole.
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert!(read_took < Duration::from_secs(12), "a read waited {read_took:?}");
     holder.wait().unwrap();
     let (status, _) = Client::connect(port)

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -77,6 +76,7 @@ fn keys_are_hashed_and_logs_carry_no_secret() {
         .spawn()
         .map(support::KillOnDrop)
         .unwrap();
+    let logs = support::Output::read(server.stderr.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut c = loop {
         match Client::connect(port) {
@@ -143,11 +143,14 @@ fn keys_are_hashed_and_logs_carry_no_secret() {
         .unwrap();
     assert_eq!(status, 401);
     drop(c);
-    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        logs.wait_for("webhook delivery refused", Duration::from_secs(10)),
+        "the refused delivery is logged: {}",
+        logs.text()
+    );
     server.kill().unwrap();
-    let mut logs = String::new();
-    server.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
     server.wait().unwrap();
+    let logs = logs.text();
     assert!(logs.contains("rosetta listening"), "the run logged at info: {logs}");
     for secret in keys
         .iter()

@@ -176,6 +176,12 @@ async fn receive(
     }
     let signature = req.headers().get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     if !config.signature_valid(signature, &body) {
+        // Logged without the body: it is unauthenticated, and may be anyone's data.
+        tracing::warn!(
+            bytes = body.len(),
+            signed = signature.is_some(),
+            "webhook delivery refused: missing or invalid X-Hub-Signature-256"
+        );
         return error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

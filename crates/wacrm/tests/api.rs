@@ -598,8 +598,10 @@ async fn walking_every_page_yields_every_conversation_once() {
         let mut state = AppState::new(store.clone());
         state.inline_reads = db.backend() == "sqlite";
         let app = app(state, 0).await;
+        let mut inserted = 0;
         for limit in ["1", "2", "5", "7.9", "200"] {
             let mut seen = Vec::new();
+            let mut arrived = HashSet::new();
             let mut uri = format!("/api/v1/conversations?limit={limit}");
             loop {
                 let (status, body, _) = call(&app, "GET", &uri, Some(&f.key)).await;
@@ -621,16 +623,19 @@ async fn walking_every_page_yields_every_conversation_once() {
                 match body["meta"]["next_cursor"].as_str() {
                     Some(next) => {
                         // A new conversation arriving mid-walk is not seen twice and shifts nothing.
-                        let c = store.create_contact(
-                            f.org,
-                            NewContact {
-                                phone: format!("+4477008{:05}", seen.len() + limit.len() * 100),
-                                ..Default::default()
-                            },
-                        );
-                        if let Ok(c) = c {
-                            store.open_conversation(f.org, account, c.contact.contact.id).unwrap();
-                        }
+                        inserted += 1;
+                        let c = store
+                            .create_contact(
+                                f.org,
+                                NewContact {
+                                    phone: format!("+4477008{inserted:05}"),
+                                    ..Default::default()
+                                },
+                            )
+                            .unwrap();
+                        assert!(c.created, "a new contact each time");
+                        let new = store.open_conversation(f.org, account, c.contact.contact.id).unwrap();
+                        arrived.insert(uuid(new.id));
                         uri = format!("/api/v1/conversations?limit={limit}&cursor={next}");
                     }
                     None => break,
@@ -642,7 +647,15 @@ async fn walking_every_page_yields_every_conversation_once() {
                 all.is_subset(&unique),
                 "every conversation that existed when the walk began (limit {limit})"
             );
-            all = unique;
+            assert!(
+                arrived.is_disjoint(&unique),
+                "conversations newer than the walk's start are not in it (limit {limit})"
+            );
+            assert!(
+                !arrived.is_empty() || limit == "200",
+                "the walk saw arrivals (limit {limit})"
+            );
+            all = unique.union(&arrived).cloned().collect();
         }
         // A cursor made with other filters is refused.
         let (_, first, _) = call(&app, "GET", "/api/v1/conversations?limit=1", Some(&f.key)).await;

@@ -198,3 +198,45 @@ impl Client {
         .map(|(status, _)| status)
     }
 }
+
+/// A child's output, read line by line on a thread as it comes, so a test can wait for a line
+/// (an event) instead of sleeping.
+#[allow(dead_code)]
+pub struct Output {
+    text: std::sync::Arc<(std::sync::Mutex<String>, std::sync::Condvar)>,
+}
+
+#[allow(dead_code)]
+impl Output {
+    pub fn read(from: impl std::io::Read + Send + 'static) -> Output {
+        use std::io::BufRead;
+        let text = std::sync::Arc::new((std::sync::Mutex::new(String::new()), std::sync::Condvar::new()));
+        let shared = text.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(from).lines() {
+                let Ok(line) = line else { break };
+                let (lock, cvar) = &*shared;
+                let mut all = lock.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+                cvar.notify_all();
+            }
+        });
+        Output { text }
+    }
+
+    /// Waits until the output holds `needle`, up to `within`; whether it came.
+    pub fn wait_for(&self, needle: &str, within: std::time::Duration) -> bool {
+        let (lock, cvar) = &*self.text;
+        let guard = lock.lock().unwrap();
+        let (guard, _) = cvar
+            .wait_timeout_while(guard, within, |all| !all.contains(needle))
+            .unwrap();
+        guard.contains(needle)
+    }
+
+    /// Everything read so far.
+    pub fn text(&self) -> String {
+        self.text.0.lock().unwrap().clone()
+    }
+}
