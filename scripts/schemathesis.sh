@@ -6,6 +6,12 @@
 # One worker: with several, hypothesis sometimes fails inside its own AST inspection ("AST
 # constructor recursion depth mismatch"), a runner fault, not a finding.
 #
+# Runner faults are told apart from Rosetta's failures by schemathesis' own JUnit report: a check
+# that failed (`<failure>`), an error reaching the server, or a server that is no longer running is
+# Rosetta's, and fails at once; any other error (a Python exception inside schemathesis, such as the
+# SystemError seen from its AST handling) or a run that ends without a report is the runner's, and
+# the run is repeated, up to SCHEMATHESIS_ATTEMPTS (3) times. Faults on every attempt fail, saying so.
+#
 # `positive_data_acceptance` is left out on purpose: a cursor is opaque and signed, so any cursor
 # schemathesis makes up is rightly refused with 400; every other check runs, stateful links included.
 set -euo pipefail
@@ -58,7 +64,24 @@ for _ in range(200):
         time.sleep(0.1)
 PY
 
-st run "http://127.0.0.1:$port$prefix/openapi.json" \
-  -H "Authorization: Bearer $key" -H "x-org-id: $org_uuid" \
-  --checks all --exclude-checks positive_data_acceptance \
-  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" --workers 1 --no-color
+attempts=${SCHEMATHESIS_ATTEMPTS:-3}
+for attempt in $(seq 1 "$attempts"); do
+  report="$work/junit-$attempt.xml"
+  status=0
+  st run "http://127.0.0.1:$port$prefix/openapi.json" \
+    -H "Authorization: Bearer $key" -H "x-org-id: $org_uuid" \
+    --checks all --exclude-checks positive_data_acceptance \
+    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" --workers 1 --no-color \
+    --report junit --report-junit-path "$report" || status=$?
+  alive=1
+  kill -0 "$server_pid" 2>/dev/null || alive=0
+  verdict=$(python3 scripts/schemathesis_verdict.py "$status" "$alive" "$report")
+  case "$verdict" in
+    pass) exit 0 ;;
+    rosetta:*) echo "schemathesis ($dialect): Rosetta failed: ${verdict#rosetta:}" >&2; exit 1 ;;
+    runner:*) echo "schemathesis ($dialect): runner fault on attempt $attempt of $attempts, not a Rosetta failure: ${verdict#runner:}" >&2 ;;
+    *) echo "schemathesis ($dialect): unexpected verdict $verdict" >&2; exit 1 ;;
+  esac
+done
+echo "schemathesis ($dialect): the runner itself failed on every one of $attempts attempts" >&2
+exit 1

@@ -22,8 +22,8 @@ pub struct DemoArgs {
     /// temporary directory.
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Listen address.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Listen address (like `serve`, from `ROSETTA_BIND` too).
+    #[arg(long, env = "ROSETTA_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
     /// Conversations to seed.
     #[arg(long, default_value_t = 3000)]

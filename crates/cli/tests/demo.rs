@@ -14,13 +14,13 @@ use support::{free_port, rosetta, temp_dir, Client};
 fn demo_answers_in_every_dialect_and_takes_its_sample_webhook() {
     let dir = temp_dir("demo");
     let port = free_port();
+    // The address comes from ROSETTA_BIND, as for `serve`.
     let mut child = rosetta()
+        .env("ROSETTA_BIND", format!("127.0.0.1:{port}"))
         .args([
             "demo",
             "--dir",
             dir.to_str().unwrap(),
-            "--bind",
-            &format!("127.0.0.1:{port}"),
             "--conversations",
             "200",
             "--json",

@@ -89,7 +89,7 @@ impl utoipa::Modify for SecurityAddon {
         let components = openapi.components.get_or_insert_with(Default::default);
         let mut bearer = Http::new(HttpAuthScheme::Bearer);
         bearer.description =
-            Some("A Rosetta API key of the organization, or a user's HS256 session JWT (sub = user id).".into());
+            Some("A Rosetta API key of the organization, or a user's HS256 session JWT: `sub` the user's id, `exp` required, and a lifetime (`exp` minus `iat`, or minus now) of at most the server's `--jwt-max-lifetime-secs` (7 days by default). A token without `exp`, or claiming a longer life, is 401.".into());
         components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
         components.add_security_scheme(
             "org",

@@ -263,16 +263,47 @@ pub struct Health {
     pub request_id: String,
 }
 
-/// `PATCH /v1/{phone_number_id}/conversations/{id}`: at least one field.
-#[derive(ToSchema, Debug)]
+/// `PATCH /v1/{phone_number_id}/conversations/{id}`: `status`, `assigned_to` or both. Its schema is
+/// written by hand to say exactly what the validation enforces: `status` is one of the dialect's
+/// words (never null), `assigned_to` a user id or null, and at least one of the two is present
+/// (other fields are ignored).
+#[derive(Debug)]
 #[allow(dead_code)]
 pub struct UpdateConversation {
-    #[schema(inline, value_type = Option<KirimStatus>)]
     pub status: Option<String>,
-    /// A user of this organization, or `null` to unassign.
-    #[schema(pattern = "^usr_[0-9A-HJKMNP-TV-Z]{26}$")]
     pub assigned_to: Option<String>,
 }
+
+impl utoipa::PartialSchema for UpdateConversation {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, SchemaType, Type};
+        let status = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(rosetta_core::ConversationStatus::words(
+                rosetta_core::Dialect::Kirim,
+            )))
+            .description(Some("The new status."));
+        let assigned_to = ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .pattern(Some(r"^usr_[0-9A-HJKMNP-TV-Z]{26}$"))
+            .description(Some("A user of this organization, or `null` to unassign."));
+        let fields = ObjectBuilder::new()
+            .property("status", status)
+            .property("assigned_to", assigned_to);
+        let one_of_them = AnyOfBuilder::new()
+            .item(ObjectBuilder::new().required("status"))
+            .item(ObjectBuilder::new().required("assigned_to"));
+        AllOfBuilder::new()
+            .description(Some(
+                "At least one of `status` and `assigned_to`; other fields are ignored.",
+            ))
+            .item(fields)
+            .item(one_of_them)
+            .into()
+    }
+}
+
+impl ToSchema for UpdateConversation {}
 
 /// `POST /v1/{phone_number_id}/contacts`.
 #[derive(ToSchema, Debug)]

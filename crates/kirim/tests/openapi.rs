@@ -31,6 +31,18 @@ fn document_carries_the_seed_patterns_and_every_error() {
     let words = rosetta_core::ConversationStatus::words(rosetta_core::Dialect::Kirim);
     assert_eq!(param("status")["schema"]["enum"], serde_json::json!(words));
     assert_eq!(words, ["open", "resolved", "pending"]);
+    // The PATCH body says what its validation enforces: the same words, never null, and at least
+    // one of its two fields.
+    let patch = &doc["components"]["schemas"]["UpdateConversation"];
+    assert_eq!(
+        patch["allOf"][0]["properties"]["status"]["enum"],
+        serde_json::json!(words)
+    );
+    assert_eq!(patch["allOf"][0]["properties"]["status"]["type"], "string");
+    assert_eq!(
+        patch["allOf"][1]["anyOf"],
+        serde_json::json!([{"type": "object", "required": ["status"]}, {"type": "object", "required": ["assigned_to"]}])
+    );
     for status in ["200", "400", "401", "404", "429", "500"] {
         assert!(list["responses"][status].is_object(), "{status}");
     }

@@ -180,3 +180,21 @@ impl DialectError for WacrmError {
 }
 
 rosetta_http::dialect_error_from_core!(WacrmError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A user who is not a member is reported as what it is for this organization (no such user),
+    /// not as a missing scope of the caller's key.
+    #[test]
+    fn not_a_member_is_a_missing_user_not_a_missing_scope() {
+        let e = WacrmError::from(Error::NotMember);
+        assert_eq!(e.status_code(), StatusCode::NOT_FOUND);
+        assert_eq!(e.to_string(), "User not found");
+        assert_eq!(
+            WacrmError::from(Error::NotFound(EntityKind::User)).to_string(),
+            "User not found"
+        );
+    }
+}
