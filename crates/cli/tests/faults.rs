@@ -310,21 +310,12 @@ fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
         .map(support::KillOnDrop)
         .unwrap();
     // Wait until it holds the rows (it is sleeping inside its transaction).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = Command::new("psql")
-            .args([
-                url.as_str(),
-                "-qAtc",
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(12)%' AND wait_event = 'PgSleep'",
-            ])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).trim() == "1" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the lock holder never started");
-    }
+    psql_until(
+        &url,
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(12)%' AND wait_event = 'PgSleep'",
+        "1",
+        "the lock holder never started",
+    );
     let patch = format!("/v1/{PNID}/conversations/{cnv}");
     // As many writers as connections: each waits on the lock, not for the pool.
     let writers: Vec<_> = (0..2)
@@ -346,21 +337,12 @@ fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
         })
         .collect();
     // Wait until both writers hold their connection and wait on the row lock.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = Command::new("psql")
-            .args([
-                url.as_str(),
-                "-qAtc",
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            ])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).trim() == "2" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the writers never waited on the lock");
-    }
+    psql_until(
+        &url,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        "2",
+        "the writers never waited on the lock",
+    );
     let t = Instant::now();
     let (status, body) = Client::connect(port)
         .unwrap()
@@ -396,4 +378,16 @@ fn locked_rows_and_an_exhausted_pool_answer_503_within_a_bound() {
     assert_eq!(status, 200, "writes resume once the lock is gone");
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// Polls `sql` on `url` until it prints `expected`, for up to 10 s (else fails with `what`).
+fn psql_until(url: &str, sql: &str, expected: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("psql").args([url, "-qAtc", sql]).output().unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim() == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+    }
 }

@@ -4,6 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use rosetta_core::*;
 use rosetta_http::auth::Cost;
+use rosetta_http::dialect;
 
 use crate::dto::*;
 use crate::error::{EnvelopeError, ErrorBody};
@@ -47,10 +48,10 @@ pub async fn list(
         };
         Ok((page, limit, filter))
     })();
-    let (page, limit, found) = crate::call(
+    let (page, limit, found) = dialect::call(
         &req,
-        &envelope,
-        Cost::BoundedRead,
+        &envelope.state,
+        envelope.checks(&req, Cost::BoundedRead)?,
         params,
         |store, caller, (page, limit, filter)| {
             let found = store.list_conversations(
@@ -99,9 +100,13 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, EnvelopeError> {
     let params = params::conversation_id(&id);
-    let detail = crate::call(&req, &envelope, Cost::BoundedRead, params, |store, caller, id| {
-        Ok(store.get_conversation(caller.org, id)?)
-    })
+    let detail = dialect::call(
+        &req,
+        &envelope.state,
+        envelope.checks(&req, Cost::BoundedRead)?,
+        params,
+        |store, caller, id| Ok(store.get_conversation(caller.org, id)?),
+    )
     .await?;
     Ok(HttpResponse::Ok().json(ConversationResponse::from(ConversationFull::from(detail))))
 }
@@ -147,10 +152,10 @@ pub async fn close(
     body: web::Bytes,
 ) -> Result<HttpResponse, EnvelopeError> {
     let params = params::conversation_id(&id).and_then(|id| Ok((id, close_body(&body)?)));
-    let closed = crate::call(
+    let closed = dialect::call(
         &req,
-        &envelope,
-        Cost::Blocking,
+        &envelope.state,
+        envelope.checks(&req, Cost::Blocking)?,
         params,
         |store, caller, (id, resolution)| {
             Ok(store.update_conversation(caller.org, id, ConversationUpdate::close(resolution, caller.user))?)
@@ -196,17 +201,23 @@ pub async fn assign(
     body: web::Bytes,
 ) -> Result<HttpResponse, EnvelopeError> {
     let params = params::conversation_id(&id).and_then(|id| Ok((id, assign_body(&body)?)));
-    let detail = crate::call(&req, &envelope, Cost::Blocking, params, |store, caller, (id, user)| {
-        Ok(store.update_conversation(
-            caller.org,
-            id,
-            ConversationUpdate {
-                assignee: Some(Some(user)),
-                actor: caller.user,
-                ..Default::default()
-            },
-        )?)
-    })
+    let detail = dialect::call(
+        &req,
+        &envelope.state,
+        envelope.checks(&req, Cost::Blocking)?,
+        params,
+        |store, caller, (id, user)| {
+            Ok(store.update_conversation(
+                caller.org,
+                id,
+                ConversationUpdate {
+                    assignee: Some(Some(user)),
+                    actor: caller.user,
+                    ..Default::default()
+                },
+            )?)
+        },
+    )
     .await?;
     Ok(HttpResponse::Ok().json(AssignedResponse::from(Assigned::from(detail))))
 }

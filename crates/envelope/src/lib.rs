@@ -40,7 +40,7 @@ use std::sync::Arc;
 use actix_web::{web, HttpRequest};
 use rosetta_core::{EntityKind, Id, Spelling, Timestamp};
 use rosetta_http::auth::{self, Cost, TokenStyle};
-use rosetta_http::dialect::{self, resource, DialectError};
+use rosetta_http::dialect::{self, resource, Checks, Credentials, DialectError, Order, RateBy};
 use rosetta_http::rate_limit::RateLimiter;
 use rosetta_http::{jwt, AppState};
 use utoipa::OpenApi;
@@ -141,52 +141,42 @@ pub fn routes(envelope: web::Data<Envelope>) -> impl FnOnce(&mut web::ServiceCon
     }
 }
 
-/// envelope's checks, in order: `Authorization: Bearer` and `x-org-id` present and well formed
-/// (401), the token valid (401: an unknown key; a JWT with a bad signature, expired, without `exp`,
-/// claiming too long a life, or with no secret configured), the token belonging to that
-/// organization (403: a key of another, a user who is not its member), the organization's budget
-/// (429); then the parameters (400) and `op`, in one store call.
-async fn call<P, T, F>(
-    req: &HttpRequest,
-    envelope: &Envelope,
-    cost: Cost,
-    params: Result<P, EnvelopeError>,
-    op: F,
-) -> Result<T, EnvelopeError>
-where
-    P: Send + 'static,
-    T: Send + 'static,
-    F: FnOnce(&dyn rosetta_core::Store, &dialect::Principal, P) -> Result<T, EnvelopeError> + Send + 'static,
-{
-    let unauthorized = EnvelopeError::unauthorized;
-    let raw = auth::token(req, TokenStyle::BearerOnly).ok_or_else(unauthorized)?;
-    let org = req
-        .headers()
-        .get("x-org-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| Id::parse(EntityKind::Organization, Spelling::Envelope, v.trim()).ok())
-        .ok_or_else(unauthorized)?;
-    let credentials = if jwt::looks_like_jwt(raw) {
-        let secret = envelope.jwt_secret.as_deref().ok_or_else(unauthorized)?;
-        let now = Timestamp::now().millis() / 1000;
-        let claims = jwt::verify_hs256(raw, secret, now, envelope.jwt_max_lifetime).ok_or_else(unauthorized)?;
-        let user = Id::parse_any(EntityKind::User, &claims.sub).map_err(|_| unauthorized())?;
-        dialect::Credentials::User { org, user }
-    } else {
-        dialect::Credentials::Key {
-            secret: raw.to_owned(),
-            org: Some(org),
-        }
-    };
-    let checks = dialect::Checks {
-        credentials,
-        limiter: envelope.limiter.clone(),
-        rate_by: dialect::RateBy::Organization,
-        scope: None,
-        order: dialect::Order::MembershipBeforeRate,
-        cost,
-    };
-    dialect::call(req, &envelope.state, checks, params, op).await
+impl Envelope {
+    /// envelope's checks, in order: `Authorization: Bearer` and `x-org-id` present and well formed
+    /// (401), the token valid (401: an unknown key; a JWT with a bad signature, expired, without
+    /// `exp`, claiming too long a life, or with no secret configured), the token belonging to that
+    /// organization (403: a key of another, a user who is not its member), then the organization's
+    /// budget (429).
+    fn checks(&self, req: &HttpRequest, cost: Cost) -> Result<Checks<EnvelopeError>, EnvelopeError> {
+        let unauthorized = EnvelopeError::unauthorized;
+        let raw = auth::token(req, TokenStyle::BearerOnly).ok_or_else(unauthorized)?;
+        let org = req
+            .headers()
+            .get("x-org-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| Id::parse(EntityKind::Organization, Spelling::Envelope, v.trim()).ok())
+            .ok_or_else(unauthorized)?;
+        let credentials = if jwt::looks_like_jwt(raw) {
+            let secret = self.jwt_secret.as_deref().ok_or_else(unauthorized)?;
+            let now = Timestamp::now().millis() / 1000;
+            let claims = jwt::verify_hs256(raw, secret, now, self.jwt_max_lifetime).ok_or_else(unauthorized)?;
+            let user = Id::parse_any(EntityKind::User, &claims.sub).map_err(|_| unauthorized())?;
+            Credentials::User { org, user }
+        } else {
+            Credentials::Key {
+                secret: raw.to_owned(),
+                org: Some(org),
+            }
+        };
+        let budget = self.limiter.clone();
+        Ok(Checks::new(
+            credentials,
+            budget,
+            RateBy::Organization,
+            Order::MembershipBeforeRate,
+            cost,
+        ))
+    }
 }
 
 /// A JSON body parsed as an object; anything else is 400.

@@ -2,6 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use rosetta_http::auth::Cost;
+use rosetta_http::dialect;
 
 use crate::dto::*;
 use crate::error::{EnvelopeError, ErrorBody};
@@ -46,10 +47,10 @@ pub async fn list(
             .transpose()?;
         Ok((conversation, limit, before))
     })();
-    let found = crate::call(
+    let found = dialect::call(
         &req,
-        &envelope,
-        Cost::BoundedRead,
+        &envelope.state,
+        envelope.checks(&req, Cost::BoundedRead)?,
         params,
         |store, caller, (conversation, limit, before)| {
             Ok(store.list_messages_before(caller.org, conversation, before, limit)?)

@@ -105,9 +105,10 @@ pub enum Order {
     MembershipBeforeRate,
 }
 
-/// The checks a request goes through before its parameters and its store call.
+/// The checks a request goes through before its parameters and its store call, refused in the
+/// words of the dialect `E`.
 #[derive(Debug, Clone)]
-pub struct Checks {
+pub struct Checks<E> {
     pub credentials: Credentials,
     pub limiter: Arc<RateLimiter>,
     pub rate_by: RateBy,
@@ -115,6 +116,28 @@ pub struct Checks {
     pub scope: Option<&'static str>,
     pub order: Order,
     pub cost: Cost,
+    dialect: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E: DialectError> Checks<E> {
+    /// The checks of a dialect whose keys need no scope.
+    pub fn new(credentials: Credentials, limiter: Arc<RateLimiter>, rate_by: RateBy, order: Order, cost: Cost) -> Self {
+        Checks {
+            credentials,
+            limiter,
+            rate_by,
+            scope: None,
+            order,
+            cost,
+            dialect: std::marker::PhantomData,
+        }
+    }
+
+    /// The key must also carry `scope`.
+    pub fn scope(mut self, scope: Option<&'static str>) -> Self {
+        self.scope = scope;
+        self
+    }
 }
 
 /// Who a request acts as, once every check passed.
@@ -131,18 +154,18 @@ pub struct Principal {
 /// for a bounded read when the state allows (`AppState::read`), on the blocking pool otherwise. A
 /// parameter error is answered only once every check passed. The rate decision is left on the
 /// request for the dialect's scope to turn into headers, on errors too.
-pub async fn call<E, P, T, F, OE>(
+pub async fn call<E, P, T, F>(
     req: &HttpRequest,
     state: &AppState,
-    checks: Checks,
+    checks: Checks<E>,
     params: Result<P, E>,
     op: F,
 ) -> Result<T, E>
 where
-    E: DialectError + From<Error> + From<OE>,
+    E: DialectError + From<Error>,
     P: Send + 'static,
     T: Send + 'static,
-    F: FnOnce(&dyn Store, &Principal, P) -> Result<T, OE> + Send + 'static,
+    F: FnOnce(&dyn Store, &Principal, P) -> Result<T, E> + Send + 'static,
 {
     let usage = state.key_usage.clone();
     let Checks {
@@ -152,6 +175,7 @@ where
         scope,
         order,
         cost,
+        ..
     } = checks;
     let run = move |store: &dyn Store| -> Result<(Option<RateDecision>, Result<T, E>), Error> {
         let principal = match credentials {
@@ -196,7 +220,7 @@ where
         if !has_scope {
             return Ok((rate, Err(E::missing_scope(scope.unwrap_or_default()))));
         }
-        Ok((rate, params.and_then(|p| op(store, &principal, p).map_err(E::from))))
+        Ok((rate, params.and_then(|p| op(store, &principal, p))))
     };
     let (rate, result) = match cost {
         Cost::BoundedRead => state.read(run).await?,

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use rosetta_core::*;
 use rosetta_http::auth::Cost;
+use rosetta_http::dialect;
 
 use crate::dto::*;
 use crate::error::{ErrorBody, KirimError};
@@ -37,11 +38,10 @@ pub async fn accounts(
         Some("all") => Ok(false),
         Some(_) => Err(KirimError::invalid_field("status", "status must be connected or all")),
     };
-    let accounts = crate::call(
+    let accounts = dialect::call(
         &req,
-        &kirim,
-        Access::Read,
-        Cost::BoundedRead,
+        &kirim.state,
+        kirim.checks(&req, Access::Read, Cost::BoundedRead)?,
         params,
         |store, p, connected| Ok(store.list_accounts(p.org, connected)?),
     )
@@ -69,12 +69,18 @@ pub async fn accounts(
     )
 )]
 pub async fn me(req: HttpRequest, kirim: web::Data<Kirim>) -> Result<HttpResponse, KirimError> {
-    let (org, key) = crate::call(&req, &kirim, Access::Read, Cost::BoundedRead, Ok(()), |store, p, ()| {
-        Ok((
-            store.get_organization(p.org)?,
-            p.key.clone().ok_or(Error::NotFound(EntityKind::ApiKey))?,
-        ))
-    })
+    let (org, key) = dialect::call(
+        &req,
+        &kirim.state,
+        kirim.checks(&req, Access::Read, Cost::BoundedRead)?,
+        Ok(()),
+        |store, p, ()| {
+            Ok((
+                store.get_organization(p.org)?,
+                p.key.clone().ok_or(Error::NotFound(EntityKind::ApiKey))?,
+            ))
+        },
+    )
     .await?;
     let per_minute = |n: u32| (n > 0).then_some(n);
     Ok(HttpResponse::Ok().json(MeData {

@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use rosetta_core::idempotency::{request_fingerprint, MAX_KEY_LEN};
 use rosetta_core::*;
 use rosetta_http::auth::Cost;
+use rosetta_http::dialect;
 
 use crate::dto::*;
 use crate::error::{ErrorBody, KirimError};
@@ -64,11 +65,10 @@ pub async fn list(
     } else {
         Cost::BoundedRead
     };
-    let (account, page) = crate::call(
+    let (account, page) = dialect::call(
         &req,
-        &kirim,
-        Access::Read,
-        cost,
+        &kirim.state,
+        kirim.checks(&req, Access::Read, cost)?,
         params,
         |store, p, (pnid, filter, page)| {
             let account = store.find_account(p.org, &pnid)?;
@@ -194,11 +194,10 @@ pub async fn create(
         Ok((pnid, new, idempotency_key(&req, &body)?))
     })();
     let request_id = current_request_id();
-    let outcome = crate::call(
+    let outcome = dialect::call(
         &req,
-        &kirim,
-        Access::Write,
-        Cost::Blocking,
+        &kirim.state,
+        kirim.checks(&req, Access::Write, Cost::Blocking)?,
         params,
         move |store, p, (pnid, new, idempotency)| {
             let org = p.org;

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use rosetta_core::*;
 use rosetta_http::auth::Cost;
+use rosetta_http::dialect;
 
 use crate::dto::*;
 use crate::error::{ErrorBody, KirimError};
@@ -62,11 +63,10 @@ pub async fn list(
         };
         Ok((pnid, statuses, contact_id, page))
     })();
-    let page = crate::call(
+    let page = dialect::call(
         &req,
-        &kirim,
-        Access::Read,
-        Cost::BoundedRead,
+        &kirim.state,
+        kirim.checks(&req, Access::Read, Cost::BoundedRead)?,
         params,
         |store, p, (pnid, statuses, contact_id, page)| {
             let org = p.org;
@@ -123,11 +123,10 @@ pub async fn get(
     let (pnid, id) = path.into_inner();
     let params =
         params::phone_number_id(&pnid).and_then(|pnid| Ok((pnid, params::id(EntityKind::Conversation, "id", &id)?)));
-    let detail = crate::call(
+    let detail = dialect::call(
         &req,
-        &kirim,
-        Access::Read,
-        Cost::BoundedRead,
+        &kirim.state,
+        kirim.checks(&req, Access::Read, Cost::BoundedRead)?,
         params,
         |store, p, (pnid, id)| {
             let account = store.find_account(p.org, &pnid)?;
@@ -212,11 +211,10 @@ pub async fn update(
         let id = params::id(EntityKind::Conversation, "id", &id)?;
         Ok((pnid, id, update_body(&body)?))
     })();
-    let detail = crate::call(
+    let detail = dialect::call(
         &req,
-        &kirim,
-        Access::Write,
-        Cost::Blocking,
+        &kirim.state,
+        kirim.checks(&req, Access::Write, Cost::Blocking)?,
         params,
         |store, p, (pnid, id, update)| {
             let org = p.org;

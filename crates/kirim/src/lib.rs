@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest};
 use rosetta_http::auth::{self, Cost, TokenStyle};
-use rosetta_http::dialect::{self, resource};
+use rosetta_http::dialect::{self, resource, Checks, Credentials, Order, RateBy};
 use rosetta_http::rate_limit::RateLimiter;
 use rosetta_http::AppState;
 use utoipa::OpenApi;
@@ -142,37 +142,27 @@ pub(crate) enum Access {
     Write,
 }
 
-/// kirim's checks, in order: a `Bearer` key (401), the organization's read or write budget (429);
-/// then the parameters (400) and `op`, in one store call.
-async fn call<P, T, F>(
-    req: &HttpRequest,
-    kirim: &Kirim,
-    access: Access,
-    cost: Cost,
-    params: Result<P, KirimError>,
-    op: F,
-) -> Result<T, KirimError>
-where
-    P: Send + 'static,
-    T: Send + 'static,
-    F: FnOnce(&dyn rosetta_core::Store, &dialect::Principal, P) -> Result<T, KirimError> + Send + 'static,
-{
-    let secret = auth::token(req, TokenStyle::BearerOnly).ok_or_else(KirimError::invalid_api_key)?;
-    let checks = dialect::Checks {
-        credentials: dialect::Credentials::Key {
+impl Kirim {
+    /// kirim's checks, in order: a `Bearer` key (401), then the organization's read or write budget
+    /// (429).
+    fn checks(&self, req: &HttpRequest, access: Access, cost: Cost) -> Result<Checks<KirimError>, KirimError> {
+        let secret = auth::token(req, TokenStyle::BearerOnly).ok_or_else(KirimError::invalid_api_key)?;
+        let key = Credentials::Key {
             secret: secret.to_owned(),
             org: None,
-        },
-        limiter: match access {
-            Access::Read => kirim.reads.clone(),
-            Access::Write => kirim.writes.clone(),
-        },
-        rate_by: dialect::RateBy::Organization,
-        scope: None,
-        order: dialect::Order::RateBeforeScope,
-        cost,
-    };
-    dialect::call(req, &kirim.state, checks, params, op).await
+        };
+        let budget = match access {
+            Access::Read => self.reads.clone(),
+            Access::Write => self.writes.clone(),
+        };
+        Ok(Checks::new(
+            key,
+            budget,
+            RateBy::Organization,
+            Order::RateBeforeScope,
+            cost,
+        ))
+    }
 }
 
 /// A JSON body parsed as an object; anything else is 400 `invalid_request`.

@@ -8,6 +8,7 @@ use crate::error::{ErrorBody, WacrmError};
 use crate::params::{self, ListContacts};
 use crate::Wacrm;
 use rosetta_http::auth::Cost;
+use rosetta_http::dialect;
 
 /// List contacts, newest first; `search` matches the name or the phone number.
 #[utoipa::path(
@@ -60,13 +61,12 @@ pub async fn list(
         Ok((filter, _)) if filter.search.is_some() || filter.tag_id.is_some() => Cost::Blocking,
         _ => Cost::BoundedRead,
     };
-    let page = crate::call(
+    let page = dialect::call(
         &req,
-        &wacrm,
-        Some("contacts:read"),
-        cost,
+        &wacrm.state,
+        wacrm.checks(&req, Some("contacts:read"), cost)?,
         params,
-        |s, p, (filter, page)| s.list_contacts(p.org, &filter, &page),
+        |s, p, (filter, page)| Ok(s.list_contacts(p.org, &filter, &page)?),
     )
     .await?;
     Ok(HttpResponse::Ok().json(ContactList {
@@ -96,13 +96,12 @@ pub async fn list(
 )]
 pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String>) -> Result<HttpResponse, WacrmError> {
     let id = params::uuid(EntityKind::Contact, &id);
-    let contact = crate::call(
+    let contact = dialect::call(
         &req,
-        &wacrm,
-        Some("contacts:read"),
-        Cost::BoundedRead,
+        &wacrm.state,
+        wacrm.checks(&req, Some("contacts:read"), Cost::BoundedRead)?,
         Ok(id),
-        |s, p, id| s.get_contact(p.org, id.ok_or(Error::NotFound(EntityKind::Contact))?),
+        |s, p, id| Ok(s.get_contact(p.org, id.ok_or(Error::NotFound(EntityKind::Contact))?)?),
     )
     .await?;
     Ok(HttpResponse::Ok().json(ContactData { data: contact.into() }))
@@ -123,10 +122,16 @@ pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String
     )
 )]
 pub async fn me(req: HttpRequest, wacrm: web::Data<Wacrm>) -> Result<HttpResponse, WacrmError> {
-    let (org, key) = crate::call(&req, &wacrm, None, Cost::BoundedRead, Ok(()), |s, p, ()| {
-        let key = p.key.clone().ok_or(Error::NotFound(EntityKind::ApiKey))?;
-        Ok((s.get_organization(p.org)?, key))
-    })
+    let (org, key) = dialect::call(
+        &req,
+        &wacrm.state,
+        wacrm.checks(&req, None, Cost::BoundedRead)?,
+        Ok(()),
+        |s, p, ()| {
+            let key = p.key.clone().ok_or(Error::NotFound(EntityKind::ApiKey))?;
+            Ok((s.get_organization(p.org)?, key))
+        },
+    )
     .await?;
     let uuid = |id: Id| id.render(EntityKind::Organization, Spelling::Uuid);
     Ok(HttpResponse::Ok().json(MeData {

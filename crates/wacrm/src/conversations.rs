@@ -8,6 +8,7 @@ use crate::error::{ErrorBody, WacrmError};
 use crate::params::{self, ListConversations, Paging};
 use crate::Wacrm;
 use rosetta_http::auth::Cost;
+use rosetta_http::dialect;
 
 /// List conversations, newest first (`created_at` desc, then id desc).
 #[utoipa::path(
@@ -55,13 +56,12 @@ pub async fn list(
         };
         Ok((filter, page))
     })();
-    let page = crate::call(
+    let page = dialect::call(
         &req,
-        &wacrm,
-        Some("conversations:read"),
-        Cost::BoundedRead,
+        &wacrm.state,
+        wacrm.checks(&req, Some("conversations:read"), Cost::BoundedRead)?,
         params,
-        |s, p, (filter, page)| s.list_conversations(p.org, &filter, ConversationOrder::CreatedDesc, &page),
+        |s, p, (filter, page)| Ok(s.list_conversations(p.org, &filter, ConversationOrder::CreatedDesc, &page)?),
     )
     .await?;
     Ok(HttpResponse::Ok().json(ConversationList {
@@ -91,13 +91,12 @@ pub async fn list(
 )]
 pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String>) -> Result<HttpResponse, WacrmError> {
     let id = params::uuid(EntityKind::Conversation, &id);
-    let detail = crate::call(
+    let detail = dialect::call(
         &req,
-        &wacrm,
-        Some("conversations:read"),
-        Cost::BoundedRead,
+        &wacrm.state,
+        wacrm.checks(&req, Some("conversations:read"), Cost::BoundedRead)?,
         Ok(id),
-        |s, p, id| s.get_conversation(p.org, id.ok_or(Error::NotFound(EntityKind::Conversation))?),
+        |s, p, id| Ok(s.get_conversation(p.org, id.ok_or(Error::NotFound(EntityKind::Conversation))?)?),
     )
     .await?;
     Ok(HttpResponse::Ok().json(ConversationData { data: detail.into() }))
@@ -133,13 +132,12 @@ pub async fn messages(
         limit: params::limit(query.limit.as_deref()),
         cursor,
     });
-    let page = crate::call(
+    let page = dialect::call(
         &req,
-        &wacrm,
-        Some("messages:read"),
-        Cost::BoundedRead,
+        &wacrm.state,
+        wacrm.checks(&req, Some("messages:read"), Cost::BoundedRead)?,
         params,
-        move |s, p, page| s.list_messages(p.org, id.ok_or(Error::NotFound(EntityKind::Conversation))?, &page),
+        move |s, p, page| Ok(s.list_messages(p.org, id.ok_or(Error::NotFound(EntityKind::Conversation))?, &page)?),
     )
     .await?;
     Ok(HttpResponse::Ok().json(MessageList {

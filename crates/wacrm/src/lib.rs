@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest};
 use rosetta_http::auth::{self, Cost, TokenStyle};
-use rosetta_http::dialect::{self, resource};
+use rosetta_http::dialect::{self, resource, Checks, Credentials, Order, RateBy};
 use rosetta_http::rate_limit::RateLimiter;
 use rosetta_http::AppState;
 use utoipa::OpenApi;
@@ -107,32 +107,20 @@ pub fn routes(wacrm: web::Data<Wacrm>) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
-/// wacrm's checks, in the product's order: a key, `Bearer` or bare (401), its own rate budget
-/// (429), `scope` (403); then the parameters and `op`, in one store call.
-async fn call<P, T, F>(
-    req: &HttpRequest,
-    wacrm: &Wacrm,
-    scope: Option<&'static str>,
-    cost: Cost,
-    params: Result<P, WacrmError>,
-    op: F,
-) -> Result<T, WacrmError>
-where
-    P: Send + 'static,
-    T: Send + 'static,
-    F: FnOnce(&dyn rosetta_core::Store, &dialect::Principal, P) -> Result<T, rosetta_core::Error> + Send + 'static,
-{
-    let secret = auth::token(req, TokenStyle::BearerOrBare).ok_or(WacrmError::Unauthorized)?;
-    let checks = dialect::Checks {
-        credentials: dialect::Credentials::Key {
+impl Wacrm {
+    /// wacrm's checks, in the product's order: a key, `Bearer` or bare (401), its own rate budget
+    /// (429), `scope` (403).
+    fn checks(
+        &self,
+        req: &HttpRequest,
+        scope: Option<&'static str>,
+        cost: Cost,
+    ) -> Result<Checks<WacrmError>, WacrmError> {
+        let secret = auth::token(req, TokenStyle::BearerOrBare).ok_or(WacrmError::Unauthorized)?;
+        let key = Credentials::Key {
             secret: secret.to_owned(),
             org: None,
-        },
-        limiter: wacrm.limiter.clone(),
-        rate_by: dialect::RateBy::Key,
-        scope,
-        order: dialect::Order::RateBeforeScope,
-        cost,
-    };
-    dialect::call(req, &wacrm.state, checks, params, op).await
+        };
+        Ok(Checks::new(key, self.limiter.clone(), RateBy::Key, Order::RateBeforeScope, cost).scope(scope))
+    }
 }
