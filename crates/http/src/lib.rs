@@ -1,6 +1,7 @@
-//! What every dialect shares on the wire. So far: the shared state, running store operations off
-//! the async workers, and the liveness/readiness routes. Dialect crates add their routes beside
-//! these; no dialect's JSON shapes live here.
+//! What every dialect shares on the wire: the request skeleton (`dialect`: the error trait, the
+//! guard, the dialect scope), the shared state and where store operations run, key authentication,
+//! rate limits, request ids, failure shaping, session tokens, documents, Meta's webhook route, and
+//! the liveness/readiness routes. No dialect's JSON shapes live here.
 
 pub mod auth;
 pub mod dialect;

@@ -9,6 +9,10 @@
 //!   anywhere else; so is a cursor made for another account's list.
 //! - `limit` below 1 after flooring (e.g. `0.5`) means the default 50, like any non-positive value.
 //! - Database faults are 503 with code `unavailable`; a wrong method is 405 `method_not_allowed`.
+//! - Once the key is known, every response carries `X-RateLimit-*` (errors too), and a 429
+//!   `Retry-After`.
+//! - A user who is not a member of the key's account is 404 `not_found` ("User not found"), like
+//!   any id of another account.
 //! - Content types: a sticker is `image`, a quick-reply button is `interactive` (its payload is the
 //!   `interactive_reply_id`), a reaction is `unsupported`.
 
