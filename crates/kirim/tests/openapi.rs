@@ -24,7 +24,11 @@ fn document_carries_the_seed_patterns_and_every_error() {
             .unwrap_or_else(|| panic!("{name}"))
             .clone()
     };
-    assert_eq!(param("phone_number_id")["schema"]["pattern"], r"^\d{6,20}$");
+    // The rule's own pattern (the CLI, kirim and the webhook parser all use `is_phone_number_id`).
+    assert_eq!(
+        param("phone_number_id")["schema"]["pattern"],
+        rosetta_core::validate::PHONE_NUMBER_ID_PATTERN
+    );
     assert_eq!(param("contact_id")["schema"]["pattern"], "^ctc_[0-9A-HJKMNP-TV-Z]{26}$");
     assert_eq!(param("limit")["schema"]["pattern"], r"^\d+$");
     // The document's status words are the rule's (`ConversationStatus::words`), so they cannot drift.
@@ -59,5 +63,22 @@ fn document_carries_the_seed_patterns_and_every_error() {
         assert!(op["responses"]["401"].is_object(), "{method} {path}");
     }
     assert!(doc["paths"]["/v1/health"]["get"]["security"].is_null());
+    // Every operation's phone_number_id carries the rule's pattern (the annotations are literals).
+    let mut seen = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["name"] == "phone_number_id" {
+                    seen += 1;
+                    assert_eq!(
+                        p["schema"]["pattern"],
+                        rosetta_core::validate::PHONE_NUMBER_ID_PATTERN,
+                        "{method} {path}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(seen >= 5, "{seen}");
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
 }

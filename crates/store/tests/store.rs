@@ -1246,6 +1246,60 @@ fn seed_is_realistic_and_deterministic() {
         assert!(types.len() >= 10, "content types: {types:?}");
         assert!(directions.contains(&(Direction::Inbound, MessageStatus::Received)));
         assert!(directions.contains(&(Direction::Outbound, MessageStatus::Read)));
+        // A seeded conversation reads as a live one would: replaying its messages through the live
+        // path gives the same counters (the unread rule, last message, last inbound).
+        let account = s.list_accounts(org, false).unwrap()[0].id;
+        for (n, d) in all
+            .iter()
+            .filter(|d| d.conversation.last_message_at.is_some())
+            .take(40)
+            .enumerate()
+        {
+            let c = &d.conversation;
+            let mut messages = s.list_messages(org, c.id, &PageRequest::first(100)).unwrap().items;
+            messages.reverse();
+            let fresh = contact(s, org, &format!("+1650999{n:04}"), "Replay");
+            let live = s.open_conversation(org, account, fresh).unwrap().id;
+            for m in messages {
+                s.append_message(
+                    org,
+                    NewMessage {
+                        conversation_id: live,
+                        wamid: None,
+                        direction: m.direction,
+                        sender_type: m.sender_type,
+                        sender_user_id: m.sender_user_id,
+                        content_type: m.content_type,
+                        body: MessageBody {
+                            reply_to_message_id: None,
+                            ..m.body
+                        },
+                        status: m.status,
+                        created_at: m.created_at,
+                    },
+                )
+                .unwrap();
+            }
+            let replayed = s.get_conversation(org, live).unwrap().conversation;
+            let reopened =
+                c.status == ConversationStatus::Closed && c.last_message_direction == Some(Direction::Inbound);
+            assert_eq!(
+                (
+                    replayed.unread_count,
+                    replayed.last_message_at,
+                    replayed.last_inbound_at,
+                    replayed.last_message_text.clone()
+                ),
+                (
+                    c.unread_count,
+                    c.last_message_at,
+                    c.last_inbound_at,
+                    c.last_message_text.clone()
+                ),
+                "conversation {} (closed and reopened: {reopened})",
+                c.id
+            );
+        }
         let scripts = all
             .iter()
             .filter_map(|d| d.contact.contact.name.clone())
@@ -1410,6 +1464,56 @@ fn concurrent_first_messages_across_instances() {
                 .len(),
             1
         );
+    });
+}
+
+/// Meta's profile name is a contact's name by the rule `create_contact` applies: trimmed, blank
+/// means none.
+#[test]
+fn ingest_names_contacts_by_the_contact_rule() {
+    use rosetta_core::ingest::{InboundMessage, IngestEvent};
+    each_backend(|db| {
+        let s = &db.store;
+        let w = world(s, "Acme", "106540352242922");
+        let event = |wa_id: &str, wamid: &str, name: Option<&str>| {
+            IngestEvent::Message(InboundMessage {
+                phone_number_id: "106540352242922".into(),
+                wa_id: wa_id.into(),
+                profile_name: name.map(Into::into),
+                wamid: wamid.into(),
+                timestamp: Timestamp(1_779_000_000_000),
+                content_type: ContentType::Text,
+                body: MessageBody {
+                    text: Some("hi".into()),
+                    ..Default::default()
+                },
+            })
+        };
+        s.ingest(&[
+            event("14155550123", "wamid.a", Some("  Jane Doe \n")),
+            event("14155550124", "wamid.b", Some("   ")),
+        ])
+        .unwrap();
+        let name = |phone: &str| {
+            s.list_contacts(
+                w.org,
+                &ContactFilter {
+                    phone: Some(phone.into()),
+                    ..Default::default()
+                },
+                &PageRequest::first(1),
+            )
+            .unwrap()
+            .items[0]
+                .contact
+                .name
+                .clone()
+        };
+        assert_eq!(name("+14155550123").as_deref(), Some("Jane Doe"));
+        assert_eq!(name("+14155550124"), None);
+        // A later delivery renames with the same rule.
+        s.ingest(&[event("14155550123", "wamid.c", Some(" Jane D. "))]).unwrap();
+        assert_eq!(name("+14155550123").as_deref(), Some("Jane D."));
     });
 }
 
