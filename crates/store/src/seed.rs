@@ -530,6 +530,8 @@ fn generate(
     if status != ConversationStatus::Closed {
         row.updated_at = at;
     }
+    // A conversation without messages still needs its sort keys (-1, and its creation time).
+    row.refresh_sort_keys();
     batch.conversations.push(row);
     Ok(())
 }

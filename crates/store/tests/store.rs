@@ -1230,6 +1230,19 @@ fn seed_is_realistic_and_deterministic() {
         assert_eq!(statuses.len(), 5, "every status");
         assert!(all.iter().any(|d| d.assignee.is_some()) && all.iter().any(|d| d.assignee.is_none()));
         assert!(all.iter().any(|d| d.conversation.last_message_at.is_none()));
+        // Conversations without messages sort by their creation in last-activity order (envelope):
+        // the seeded sort keys are the live ones.
+        let by_activity = walk(
+            s,
+            org,
+            &ConversationFilter::default(),
+            ConversationOrder::LastActivityDesc,
+            100,
+        );
+        assert_eq!(
+            by_activity.iter().map(|d| d.conversation.id).collect::<Vec<_>>(),
+            expected_order(&by_activity, ConversationOrder::LastActivityDesc)
+        );
         assert!(all.iter().any(|d| !d.contact.tags.is_empty()));
         let mut types = HashSet::new();
         let mut directions = HashSet::new();
