@@ -100,8 +100,18 @@ enum AccountCommand {
         phone_number: String,
         #[arg(long)]
         name: Option<String>,
+        /// Read the account's Graph API access token from standard input (never from the command
+        /// line, which lands in shell history and `ps`); it is stored encrypted.
+        #[arg(long)]
+        token_stdin: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Set (or replace) an account's Graph API access token, read from standard input; it is
+    /// stored encrypted with ROSETTA_SECRET_KEY (or, for SQLite, the key file beside the database).
+    SetToken {
+        #[arg(long, value_parser = account_id)]
+        account: Id,
     },
 }
 
@@ -215,6 +225,21 @@ fn org_id(s: &str) -> Result<Id, String> {
 fn contact_id(s: &str) -> Result<Id, String> {
     Id::parse_any(EntityKind::Contact, s).map_err(|e| e.to_string())
 }
+fn account_id(s: &str) -> Result<Id, String> {
+    Id::parse_any(EntityKind::Account, s).map_err(|e| e.to_string())
+}
+/// An access token from standard input (a prompt on stderr when it is a terminal).
+fn token_from_stdin() -> Result<AccessToken, String> {
+    use std::io::{IsTerminal, Read};
+    if std::io::stdin().is_terminal() {
+        eprintln!("Paste the access token, then press Enter and Ctrl-D:");
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read the token from standard input: {e}"))?;
+    AccessToken::new(&text).map_err(explain)
+}
 fn key_id(s: &str) -> Result<Id, String> {
     Id::parse_any(EntityKind::ApiKey, s).map_err(|e| e.to_string())
 }
@@ -291,11 +316,14 @@ fn run(cli: Cli) -> Result<(), String> {
                     phone_number_id,
                     phone_number,
                     name,
+                    token_stdin,
                     json,
                 },
         } => {
+            // Read before anything is written, so a bad token leaves no account behind.
+            let token = token_stdin.then(token_from_stdin).transpose()?;
             let a = open(&url, 1)?
-                .create_account(org, &phone_number_id, &phone_number, name.as_deref())
+                .create_account_with_token(org, &phone_number_id, &phone_number, name.as_deref(), token.as_ref())
                 .map_err(explain)?;
             created(
                 json,
@@ -308,6 +336,16 @@ fn run(cli: Cli) -> Result<(), String> {
                     ("name", json!(a.name)),
                 ],
             );
+            Ok(())
+        }
+        Command::Account {
+            command: AccountCommand::SetToken { account },
+        } => {
+            let token = token_from_stdin()?;
+            let store = open(&url, 1)?;
+            let org = store.account_org(account).map_err(explain)?;
+            store.set_account_token(org, account, &token).map_err(explain)?;
+            println!("access token set for account {account}");
             Ok(())
         }
         Command::User {

@@ -371,3 +371,116 @@ fn serve_answers_health_and_readiness() {
     assert_eq!(ready, Some((200, r#"{"status":"ready"}"#.to_owned())));
     assert_eq!(missing.map(|m| m.0), Some(404));
 }
+
+impl Sandbox {
+    /// Runs with `input` on standard input.
+    fn run_with_input(&self, args: &[&str], input: &str) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rosetta"))
+            .arg("--database-url")
+            .arg(&self.url)
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("ROSETTA_SECRET_KEY")
+            .env("ROSETTA_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+/// Access tokens come from standard input only, are stored sealed (the database holds no token),
+/// under a key file beside the SQLite file with mode 0600; a bad token writes nothing.
+#[test]
+fn account_tokens_come_from_stdin_and_are_stored_sealed() {
+    const TOKEN: &str = "EAAGm0PX4ZCpsBA-cli-secret-token-0123456789";
+    let sb = Sandbox::new();
+    let org = sb.json(&["org", "create", "--name", "Acme", "--json"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let create = |pnid: &str, input: &str| {
+        sb.run_with_input(
+            &[
+                "account",
+                "create",
+                "--org",
+                &org,
+                "--phone-number-id",
+                pnid,
+                "--phone-number",
+                "+15550783881",
+                "--token-stdin",
+                "--json",
+            ],
+            input,
+        )
+    };
+    // An empty token is refused before anything is written.
+    let empty = create("106540352242922", "\n");
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("access token is empty"));
+    let made = create("106540352242922", &format!("{TOKEN}\n"));
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let account: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let account = account["id"].as_str().unwrap().to_owned();
+    assert!(
+        !String::from_utf8_lossy(&made.stdout).contains(TOKEN)
+            && !String::from_utf8_lossy(&made.stderr).contains(TOKEN),
+        "the token is never printed"
+    );
+
+    let replaced = sb.run_with_input(
+        &["account", "set-token", "--account", &account],
+        "EAAG-replaced-token\n",
+    );
+    assert!(
+        replaced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&replaced.stdout).contains("EAAG"));
+    let unknown = sb.run_with_input(
+        &[
+            "account",
+            "set-token",
+            "--account",
+            &rosetta_core::Id::new().to_string(),
+        ],
+        "EAAG-x\n",
+    );
+    assert!(!unknown.status.success());
+
+    let db = sb.dir.join("cli.db");
+    let key_file = rosetta_store::secrets::SecretKey::file_beside(&db);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the key file is the owner's alone");
+    }
+    let mut bytes = std::fs::read(&db).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        if let Ok(more) = std::fs::read(format!("{}{suffix}", db.display())) {
+            bytes.extend(more);
+        }
+    }
+    for secret in [TOKEN, "EAAG-replaced-token"] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "stored in clear"
+        );
+    }
+    // The store (with the same key file) reads the last token back.
+    use rosetta_core::Store;
+    let store = rosetta_store::DieselStore::open(&sb.url).unwrap();
+    let id = rosetta_core::Id::parse_any(rosetta_core::EntityKind::Account, &account).unwrap();
+    let org = store.account_org(id).unwrap();
+    assert_eq!(
+        store.account_token(org, id).unwrap().unwrap().expose(),
+        "EAAG-replaced-token"
+    );
+}

@@ -14,6 +14,7 @@ pub mod query;
 pub mod status;
 pub mod store;
 pub mod time;
+pub mod token;
 pub mod validate;
 
 pub use cursor::{CursorCodec, KeysetPosition};
@@ -26,3 +27,4 @@ pub use query::*;
 pub use status::{ConversationStatus, Dialect};
 pub use store::*;
 pub use time::Timestamp;
+pub use token::AccessToken;

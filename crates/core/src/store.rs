@@ -12,6 +12,7 @@ use crate::model::*;
 use crate::query::*;
 use crate::status::ConversationStatus;
 use crate::time::Timestamp;
+use crate::token::AccessToken;
 
 #[derive(Debug, Clone, Default)]
 pub struct NewContact {
@@ -128,6 +129,11 @@ pub trait Store: Send + Sync + 'static {
     fn list_accounts(&self, org: Id, connected_only: bool) -> Result<Vec<WhatsAppAccount>>;
     /// The account with this `phone_number_id` in this organization.
     fn find_account(&self, org: Id, phone_number_id: &str) -> Result<WhatsAppAccount>;
+    /// Stores the account's access token, encrypted (replacing any earlier one). Without a secret
+    /// key configured it is refused (`Error::Invalid` on `secret_key`).
+    fn set_account_token(&self, org: Id, account: Id, token: &AccessToken) -> Result<()>;
+    /// The account's access token, decrypted; `None` when none was set.
+    fn account_token(&self, org: Id, account: Id) -> Result<Option<AccessToken>>;
     fn create_user(&self, org: Id, name: &str, email: &str) -> Result<User>;
     fn get_user(&self, org: Id, user: Id) -> Result<User>;
 

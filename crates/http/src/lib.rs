@@ -155,6 +155,8 @@ mod tests {
             create_account(Id, &str, &str, Option<&str>) -> WhatsAppAccount;
             list_accounts(Id, bool) -> Vec<WhatsAppAccount>;
             find_account(Id, &str) -> WhatsAppAccount;
+            set_account_token(Id, Id, &AccessToken) -> ();
+            account_token(Id, Id) -> Option<AccessToken>;
             create_user(Id, &str, &str) -> User;
             get_user(Id, Id) -> User;
             create_contact(Id, NewContact) -> ContactCreated;

@@ -260,3 +260,44 @@ pub fn touch_api_keys(c: &mut DbConnection, used: &[(Id, Timestamp)]) -> Result<
     }
     Ok(())
 }
+
+pub fn account_org(c: &mut DbConnection, account: Id) -> Result<Id> {
+    let org: Option<Vec<u8>> = whatsapp_accounts::table
+        .find(b(account))
+        .select(whatsapp_accounts::org_id)
+        .first(c)
+        .optional()
+        .map_err(map_error)?;
+    id(&org.ok_or(Error::NotFound(EntityKind::Account))?)
+}
+
+/// Replaces the account's sealed token.
+pub fn set_account_token(c: &mut DbConnection, org: Id, account: Id, sealed: &[u8]) -> Result<()> {
+    let updated = diesel::update(
+        whatsapp_accounts::table
+            .find(b(account))
+            .filter(whatsapp_accounts::org_id.eq(b(org))),
+    )
+    .set((
+        whatsapp_accounts::access_token.eq(Some(sealed)),
+        whatsapp_accounts::token_set_at.eq(Some(Timestamp::now().millis())),
+    ))
+    .execute(c)
+    .map_err(map_error)?;
+    if updated == 0 {
+        return Err(Error::NotFound(EntityKind::Account));
+    }
+    Ok(())
+}
+
+/// The account's sealed token, if one was set.
+pub fn account_token(c: &mut DbConnection, org: Id, account: Id) -> Result<Option<Vec<u8>>> {
+    let found: Option<Option<Vec<u8>>> = whatsapp_accounts::table
+        .find(b(account))
+        .filter(whatsapp_accounts::org_id.eq(b(org)))
+        .select(whatsapp_accounts::access_token)
+        .first(c)
+        .optional()
+        .map_err(map_error)?;
+    found.ok_or(Error::NotFound(EntityKind::Account))
+}

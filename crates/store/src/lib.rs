@@ -17,6 +17,7 @@ mod page;
 mod rows;
 mod rules;
 pub mod schema;
+pub mod secrets;
 pub mod seed;
 mod sql;
 pub mod testing;
@@ -48,6 +49,9 @@ pub struct StoreOptions {
     pub connection_timeout: Duration,
     /// Apply pending migrations when opening (default true).
     pub migrate: bool,
+    /// The key access tokens are sealed with. `None`: `ROSETTA_SECRET_KEY` if set, else for
+    /// SQLite the key file beside the database (made on first open), else none (tokens refused).
+    pub secret_key: Option<secrets::SecretKey>,
 }
 
 impl Default for StoreOptions {
@@ -56,6 +60,7 @@ impl Default for StoreOptions {
             pool_size: 16,
             connection_timeout: Duration::from_secs(5),
             migrate: true,
+            secret_key: None,
         }
     }
 }
@@ -80,6 +85,8 @@ pub struct DieselStore {
     /// SQLite: deliveries are group-committed by one writer thread.
     ingest_queue: Option<group_commit::IngestQueue>,
     cursors: CursorCodec,
+    /// Seals and opens access tokens; `None` refuses to store one.
+    secret_key: Option<secrets::SecretKey>,
     migrations_applied: usize,
 }
 
@@ -109,6 +116,19 @@ impl DieselStore {
                 }
             }
         }
+        let secret_key = match options.secret_key {
+            Some(key) => Some(key),
+            None => match secrets::SecretKey::from_env().map_err(OpenError::Url)? {
+                Some(key) => Some(key),
+                None => match &parsed {
+                    DatabaseUrl::Sqlite(path) => Some(
+                        secrets::SecretKey::load_or_create(&secrets::SecretKey::file_beside(path))
+                            .map_err(OpenError::Connect)?,
+                    ),
+                    DatabaseUrl::Postgres(_) => None,
+                },
+            },
+        };
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
@@ -129,6 +149,7 @@ impl DieselStore {
             write_lock,
             ingest_queue,
             cursors: CursorCodec::new(b"unset"),
+            secret_key,
             migrations_applied: 0,
         };
         if options.migrate {
@@ -224,6 +245,49 @@ impl DieselStore {
         &self.cursors
     }
 
+    /// The organization of an account, found by the account's id alone (the operator's CLI names
+    /// an account without its organization).
+    pub fn account_org(&self, account: Id) -> Result<Id> {
+        self.read(|c| directory::account_org(c, account))
+    }
+
+    /// `Store::create_account`, with the account's access token set in the same transaction (both
+    /// are written, or neither).
+    pub fn create_account_with_token(
+        &self,
+        org: Id,
+        phone_number_id: &str,
+        phone_number: &str,
+        name: Option<&str>,
+        token: Option<&AccessToken>,
+    ) -> Result<WhatsAppAccount> {
+        validate::check_phone_number_id("phone_number_id", phone_number_id)?;
+        let phone = validate::normalize_phone("phone_number", phone_number)?;
+        let name = name
+            .map(|n| validate::check_name("name", n, validate::MAX_NAME_CHARS))
+            .transpose()?;
+        let key = token.map(|_| self.secret_key()).transpose()?;
+        self.write(|c| {
+            let account = directory::create_account(c, org, phone_number_id, &phone, name)?;
+            if let (Some(key), Some(token)) = (key, token) {
+                directory::set_account_token(c, org, account.id, &key.seal(account.id, token.expose()))?;
+            }
+            Ok(account)
+        })
+    }
+
+    fn secret_key(&self) -> Result<&secrets::SecretKey> {
+        self.secret_key.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "secret_key",
+                format!(
+                    "{} is not set: access tokens cannot be stored or read",
+                    secrets::SECRET_KEY_ENV
+                ),
+            )
+        })
+    }
+
     /// Runs `EXPLAIN` (SQLite: `EXPLAIN QUERY PLAN`) for the query a conversation list runs, for
     /// checking that every list is an index range scan.
     pub fn explain_conversation_list(
@@ -258,10 +322,7 @@ impl Store for DieselStore {
         phone_number: &str,
         name: Option<&str>,
     ) -> Result<WhatsAppAccount> {
-        validate::check_phone_number_id("phone_number_id", phone_number_id)?;
-        let phone = validate::normalize_phone("phone_number", phone_number)?;
-        let name = name.map(|n| validate::check_name("name", n, 200)).transpose()?;
-        self.write(|c| directory::create_account(c, org, phone_number_id, &phone, name))
+        self.create_account_with_token(org, phone_number_id, phone_number, name, None)
     }
 
     fn list_accounts(&self, org: Id, connected_only: bool) -> Result<Vec<WhatsAppAccount>> {
@@ -270,6 +331,19 @@ impl Store for DieselStore {
 
     fn find_account(&self, org: Id, phone_number_id: &str) -> Result<WhatsAppAccount> {
         self.read(|c| directory::find_account(c, org, phone_number_id))
+    }
+
+    fn set_account_token(&self, org: Id, account: Id, token: &AccessToken) -> Result<()> {
+        let sealed = self.secret_key()?.seal(account, token.expose());
+        self.write(|c| directory::set_account_token(c, org, account, &sealed))
+    }
+
+    fn account_token(&self, org: Id, account: Id) -> Result<Option<AccessToken>> {
+        let Some(sealed) = self.read(|c| directory::account_token(c, org, account))? else {
+            return Ok(None);
+        };
+        let text = self.secret_key()?.open(account, &sealed)?;
+        AccessToken::new(&text).map(Some)
     }
 
     fn create_user(&self, org: Id, name: &str, email: &str) -> Result<User> {
@@ -440,6 +514,7 @@ mod tests {
                     pool_size: 2,
                     connection_timeout: Duration::from_millis(500),
                     migrate: false,
+                    secret_key: None,
                 },
             )
             .unwrap(),

@@ -25,6 +25,8 @@ diesel::table! {
         name -> Nullable<Text>,
         connected -> Bool,
         created_at -> BigInt,
+        access_token -> Nullable<Binary>,
+        token_set_at -> Nullable<BigInt>,
     }
 }
 

@@ -78,7 +78,12 @@ impl TestDb {
             .execute(&mut admin)
             .expect("create test database");
         let url = replace_database(&admin_url, &name);
-        let store = DieselStore::open(&url).expect("open postgres");
+        // PostgreSQL has no key file: each test database gets a fresh secret key of its own.
+        let options = crate::StoreOptions {
+            secret_key: Some(crate::secrets::SecretKey::generate()),
+            ..Default::default()
+        };
+        let store = DieselStore::open_with(&url, options).expect("open postgres");
         Some(TestDb {
             store,
             url,

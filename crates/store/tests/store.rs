@@ -1063,6 +1063,10 @@ fn no_operation_reaches_another_organization() {
             Err(Error::InvalidCursor(CursorError::OtherOrganization))
         ));
         nf(s.list_messages_before(b.org, conv, None, 10).map(|_| ()), Conversation);
+        let token = AccessToken::new("EAAG-tenancy").unwrap();
+        s.set_account_token(a.org, a.account, &token).unwrap();
+        nf(s.set_account_token(b.org, a.account, &token), Account);
+        nf(s.account_token(b.org, a.account).map(|_| ()), Account);
         // Creating in B never touches or reveals A's rows.
         let made = s
             .create_contact(
@@ -1566,5 +1570,63 @@ fn corrupt_rows_are_errors_not_defaults() {
             s.list_messages(w.org, conv.id, &PageRequest::first(10)),
             Err(Error::Internal(_))
         ));
+    });
+}
+
+/// Access tokens are sealed at rest: the column holds no token, another key cannot open it (an
+/// error that says so, never a wrong token), and without a key a token is refused.
+#[test]
+fn access_tokens_are_sealed_at_rest() {
+    use diesel::{Connection, QueryDsl, RunQueryDsl};
+    use rosetta_store::schema::whatsapp_accounts;
+    use rosetta_store::secrets::SecretKey;
+    use rosetta_store::{DieselStore, StoreOptions};
+    each_backend(|db| {
+        let keyed = |key: SecretKey| {
+            DieselStore::open_with(
+                &db.url,
+                StoreOptions {
+                    secret_key: Some(key),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        };
+        let s = keyed(SecretKey::generate());
+        let w = world(&s, "Acme", "106540352242922");
+        assert_eq!(s.account_token(w.org, w.account).unwrap(), None);
+        let token = AccessToken::new("EAAGm0PX4ZCpsBA-secret-token").unwrap();
+        s.set_account_token(w.org, w.account, &token).unwrap();
+        assert_eq!(s.account_token(w.org, w.account).unwrap(), Some(token.clone()));
+        let replaced = AccessToken::new("EAAG-second-token").unwrap();
+        s.set_account_token(w.org, w.account, &replaced).unwrap();
+        assert_eq!(s.account_token(w.org, w.account).unwrap(), Some(replaced));
+
+        let mut raw = rosetta_store::DbConnection::establish(&db.url).unwrap();
+        let stored: Vec<Option<Vec<u8>>> = whatsapp_accounts::table
+            .select(whatsapp_accounts::access_token)
+            .load(&mut raw)
+            .unwrap();
+        let sealed = stored.into_iter().flatten().next().expect("a sealed token");
+        assert!(
+            !sealed.windows(10).any(|w| w == b"EAAG-secon"),
+            "the token is not in clear"
+        );
+
+        let other = keyed(SecretKey::generate());
+        match other.account_token(w.org, w.account) {
+            Err(Error::Internal(m)) => assert!(m.contains("secret key") && !m.contains("EAAG"), "{m}"),
+            other => panic!("another key must not open the token: {other:?}"),
+        }
+        if db.backend() == "postgres" && std::env::var(rosetta_store::secrets::SECRET_KEY_ENV).is_err() {
+            let keyless = DieselStore::open(&db.url).unwrap();
+            assert!(matches!(
+                keyless.set_account_token(w.org, w.account, &token),
+                Err(Error::Invalid {
+                    field: "secret_key",
+                    ..
+                })
+            ));
+        }
     });
 }
