@@ -175,6 +175,17 @@ pub trait Store: Send + Sync + 'static {
     /// message; in one transaction. A wamid already stored changes nothing.
     fn append_message(&self, org: Id, message: NewMessage) -> Result<Message>;
 
+    // Sending (the outbox)
+    /// Queues a send: the outbound message (status `sending`) and its dispatch job, in one
+    /// transaction; the conversation moves along by the same rule as any message. Returns the
+    /// message as stored.
+    fn enqueue_send(&self, org: Id, send: crate::outbox::NewSend) -> Result<Message>;
+    /// Claims up to `limit` dispatch jobs due at `now`, for `lease_millis`; each job is claimed by
+    /// one caller only, across every instance over the database.
+    fn claim_dispatch(&self, now: Timestamp, lease_millis: i64, limit: u32) -> Result<Vec<crate::outbox::DispatchJob>>;
+    /// Records what came of a claimed job's attempt.
+    fn finish_dispatch(&self, message: Id, outcome: crate::outbox::DispatchOutcome) -> Result<()>;
+
     // Ingest
     /// Applies one webhook delivery's events in one transaction: all of them, or none and an error.
     /// Accounts are found by `phone_number_id` across organizations (Meta names only the number);

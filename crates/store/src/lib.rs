@@ -13,6 +13,7 @@ mod group_commit;
 mod idempotency;
 mod ingest;
 mod messages;
+mod outbox;
 mod page;
 mod rows;
 mod rules;
@@ -435,6 +436,21 @@ impl Store for DieselStore {
 
     fn append_message(&self, org: Id, message: NewMessage) -> Result<Message> {
         self.write(|c| messages::append(c, org, message))
+    }
+
+    fn enqueue_send(&self, org: Id, send: NewSend) -> Result<Message> {
+        if send.recipient.is_empty() || !send.recipient.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::invalid("to", "the recipient must be a phone number's digits"));
+        }
+        self.write(|c| outbox::enqueue(c, org, send))
+    }
+
+    fn claim_dispatch(&self, now: Timestamp, lease_millis: i64, limit: u32) -> Result<Vec<DispatchJob>> {
+        self.write(|c| outbox::claim(c, now, lease_millis, limit.min(1000)))
+    }
+
+    fn finish_dispatch(&self, message: Id, outcome: DispatchOutcome) -> Result<()> {
+        self.write(|c| outbox::finish(c, message, outcome))
     }
 
     fn ingest(&self, events: &[IngestEvent]) -> Result<IngestReport> {

@@ -169,10 +169,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    dispatch_jobs (message_id) {
+        message_id -> Binary,
+        org_id -> Binary,
+        account_id -> Binary,
+        recipient -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        due_at -> BigInt,
+        deadline_at -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(contact_tags -> tags (tag_id));
 diesel::joinable!(contact_tags -> contacts (contact_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    dispatch_jobs,
     settings,
     organizations,
     whatsapp_accounts,

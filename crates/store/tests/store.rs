@@ -1063,6 +1063,13 @@ fn no_operation_reaches_another_organization() {
             Err(Error::InvalidCursor(CursorError::OtherOrganization))
         ));
         nf(s.list_messages_before(b.org, conv, None, 10).map(|_| ()), Conversation);
+        let foreign_send = NewSend {
+            message: inbound(conv, "unused", "x", 1),
+            payload: serde_json::json!({}),
+            recipient: "971501234567".into(),
+            deadline_at: Timestamp(i64::MAX),
+        };
+        nf(s.enqueue_send(b.org, foreign_send).map(|_| ()), Conversation);
         let token = AccessToken::new("EAAG-tenancy").unwrap();
         s.set_account_token(a.org, a.account, &token).unwrap();
         nf(s.set_account_token(b.org, a.account, &token), Account);
@@ -1137,6 +1144,8 @@ fn every_store_operation_has_a_tenancy_case() {
         "revoke_api_key",      // the operator's CLI, by key id
         "touch_api_keys",      // bookkeeping of keys already authenticated
         "authenticate",        // finds the key, and so the organization, from the secret
+        "claim_dispatch",      // dispatch workers send for every organization
+        "finish_dispatch",     // by the id of a job a worker claimed
     ];
     let core = include_str!("../../core/src/store.rs");
     let trait_body = &core[core.find("pub trait Store").unwrap()..];
@@ -1628,5 +1637,174 @@ fn access_tokens_are_sealed_at_rest() {
                 })
             ));
         }
+    });
+}
+
+fn outbound_send(conversation: Id, text: &str, at: i64, deadline: i64) -> NewSend {
+    NewSend {
+        message: NewMessage {
+            conversation_id: conversation,
+            wamid: None,
+            direction: Direction::Outbound,
+            sender_type: SenderType::Agent,
+            sender_user_id: None,
+            content_type: ContentType::Text,
+            body: MessageBody {
+                text: Some(text.into()),
+                ..Default::default()
+            },
+            status: MessageStatus::Sending,
+            created_at: Timestamp(at),
+        },
+        payload: serde_json::json!({"messaging_product": "whatsapp", "to": "971501234567", "type": "text", "text": {"body": text}}),
+        recipient: "971501234567".into(),
+        deadline_at: Timestamp(deadline),
+    }
+}
+
+/// A send is its message and its job, written together; a job is claimed once, and each outcome
+/// lands on the job and the message.
+#[test]
+fn the_outbox_queues_claims_and_records_outcomes() {
+    each_backend(|db| {
+        let s = &db.store;
+        let w = world(s, "Acme", "106540352242922");
+        let ct = contact(s, w.org, "+971501234567", "Ahmed Hassan");
+        let conv = s.open_conversation(w.org, w.account, ct).unwrap().id;
+        s.append_message(w.org, inbound(conv, "wamid.in", "Hello?", 1_779_000_000_000))
+            .unwrap();
+        let far = Timestamp::now().millis() + 3_600_000;
+        let queued = s
+            .enqueue_send(w.org, outbound_send(conv, "On its way!", 1_779_000_060_000, far))
+            .unwrap();
+        let now = Timestamp::now();
+        assert_eq!((queued.status, queued.wamid.clone()), (MessageStatus::Sending, None));
+        let c = s.get_conversation(w.org, conv).unwrap().conversation;
+        assert_eq!(
+            (c.last_message_text.as_deref(), c.unread_count),
+            (Some("On its way!"), 0),
+            "the conversation follows at once, by the unread rule"
+        );
+
+        let jobs = s.claim_dispatch(now, 30_000, 10).unwrap();
+        assert_eq!(jobs.len(), 1);
+        let job = &jobs[0];
+        assert_eq!(
+            (job.message_id, job.org_id, job.account_id, job.attempts),
+            (queued.id, w.org, w.account, 1)
+        );
+        assert_eq!(job.payload["biz_opaque_callback_data"], queued.id.to_string());
+        assert!(s.claim_dispatch(now, 30_000, 10).unwrap().is_empty(), "claimed once");
+
+        // Retry: due again only at its time.
+        let later = Timestamp(now.millis() + 60_000);
+        s.finish_dispatch(
+            job.message_id,
+            DispatchOutcome::Retry {
+                at: later,
+                error: "HTTP 503".into(),
+            },
+        )
+        .unwrap();
+        assert!(s.claim_dispatch(now, 30_000, 10).unwrap().is_empty());
+        let again = s.claim_dispatch(later, 30_000, 10).unwrap();
+        assert_eq!(again[0].attempts, 2);
+        s.finish_dispatch(
+            queued.id,
+            DispatchOutcome::Sent {
+                wamid: "wamid.out".into(),
+            },
+        )
+        .unwrap();
+        let page = s.list_messages(w.org, conv, &PageRequest::first(10)).unwrap();
+        let sent = page.items.iter().find(|m| m.id == queued.id).unwrap();
+        assert_eq!(
+            (sent.status, sent.wamid.as_deref()),
+            (MessageStatus::Sent, Some("wamid.out"))
+        );
+        assert!(s.claim_dispatch(Timestamp(far), 30_000, 10).unwrap().is_empty(), "done");
+
+        // A permanent failure keeps Meta's code; a retry past the deadline fails, saying why.
+        let refused = s
+            .enqueue_send(w.org, outbound_send(conv, "x", 1_779_000_120_000, far))
+            .unwrap();
+        let short = s
+            .enqueue_send(w.org, outbound_send(conv, "y", 1_779_000_180_000, now.millis() + 1_000))
+            .unwrap();
+        let jobs = s.claim_dispatch(Timestamp::now(), 30_000, 10).unwrap();
+        assert_eq!(jobs.len(), 2);
+        s.finish_dispatch(
+            refused.id,
+            DispatchOutcome::Failed {
+                code: Some(131047),
+                title: "Re-engagement message".into(),
+            },
+        )
+        .unwrap();
+        s.finish_dispatch(
+            short.id,
+            DispatchOutcome::Retry {
+                at: Timestamp(now.millis() + 60_000),
+                error: "HTTP 503".into(),
+            },
+        )
+        .unwrap();
+        let page = s.list_messages(w.org, conv, &PageRequest::first(10)).unwrap();
+        let by_id = |id: Id| page.items.iter().find(|m| m.id == id).unwrap().clone();
+        let failed = by_id(refused.id);
+        assert_eq!(
+            (failed.status, failed.error_code, failed.error_title.as_deref()),
+            (MessageStatus::Failed, Some(131047), Some("Re-engagement message"))
+        );
+        let gave_up = by_id(short.id);
+        assert_eq!(gave_up.status, MessageStatus::Failed);
+        assert_eq!(
+            gave_up.error_title.as_deref(),
+            Some("gave up after 1 attempts: HTTP 503")
+        );
+        assert!(s.claim_dispatch(Timestamp(far), 30_000, 10).unwrap().is_empty());
+    });
+}
+
+/// Two instances over one database claiming a burst at once: every job is claimed exactly once.
+#[test]
+fn concurrent_claimers_take_each_job_once() {
+    each_backend(|db| {
+        let s = &db.store;
+        let w = world(s, "Acme", "106540352242922");
+        let ct = contact(s, w.org, "+971501234567", "Ahmed Hassan");
+        let conv = s.open_conversation(w.org, w.account, ct).unwrap().id;
+        let far = Timestamp::now().millis() + 3_600_000;
+        let mut queued = HashSet::new();
+        for i in 0..60 {
+            queued.insert(
+                s.enqueue_send(w.org, outbound_send(conv, &format!("m{i}"), 1_779_000_000_000 + i, far))
+                    .unwrap()
+                    .id,
+            );
+        }
+        let claimers: Vec<_> = (0..2)
+            .map(|_| {
+                let url = db.url.clone();
+                std::thread::spawn(move || {
+                    let instance = rosetta_store::DieselStore::open(&url).unwrap();
+                    let mut mine = Vec::new();
+                    loop {
+                        let jobs = instance.claim_dispatch(Timestamp::now(), 60_000, 7).unwrap();
+                        if jobs.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(jobs.into_iter().map(|j| j.message_id));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for claimer in claimers {
+            all.extend(claimer.join().unwrap());
+        }
+        let unique: HashSet<Id> = all.iter().copied().collect();
+        assert_eq!(all.len(), unique.len(), "no job claimed twice");
+        assert_eq!(unique, queued, "every job claimed");
     });
 }
