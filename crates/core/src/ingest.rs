@@ -31,6 +31,9 @@ pub struct StatusUpdate {
     pub timestamp: Timestamp,
     pub error_code: Option<i64>,
     pub error_title: Option<String>,
+    /// Meta's `biz_opaque_callback_data`: Rosetta sends a message's own id in it, so a status can
+    /// name a message whose `wamid` Rosetta never recorded (a crash after Meta accepted it).
+    pub callback_data: Option<String>,
 }
 
 // Events live a few microseconds in one delivery's Vec: boxing the larger variant would buy nothing.
@@ -337,6 +340,7 @@ pub mod meta {
             timestamp,
             error_code: error.and_then(|e| e.get("code")).and_then(Value::as_i64),
             error_title: error.and_then(|e| owned(e, "title").or_else(|| owned(e, "message"))),
+            callback_data: owned(s, "biz_opaque_callback_data"),
         }))
     }
 
@@ -487,7 +491,7 @@ pub mod meta {
                 "metadata": {"phone_number_id": "106540352242922"},
                 "statuses": [
                     {"id": "wamid.OUT", "status": "delivered", "timestamp": "1749416400", "recipient_id": "16505551234"},
-                    {"id": "wamid.OUT2", "status": "failed", "timestamp": "1749416401", "recipient_id": "1", "errors": [{"code": 131026, "title": "Message undeliverable"}]},
+                    {"id": "wamid.OUT2", "status": "failed", "timestamp": "1749416401", "recipient_id": "1", "biz_opaque_callback_data": "01JZ0000000000000000000000", "errors": [{"code": 131026, "title": "Message undeliverable"}]},
                     {"id": "wamid.OUT3", "status": "deleted", "timestamp": "1749416401"}
                 ]
             });
@@ -502,6 +506,7 @@ pub mod meta {
                     timestamp: Timestamp::from_unix_seconds(1749416401),
                     error_code: Some(131026),
                     error_title: Some("Message undeliverable".into()),
+                    callback_data: Some("01JZ0000000000000000000000".into()),
                 })
             );
             let other = json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [{"field": "account_update", "value": {"x": 1}}]}]});

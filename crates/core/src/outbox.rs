@@ -51,6 +51,8 @@ pub struct DispatchJob {
     pub message_id: Id,
     pub org_id: Id,
     pub account_id: Id,
+    /// The account's Meta `phone_number_id`, the path of the send.
+    pub phone_number_id: String,
     pub recipient: String,
     pub payload: serde_json::Value,
     /// Attempts so far, this one included.
@@ -67,7 +69,14 @@ pub enum DispatchOutcome {
     Retry { at: Timestamp, error: String },
     /// It failed for good: Meta's code (when there is one) and a title a person can act on.
     Failed { code: Option<i64>, title: String },
+    /// The request may have reached Meta but no answer came: it is not resent. It waits until
+    /// `until` for a status webhook naming the message (`biz_opaque_callback_data`) to reconcile it,
+    /// and then fails as "outcome unknown".
+    Unknown { until: Timestamp, error: String },
 }
+
+/// The title a send gets when its outcome stayed unknown past the reconciliation window.
+pub const OUTCOME_UNKNOWN: &str = "outcome unknown: the request may have reached Meta, but no answer or status came back; check the recipient's chat before sending again";
 
 #[cfg(test)]
 mod tests {

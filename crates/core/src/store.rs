@@ -181,8 +181,16 @@ pub trait Store: Send + Sync + 'static {
     /// message as stored.
     fn enqueue_send(&self, org: Id, send: crate::outbox::NewSend) -> Result<Message>;
     /// Claims up to `limit` dispatch jobs due at `now`, for `lease_millis`; each job is claimed by
-    /// one caller only, across every instance over the database.
-    fn claim_dispatch(&self, now: Timestamp, lease_millis: i64, limit: u32) -> Result<Vec<crate::outbox::DispatchJob>>;
+    /// one caller only, across every instance over the database. First, a claimed job whose lease
+    /// ran out (its worker died mid-attempt) becomes "outcome unknown" for `unknown_for_millis`
+    /// (never resent blindly), and an unknown one past that fails with `outbox::OUTCOME_UNKNOWN`.
+    fn claim_dispatch(
+        &self,
+        now: Timestamp,
+        lease_millis: i64,
+        unknown_for_millis: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::outbox::DispatchJob>>;
     /// Records what came of a claimed job's attempt.
     fn finish_dispatch(&self, message: Id, outcome: crate::outbox::DispatchOutcome) -> Result<()>;
 

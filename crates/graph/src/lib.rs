@@ -7,6 +7,7 @@
 //! `standin` is a stand-in for Meta that speaks the same contract over real HTTP, for tests and the
 //! demo. Nothing reaches it unless it is configured as the Graph API URL: the default is Meta's.
 
+pub mod dispatch;
 pub mod standin;
 
 use std::time::Duration;

@@ -178,7 +178,7 @@ mod tests {
             revoke_api_key(Id) -> ApiKey;
             authenticate(&str) -> Option<ApiKey>;
             enqueue_send(Id, NewSend) -> Message;
-            claim_dispatch(Timestamp, i64, u32) -> Vec<DispatchJob>;
+            claim_dispatch(Timestamp, i64, i64, u32) -> Vec<DispatchJob>;
             finish_dispatch(Id, DispatchOutcome) -> ();
             ingest(&[IngestEvent]) -> IngestReport;
             touch_api_keys(&[(Id, Timestamp)]) -> ();

@@ -115,11 +115,20 @@ fn message(c: &mut DbConnection, org: Id, account: Id, m: &InboundMessage, repor
 }
 
 fn status(c: &mut DbConnection, org: Id, s: &StatusUpdate, report: &mut IngestReport) -> Result<()> {
-    let Some(row) = crate::messages::find_by_wamid(c, org, &s.wamid)? else {
+    let found = match crate::messages::find_by_wamid(c, org, &s.wamid)? {
+        Some(row) => Some(row),
+        // Our message whose wamid was never recorded (Meta took it, the answer was lost): the
+        // id we sent as biz_opaque_callback_data names it.
+        None => match &s.callback_data {
+            Some(data) => crate::outbox::reconcile(c, org, data, &s.wamid)?,
+            None => None,
+        },
+    };
+    let Some(row) = found else {
         report.statuses_ignored += 1;
         return Ok(());
     };
-    let current = MessageStatus::parse(&row.status).unwrap_or(MessageStatus::Received);
+    let current = MessageStatus::parse(&row.status).ok_or_else(|| corrupt("messages.status", &row.status))?;
     if row.direction != Direction::Outbound.as_str() || !current.can_advance_to(s.status) {
         report.statuses_ignored += 1;
         return Ok(());

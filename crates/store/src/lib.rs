@@ -13,7 +13,7 @@ mod group_commit;
 mod idempotency;
 mod ingest;
 mod messages;
-mod outbox;
+pub(crate) mod outbox;
 mod page;
 mod rows;
 mod rules;
@@ -77,14 +77,16 @@ pub enum OpenError {
     Migrate(String),
 }
 
-/// The diesel implementation of `rosetta_core::Store`.
+/// The diesel implementation of `rosetta_core::Store`. A clone is another handle on the same pool,
+/// write turn, ingest writer and keys.
+#[derive(Clone)]
 pub struct DieselStore {
     pool: Pool,
     url: DatabaseUrl,
     /// SQLite has one writer: this process's writers queue here instead of in SQLite's busy loop.
     write_lock: Option<Arc<Mutex<()>>>,
     /// SQLite: deliveries are group-committed by one writer thread.
-    ingest_queue: Option<group_commit::IngestQueue>,
+    ingest_queue: Option<Arc<group_commit::IngestQueue>>,
     cursors: CursorCodec,
     /// Seals and opens access tokens; `None` refuses to store one.
     secret_key: Option<secrets::SecretKey>,
@@ -138,10 +140,10 @@ impl DieselStore {
             .map_err(|e| OpenError::Connect(e.to_string()))?;
         let write_lock = parsed.is_sqlite().then(|| Arc::new(Mutex::new(())));
         let ingest_queue = match &write_lock {
-            Some(lock) => Some(
+            Some(lock) => Some(Arc::new(
                 group_commit::IngestQueue::start(pool.clone(), lock.clone())
                     .map_err(|e| OpenError::Connect(format!("cannot start the ingest writer: {e}")))?,
-            ),
+            )),
             None => None,
         };
         let mut store = DieselStore {
@@ -445,8 +447,14 @@ impl Store for DieselStore {
         self.write(|c| outbox::enqueue(c, org, send))
     }
 
-    fn claim_dispatch(&self, now: Timestamp, lease_millis: i64, limit: u32) -> Result<Vec<DispatchJob>> {
-        self.write(|c| outbox::claim(c, now, lease_millis, limit.min(1000)))
+    fn claim_dispatch(
+        &self,
+        now: Timestamp,
+        lease_millis: i64,
+        unknown_for_millis: i64,
+        limit: u32,
+    ) -> Result<Vec<DispatchJob>> {
+        self.write(|c| outbox::claim(c, now, lease_millis, unknown_for_millis, limit.min(1000)))
     }
 
     fn finish_dispatch(&self, message: Id, outcome: DispatchOutcome) -> Result<()> {

@@ -14,6 +14,8 @@ pub const QUEUED: &str = "queued";
 pub const CLAIMED: &str = "claimed";
 pub const DONE: &str = "done";
 pub const FAILED: &str = "failed";
+/// Sent, perhaps: waiting (until due_at) for a status webhook to say what became of it.
+pub const UNKNOWN: &str = "unknown";
 
 #[derive(Queryable, Selectable, Insertable, Debug)]
 #[diesel(table_name = dispatch_jobs, treat_none_as_default_value = false)]
@@ -32,13 +34,14 @@ pub struct DispatchJobRow {
     pub updated_at: i64,
 }
 
-impl TryFrom<DispatchJobRow> for DispatchJob {
-    type Error = Error;
-    fn try_from(r: DispatchJobRow) -> Result<Self> {
+impl DispatchJobRow {
+    fn into_job(self, phone_number_id: String) -> Result<DispatchJob> {
+        let r = self;
         Ok(DispatchJob {
             message_id: id(&r.message_id)?,
             org_id: id(&r.org_id)?,
             account_id: id(&r.account_id)?,
+            phone_number_id,
             recipient: r.recipient,
             payload: serde_json::from_str(&r.payload).map_err(|_| corrupt("dispatch_jobs.payload", &r.payload))?,
             attempts: u32::try_from(r.attempts)
@@ -82,8 +85,50 @@ pub fn enqueue(c: &mut DbConnection, org: Id, send: NewSend) -> Result<Message> 
     Ok(message)
 }
 
-/// Claims up to `limit` queued jobs due at `now` (oldest first) until `now + lease_millis`.
-pub fn claim(c: &mut DbConnection, now: Timestamp, lease_millis: i64, limit: u32) -> Result<Vec<DispatchJob>> {
+/// Jobs whose outcome nobody knows: a claim whose lease ran out (the worker died mid-attempt)
+/// becomes unknown until `now + unknown_for_millis`; an unknown job past that fails, on its message
+/// too, with `OUTCOME_UNKNOWN`.
+fn sweep(c: &mut DbConnection, now: Timestamp, unknown_for_millis: i64) -> Result<()> {
+    diesel::update(
+        dispatch_jobs::table
+            .filter(dispatch_jobs::state.eq(CLAIMED))
+            .filter(dispatch_jobs::due_at.le(now.millis())),
+    )
+    .set((
+        dispatch_jobs::state.eq(UNKNOWN),
+        dispatch_jobs::due_at.eq(now.millis() + unknown_for_millis),
+        dispatch_jobs::last_error.eq(Some("the worker stopped during the attempt")),
+        dispatch_jobs::updated_at.eq(now.millis()),
+    ))
+    .execute(c)
+    .map_err(map_error)?;
+    let expired: Vec<Vec<u8>> = dispatch_jobs::table
+        .filter(dispatch_jobs::state.eq(UNKNOWN))
+        .filter(dispatch_jobs::due_at.le(now.millis()))
+        .select(dispatch_jobs::message_id)
+        .limit(1000)
+        .load(c)
+        .map_err(map_error)?;
+    for message in expired {
+        let outcome = DispatchOutcome::Failed {
+            code: None,
+            title: rosetta_core::outbox::OUTCOME_UNKNOWN.to_owned(),
+        };
+        finish(c, id(&message)?, outcome)?;
+    }
+    Ok(())
+}
+
+/// Claims up to `limit` queued jobs due at `now` (oldest first) until `now + lease_millis`, after
+/// the sweep of unknown outcomes.
+pub fn claim(
+    c: &mut DbConnection,
+    now: Timestamp,
+    lease_millis: i64,
+    unknown_for_millis: i64,
+    limit: u32,
+) -> Result<Vec<DispatchJob>> {
+    sweep(c, now, unknown_for_millis)?;
     let due = dispatch_jobs::table
         .filter(dispatch_jobs::state.eq(QUEUED))
         .filter(dispatch_jobs::due_at.le(now.millis()))
@@ -108,12 +153,13 @@ pub fn claim(c: &mut DbConnection, now: Timestamp, lease_millis: i64, limit: u32
             ))
             .execute(c)
             .map_err(map_error)?;
-        let row: DispatchJobRow = dispatch_jobs::table
-            .find(&message)
-            .select(DispatchJobRow::as_select())
+        let (row, phone_number_id): (DispatchJobRow, String) = dispatch_jobs::table
+            .inner_join(whatsapp_accounts::table.on(whatsapp_accounts::id.eq(dispatch_jobs::account_id)))
+            .filter(dispatch_jobs::message_id.eq(&message))
+            .select((DispatchJobRow::as_select(), whatsapp_accounts::phone_number_id))
             .first(c)
             .map_err(map_error)?;
-        jobs.push(row.try_into()?);
+        jobs.push(row.into_job(phone_number_id)?);
     }
     Ok(jobs)
 }
@@ -157,6 +203,7 @@ pub fn finish(c: &mut DbConnection, message: Id, outcome: DispatchOutcome) -> Re
             (DONE, job.due_at, None)
         }
         DispatchOutcome::Retry { at, error } => (QUEUED, at.millis(), Some(error.clone())),
+        DispatchOutcome::Unknown { until, error } => (UNKNOWN, until.millis(), Some(error.clone())),
         DispatchOutcome::Failed { code, title } => {
             let current: String = messages::table
                 .find(b(message))
@@ -188,4 +235,43 @@ pub fn finish(c: &mut DbConnection, message: Id, outcome: DispatchOutcome) -> Re
         .execute(c)
         .map_err(map_error)?;
     Ok(())
+}
+
+/// A status naming one of our messages by its id (`biz_opaque_callback_data`) when its `wamid`
+/// was never recorded: the message gets its `wamid`, and its job (claimed or unknown) is done.
+/// Returns the message row when it reconciled one.
+pub fn reconcile(c: &mut DbConnection, org: Id, callback_data: &str, wamid: &str) -> Result<Option<MessageRow>> {
+    let Ok(message) = callback_data.parse::<Id>() else {
+        return Ok(None);
+    };
+    let row: Option<MessageRow> = messages::table
+        .find(b(message))
+        .filter(messages::org_id.eq(b(org)))
+        .filter(messages::wamid.is_null())
+        .filter(messages::direction.eq(Direction::Outbound.as_str()))
+        .select(MessageRow::as_select())
+        .first(c)
+        .optional()
+        .map_err(map_error)?;
+    let Some(mut row) = row else {
+        return Ok(None);
+    };
+    diesel::update(messages::table.find(b(message)))
+        .set(messages::wamid.eq(Some(wamid)))
+        .execute(c)
+        .map_err(map_error)?;
+    diesel::update(
+        dispatch_jobs::table
+            .find(b(message))
+            .filter(dispatch_jobs::state.eq_any([CLAIMED, UNKNOWN])),
+    )
+    .set((
+        dispatch_jobs::state.eq(DONE),
+        dispatch_jobs::last_error.eq(None::<String>),
+        dispatch_jobs::updated_at.eq(Timestamp::now().millis()),
+    ))
+    .execute(c)
+    .map_err(map_error)?;
+    row.wamid = Some(wamid.to_owned());
+    Ok(Some(row))
 }

@@ -1686,7 +1686,7 @@ fn the_outbox_queues_claims_and_records_outcomes() {
             "the conversation follows at once, by the unread rule"
         );
 
-        let jobs = s.claim_dispatch(now, 30_000, 10).unwrap();
+        let jobs = s.claim_dispatch(now, 30_000, 600_000, 10).unwrap();
         assert_eq!(jobs.len(), 1);
         let job = &jobs[0];
         assert_eq!(
@@ -1694,7 +1694,10 @@ fn the_outbox_queues_claims_and_records_outcomes() {
             (queued.id, w.org, w.account, 1)
         );
         assert_eq!(job.payload["biz_opaque_callback_data"], queued.id.to_string());
-        assert!(s.claim_dispatch(now, 30_000, 10).unwrap().is_empty(), "claimed once");
+        assert!(
+            s.claim_dispatch(now, 30_000, 600_000, 10).unwrap().is_empty(),
+            "claimed once"
+        );
 
         // Retry: due again only at its time.
         let later = Timestamp(now.millis() + 60_000);
@@ -1706,8 +1709,8 @@ fn the_outbox_queues_claims_and_records_outcomes() {
             },
         )
         .unwrap();
-        assert!(s.claim_dispatch(now, 30_000, 10).unwrap().is_empty());
-        let again = s.claim_dispatch(later, 30_000, 10).unwrap();
+        assert!(s.claim_dispatch(now, 30_000, 600_000, 10).unwrap().is_empty());
+        let again = s.claim_dispatch(later, 30_000, 600_000, 10).unwrap();
         assert_eq!(again[0].attempts, 2);
         s.finish_dispatch(
             queued.id,
@@ -1722,7 +1725,12 @@ fn the_outbox_queues_claims_and_records_outcomes() {
             (sent.status, sent.wamid.as_deref()),
             (MessageStatus::Sent, Some("wamid.out"))
         );
-        assert!(s.claim_dispatch(Timestamp(far), 30_000, 10).unwrap().is_empty(), "done");
+        assert!(
+            s.claim_dispatch(Timestamp(far), 30_000, 600_000, 10)
+                .unwrap()
+                .is_empty(),
+            "done"
+        );
 
         // A permanent failure keeps Meta's code; a retry past the deadline fails, saying why.
         let refused = s
@@ -1731,7 +1739,7 @@ fn the_outbox_queues_claims_and_records_outcomes() {
         let short = s
             .enqueue_send(w.org, outbound_send(conv, "y", 1_779_000_180_000, now.millis() + 1_000))
             .unwrap();
-        let jobs = s.claim_dispatch(Timestamp::now(), 30_000, 10).unwrap();
+        let jobs = s.claim_dispatch(Timestamp::now(), 30_000, 600_000, 10).unwrap();
         assert_eq!(jobs.len(), 2);
         s.finish_dispatch(
             refused.id,
@@ -1762,7 +1770,10 @@ fn the_outbox_queues_claims_and_records_outcomes() {
             gave_up.error_title.as_deref(),
             Some("gave up after 1 attempts: HTTP 503")
         );
-        assert!(s.claim_dispatch(Timestamp(far), 30_000, 10).unwrap().is_empty());
+        assert!(s
+            .claim_dispatch(Timestamp(far), 30_000, 600_000, 10)
+            .unwrap()
+            .is_empty());
     });
 }
 
@@ -1790,7 +1801,7 @@ fn concurrent_claimers_take_each_job_once() {
                     let instance = rosetta_store::DieselStore::open(&url).unwrap();
                     let mut mine = Vec::new();
                     loop {
-                        let jobs = instance.claim_dispatch(Timestamp::now(), 60_000, 7).unwrap();
+                        let jobs = instance.claim_dispatch(Timestamp::now(), 60_000, 600_000, 7).unwrap();
                         if jobs.is_empty() {
                             return mine;
                         }

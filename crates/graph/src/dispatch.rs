@@ -1,0 +1,166 @@
+//! The dispatch worker: claims due jobs from the store's outbox, sends each through the Graph API
+//! client, and records the outcome by the retry classes (`GraphError::disposition`):
+//! - accepted: the message is `sent` with its `wamid`;
+//! - retry (network, 5xx, 131000, 130429): due again after an exponential backoff with jitter,
+//!   until the job's deadline; 131056 waits at least the per-recipient spacing;
+//! - outcome unknown (no answer in time): never resent blindly; it waits `unknown_for` for a status
+//!   webhook naming the message (`biz_opaque_callback_data`) and then fails as "outcome unknown";
+//! - fail (131047, 131026, 131048, 131049, 368, 100, 132xxx, 190, other 4xx): failed at once with
+//!   Meta's code and details; an account without a token fails as not configured.
+//!
+//! A worker that dies mid-attempt leaves its claim to run out: the store then treats the job as
+//! outcome unknown too (`Store::claim_dispatch`). Store calls run on the blocking pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use rosetta_core::outbox::{backoff, DispatchJob, DispatchOutcome};
+use rosetta_core::{Error, Store, Timestamp};
+
+use crate::{Disposition, GraphClient};
+
+/// How the worker paces and retries.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// How long a claim holds a job (longer than the client's timeout).
+    pub lease: Duration,
+    /// How long an unknown outcome waits for a status webhook before it fails.
+    pub unknown_for: Duration,
+    /// Jobs claimed at once.
+    pub batch: u32,
+    /// The wait when nothing is due.
+    pub idle_poll: Duration,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// The least wait before another send to a recipient after 131056 (Meta: about 6 s).
+    pub recipient_spacing: Duration,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            lease: Duration::from_secs(60),
+            unknown_for: Duration::from_secs(600),
+            batch: 50,
+            idle_poll: Duration::from_millis(250),
+            base_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(300),
+            recipient_spacing: Duration::from_secs(6),
+        }
+    }
+}
+
+/// Claims, sends and records; `run` loops until the process stops.
+#[derive(Clone)]
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    graph: GraphClient,
+    config: DispatchConfig,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher").field("config", &self.config).finish()
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+}
+
+impl Dispatcher {
+    pub fn new(store: Arc<dyn Store>, graph: GraphClient, config: DispatchConfig) -> Dispatcher {
+        Dispatcher { store, graph, config }
+    }
+
+    /// One round: claims the due jobs and attempts each; how many it attempted.
+    pub async fn run_once(&self) -> Result<usize, Error> {
+        let store = self.store.clone();
+        let (lease, unknown_for, batch) = (
+            self.config.lease.as_millis() as i64,
+            self.config.unknown_for.as_millis() as i64,
+            self.config.batch,
+        );
+        let jobs = blocking(move || store.claim_dispatch(Timestamp::now(), lease, unknown_for, batch)).await?;
+        let n = jobs.len();
+        for job in jobs {
+            self.attempt(job).await?;
+        }
+        Ok(n)
+    }
+
+    /// Runs rounds until the process stops; a store fault is logged and tried again.
+    pub async fn run(self) {
+        loop {
+            match self.run_once().await {
+                Ok(0) => actix_web::rt::time::sleep(self.config.idle_poll).await,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = ?e, "dispatch round failed");
+                    actix_web::rt::time::sleep(self.config.idle_poll).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, job: DispatchJob) -> Result<(), Error> {
+        let now = Timestamp::now();
+        let later = |wait: Duration| Timestamp(now.millis() + wait.as_millis() as i64);
+        let retry_wait = backoff(
+            job.attempts,
+            self.config.base_backoff,
+            self.config.max_backoff,
+            rand::rng().random::<f64>(),
+        );
+        let store = self.store.clone();
+        let (org, account) = (job.org_id, job.account_id);
+        let outcome = match blocking(move || store.account_token(org, account)).await {
+            Err(e) => {
+                // Nothing was sent: try again later.
+                tracing::warn!(error = ?e, "could not read the account's token");
+                DispatchOutcome::Retry {
+                    at: later(retry_wait),
+                    error: "the account's token could not be read".into(),
+                }
+            }
+            Ok(None) => DispatchOutcome::Failed {
+                code: None,
+                title: "whatsapp_not_configured: the WhatsApp account has no access token (rosetta account set-token)"
+                    .into(),
+            },
+            Ok(Some(token)) => match self
+                .graph
+                .send_message(&job.phone_number_id, &token, &job.payload)
+                .await
+            {
+                Ok(accepted) => DispatchOutcome::Sent { wamid: accepted.wamid },
+                Err(e) => {
+                    let error = e.to_string();
+                    match e.disposition() {
+                        Disposition::Retry => DispatchOutcome::Retry {
+                            at: later(retry_wait),
+                            error,
+                        },
+                        Disposition::RetryRecipientLater => DispatchOutcome::Retry {
+                            at: later(retry_wait.max(self.config.recipient_spacing)),
+                            error,
+                        },
+                        Disposition::OutcomeUnknown => DispatchOutcome::Unknown {
+                            until: later(self.config.unknown_for),
+                            error,
+                        },
+                        Disposition::Fail | Disposition::FailTokenInvalid => DispatchOutcome::Failed {
+                            code: e.code(),
+                            title: error,
+                        },
+                    }
+                }
+            },
+        };
+        let store = self.store.clone();
+        blocking(move || store.finish_dispatch(job.message_id, outcome)).await
+    }
+}
