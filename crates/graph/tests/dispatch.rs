@@ -16,26 +16,8 @@ const PNID: &str = "106540352242922";
 const TOKEN: &str = "EAAG-dispatch-token";
 
 fn send(conversation: Id, to: &str, text: &str) -> NewSend {
-    NewSend {
-        message: NewMessage {
-            conversation_id: conversation,
-            wamid: None,
-            direction: Direction::Outbound,
-            sender_type: SenderType::Agent,
-            sender_user_id: None,
-            content_type: ContentType::Text,
-            body: MessageBody {
-                text: Some(text.into()),
-                ..Default::default()
-            },
-            status: MessageStatus::Sending,
-            created_at: Timestamp::now(),
-        },
-        payload: serde_json::json!({"messaging_product": "whatsapp", "recipient_type": "individual",
-                                    "to": to, "type": "text", "text": {"body": text}}),
-        recipient: to.into(),
-        deadline_at: Timestamp(Timestamp::now().millis() + 600_000),
-    }
+    let now = Timestamp::now();
+    rosetta_store::testing::text_send(conversation, to, text, now, Timestamp(now.millis() + 600_000))
 }
 
 fn message(store: &dyn Store, org: Id, conversation: Id, id: Id) -> Message {

@@ -186,3 +186,35 @@ impl<S: rosetta_core::Store + ?Sized> Shortcuts for S {
             .map(|d| d.conversation)
     }
 }
+
+/// A text an agent sends to `to` (digits) on `conversation`, written at `at`, retried until
+/// `deadline_at`: a queued send as the send endpoints make it, for tests.
+pub fn text_send(
+    conversation: Id,
+    to: &str,
+    text: &str,
+    at: rosetta_core::Timestamp,
+    deadline_at: rosetta_core::Timestamp,
+) -> rosetta_core::NewSend {
+    use rosetta_core::*;
+    NewSend {
+        message: NewMessage {
+            conversation_id: conversation,
+            wamid: None,
+            direction: Direction::Outbound,
+            sender_type: SenderType::Agent,
+            sender_user_id: None,
+            content_type: ContentType::Text,
+            body: MessageBody {
+                text: Some(text.into()),
+                ..Default::default()
+            },
+            status: MessageStatus::Sending,
+            created_at: at,
+        },
+        payload: serde_json::json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+                                    "to": to, "type": "text", "text": {"body": text}}),
+        recipient: to.into(),
+        deadline_at,
+    }
+}

@@ -1641,25 +1641,7 @@ fn access_tokens_are_sealed_at_rest() {
 }
 
 fn outbound_send(conversation: Id, text: &str, at: i64, deadline: i64) -> NewSend {
-    NewSend {
-        message: NewMessage {
-            conversation_id: conversation,
-            wamid: None,
-            direction: Direction::Outbound,
-            sender_type: SenderType::Agent,
-            sender_user_id: None,
-            content_type: ContentType::Text,
-            body: MessageBody {
-                text: Some(text.into()),
-                ..Default::default()
-            },
-            status: MessageStatus::Sending,
-            created_at: Timestamp(at),
-        },
-        payload: serde_json::json!({"messaging_product": "whatsapp", "to": "971501234567", "type": "text", "text": {"body": text}}),
-        recipient: "971501234567".into(),
-        deadline_at: Timestamp(deadline),
-    }
+    rosetta_store::testing::text_send(conversation, "971501234567", text, Timestamp(at), Timestamp(deadline))
 }
 
 /// A send is its message and its job, written together; a job is claimed once, and each outcome
