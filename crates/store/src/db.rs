@@ -181,6 +181,7 @@ impl r2d2::ManageConnection for Manager {
                     PG_STATEMENT_TIMEOUT.as_millis()
                 ))
                 .map_err(diesel::r2d2::Error::QueryError)?;
+                warn_unless_english_messages(&mut conn);
                 Ok(DbConnection::Pg(conn))
             }
         }
@@ -195,6 +196,31 @@ impl r2d2::ManageConnection for Manager {
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         conn.is_broken()
+    }
+}
+
+/// `is_busy` reads PostgreSQL's primary messages for the few SQLSTATEs diesel does not surface;
+/// they are the server's `lc_messages` language. Says so once if that is not English.
+fn warn_unless_english_messages(conn: &mut PgConnection) {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        lc_messages: String,
+    }
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    use diesel::RunQueryDsl;
+    if let Ok(setting) = diesel::sql_query("SHOW lc_messages").get_result::<Setting>(conn) {
+        let value = setting.lc_messages;
+        let english =
+            value.is_empty() || value.starts_with('C') || value.starts_with("POSIX") || value.starts_with("en");
+        if !english {
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    lc_messages = %value,
+                    "PostgreSQL reports errors in another language: statement and lock timeouts will be answered as 500 instead of 503; set lc_messages = 'C' for this database"
+                );
+            });
+        }
     }
 }
 
