@@ -19,6 +19,10 @@ pub enum Error {
     /// A unique rule would be broken (duplicate phone_number_id, email, ...).
     #[error("{0}")]
     Conflict(String),
+    /// A free-form message outside the 24-hour customer-service window (`outbox::window_open`):
+    /// only a template may be sent.
+    #[error("the 24-hour customer service window is closed: only a template message can be sent")]
+    WindowClosed,
     /// The database cannot be reached or is busy past the wait limit.
     #[error("database unavailable")]
     Unavailable(String),

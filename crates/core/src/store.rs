@@ -178,7 +178,8 @@ pub trait Store: Send + Sync + 'static {
     // Sending (the outbox)
     /// Queues a send: the outbound message (status `sending`) and its dispatch job, in one
     /// transaction; the conversation moves along by the same rule as any message. Returns the
-    /// message as stored.
+    /// message as stored. A non-template message outside the 24-hour customer-service window
+    /// (`outbox::window_open`) is `Error::WindowClosed`, and nothing is written.
     fn enqueue_send(&self, org: Id, send: crate::outbox::NewSend) -> Result<Message>;
     /// Claims up to `limit` dispatch jobs due at `now`, for `lease_millis`; each job is claimed by
     /// one caller only, across every instance over the database. First, a claimed job whose lease

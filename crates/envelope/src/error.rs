@@ -144,6 +144,10 @@ impl DialectError for EnvelopeError {
             Error::Invalid { message, .. } => EnvelopeError::bad_request(message),
             Error::InvalidCursor(_) => EnvelopeError::bad_request("Invalid cursor"),
             Error::Conflict(m) => EnvelopeError::new(StatusCode::CONFLICT, m),
+            Error::WindowClosed => EnvelopeError::new(
+                StatusCode::CONFLICT,
+                "Customer service window closed: only template messages can be sent",
+            ),
             Error::Unavailable(_) => EnvelopeError::unavailable(),
             Error::Internal(_) => EnvelopeError::internal(),
         }
@@ -166,4 +170,21 @@ fn capitalized(noun: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_window_is_409_in_envelope_words() {
+        let e = EnvelopeError::from(Error::WindowClosed);
+        assert_eq!(
+            (e.status, e.message.as_ref()),
+            (
+                StatusCode::CONFLICT,
+                "Customer service window closed: only template messages can be sent"
+            )
+        );
+    }
 }

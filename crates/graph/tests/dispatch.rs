@@ -20,6 +20,23 @@ fn send(conversation: Id, to: &str, text: &str) -> NewSend {
     rosetta_store::testing::text_send(conversation, to, text, now, Timestamp(now.millis() + 600_000))
 }
 
+fn inbound(conversation: Id, wamid: &str) -> NewMessage {
+    NewMessage {
+        conversation_id: conversation,
+        wamid: Some(wamid.into()),
+        direction: Direction::Inbound,
+        sender_type: SenderType::Customer,
+        sender_user_id: None,
+        content_type: ContentType::Text,
+        body: MessageBody {
+            text: Some("Hi".into()),
+            ..Default::default()
+        },
+        status: MessageStatus::Received,
+        created_at: Timestamp(Timestamp::now().millis() - 60_000),
+    }
+}
+
 fn message(store: &dyn Store, org: Id, conversation: Id, id: Id) -> Message {
     store
         .list_messages(org, conversation, &PageRequest::first(100))
@@ -56,7 +73,11 @@ async fn sends_retries_failures_and_unknown_outcomes() {
                 .contact
                 .contact
                 .id;
-            s.open_conversation(org, on, c).unwrap().id
+            let conversation = s.open_conversation(org, on, c).unwrap().id;
+            // The customer wrote a minute ago: the 24-hour window is open.
+            s.append_message(org, inbound(conversation, &format!("wamid.in.{phone}")))
+                .unwrap();
+            conversation
         };
         let (c1, c2, c3, c4, c5) = (
             conversation("+14155550101", account),
@@ -214,6 +235,7 @@ async fn an_abandoned_claim_is_never_resent_and_fails_as_unknown() {
             .contact
             .id;
         let conv = s.open_conversation(org, account, c).unwrap().id;
+        s.append_message(org, inbound(conv, "wamid.in")).unwrap();
         let queued = s.enqueue_send(org, send(conv, "14155550101", "one")).unwrap();
         let now = Timestamp::now();
         // Claimed for 1 s, then the worker "dies".

@@ -264,6 +264,14 @@ impl DialectError for KirimError {
             Error::InvalidCursor(_) => KirimError::invalid_cursor(),
             Error::NotMember => KirimError::not_found("User").param("assigned_to"),
             Error::Conflict(m) => KirimError::new(StatusCode::CONFLICT, "conflict", "conflict", m),
+            // kirim's own code for Meta's 131047, refused before anything is queued.
+            Error::WindowClosed => KirimError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                INVALID,
+                "outside_24h_window",
+                "More than 24 hours have passed since the customer's last message: only a template can be sent",
+            )
+            .param("type"),
             Error::Unavailable(_) => KirimError::unavailable(),
             Error::Internal(_) => KirimError::internal(),
         }
@@ -289,3 +297,22 @@ impl DialectError for KirimError {
 }
 
 rosetta_http::dialect_error_from_core!(KirimError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_window_is_kirims_outside_24h_window() {
+        let e = KirimError::from(Error::WindowClosed);
+        assert_eq!(
+            (e.status, e.kind, e.code, e.param.as_deref()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                INVALID,
+                "outside_24h_window",
+                Some("type")
+            )
+        );
+    }
+}

@@ -52,9 +52,15 @@ impl DispatchJobRow {
 }
 
 /// Stores the message (moving its conversation by the one rule) and queues its job, due now; the
-/// job's payload carries the message's id as `biz_opaque_callback_data`.
+/// job's payload carries the message's id as `biz_opaque_callback_data`. A free-form message outside
+/// the 24-hour window is `Error::WindowClosed` and writes nothing.
 pub fn enqueue(c: &mut DbConnection, org: Id, send: NewSend) -> Result<Message> {
     let conversation = crate::conversations::load_for_update(c, org, send.message.conversation_id)?;
+    // The 24-hour rule, checked on the locked row: free-form messages only while the window is open.
+    let open = rosetta_core::outbox::window_open(conversation.last_inbound_at.map(Timestamp), Timestamp::now());
+    if send.message.content_type != ContentType::Template && !open {
+        return Err(Error::WindowClosed);
+    }
     let account = id(&conversation.account_id)?;
     let message = crate::messages::append_to(c, org, conversation, send.message)?;
     let mut payload = send.payload;

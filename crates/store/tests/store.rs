@@ -1653,11 +1653,30 @@ fn the_outbox_queues_claims_and_records_outcomes() {
         let w = world(s, "Acme", "106540352242922");
         let ct = contact(s, w.org, "+971501234567", "Ahmed Hassan");
         let conv = s.open_conversation(w.org, w.account, ct).unwrap().id;
-        s.append_message(w.org, inbound(conv, "wamid.in", "Hello?", 1_779_000_000_000))
+        // No inbound message yet: the window is closed to free-form messages, open to templates.
+        assert_eq!(
+            s.enqueue_send(w.org, outbound_send(conv, "Hi", 1_779_000_000_000, i64::MAX))
+                .unwrap_err(),
+            Error::WindowClosed
+        );
+        let mut template = outbound_send(conv, "order_shipped", 1_779_000_000_000, i64::MAX);
+        template.message.content_type = ContentType::Template;
+        let template = s.enqueue_send(w.org, template).unwrap();
+        s.claim_dispatch(Timestamp::now(), 30_000, 600_000, 10).unwrap();
+        s.finish_dispatch(
+            template.id,
+            DispatchOutcome::Sent {
+                wamid: "wamid.template".into(),
+            },
+        )
+        .unwrap();
+        // The customer answers: free-form messages may follow for 24 hours.
+        let recent = Timestamp::now().millis() - 60_000;
+        s.append_message(w.org, inbound(conv, "wamid.in", "Hello?", recent))
             .unwrap();
         let far = Timestamp::now().millis() + 3_600_000;
         let queued = s
-            .enqueue_send(w.org, outbound_send(conv, "On its way!", 1_779_000_060_000, far))
+            .enqueue_send(w.org, outbound_send(conv, "On its way!", recent + 1_000, far))
             .unwrap();
         let now = Timestamp::now();
         assert_eq!((queued.status, queued.wamid.clone()), (MessageStatus::Sending, None));
@@ -1719,7 +1738,7 @@ fn the_outbox_queues_claims_and_records_outcomes() {
             .enqueue_send(w.org, outbound_send(conv, "x", 1_779_000_120_000, far))
             .unwrap();
         let short = s
-            .enqueue_send(w.org, outbound_send(conv, "y", 1_779_000_180_000, now.millis() + 1_000))
+            .enqueue_send(w.org, outbound_send(conv, "y", recent + 3_000, now.millis() + 1_000))
             .unwrap();
         let jobs = s.claim_dispatch(Timestamp::now(), 30_000, 600_000, 10).unwrap();
         assert_eq!(jobs.len(), 2);
@@ -1767,6 +1786,11 @@ fn concurrent_claimers_take_each_job_once() {
         let w = world(s, "Acme", "106540352242922");
         let ct = contact(s, w.org, "+971501234567", "Ahmed Hassan");
         let conv = s.open_conversation(w.org, w.account, ct).unwrap().id;
+        s.append_message(
+            w.org,
+            inbound(conv, "wamid.in", "Hi", Timestamp::now().millis() - 1_000),
+        )
+        .unwrap();
         let far = Timestamp::now().millis() + 3_600_000;
         let mut queued = HashSet::new();
         for i in 0..60 {

@@ -32,6 +32,8 @@ pub enum WacrmError {
     NotFound(&'static str),
     MethodNotAllowed(&'static str),
     RateLimited,
+    /// 409: a free-form message outside the 24-hour customer-service window.
+    WindowClosed,
     Unavailable,
     Internal,
     /// An actix-level client error of another status (413, 414, 431, …), in wacrm's words.
@@ -62,6 +64,11 @@ impl WacrmError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "Rate limit exceeded for this API key".into(),
+            ),
+            WacrmError::WindowClosed => (
+                StatusCode::CONFLICT,
+                "customer_service_window_closed",
+                "The 24-hour customer service window is closed: only template messages can be sent".into(),
             ),
             WacrmError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -165,6 +172,7 @@ impl DialectError for WacrmError {
             Error::InvalidCursor(rosetta_core::CursorError::OtherOrganization) => WacrmError::NotFound("Resource"),
             Error::InvalidCursor(_) => WacrmError::BadRequest("Invalid cursor".into()),
             Error::Conflict(m) => WacrmError::BadRequest(m),
+            Error::WindowClosed => WacrmError::WindowClosed,
             Error::Unavailable(_) => WacrmError::Unavailable,
             Error::Internal(_) => WacrmError::Internal,
         }
@@ -195,6 +203,17 @@ mod tests {
         assert_eq!(
             WacrmError::from(Error::NotFound(EntityKind::User)).to_string(),
             "User not found"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_closed_window_is_409_customer_service_window_closed() {
+        let response = WacrmError::from(Error::WindowClosed).error_response();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let body = actix_web::body::to_bytes(response.into_body()).await.unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            serde_json::json!({"error": {"code": "customer_service_window_closed", "message": "The 24-hour customer service window is closed: only template messages can be sent"}})
         );
     }
 }
