@@ -50,7 +50,6 @@ use error::{EnvelopeError, ErrorBody};
 pub const PREFIX: &str = "/api/whatsapp";
 /// The product's default: per organization, a minute.
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
-pub const MAX_BODY_BYTES: usize = dialect::MAX_BODY_BYTES;
 
 /// What envelope's handlers share.
 #[derive(Debug)]

@@ -20,21 +20,10 @@ fn send(conversation: Id, to: &str, text: &str) -> NewSend {
     rosetta_store::testing::text_send(conversation, to, text, now, Timestamp(now.millis() + 600_000))
 }
 
+/// The customer wrote a minute ago: the 24-hour window is open.
 fn inbound(conversation: Id, wamid: &str) -> NewMessage {
-    NewMessage {
-        conversation_id: conversation,
-        wamid: Some(wamid.into()),
-        direction: Direction::Inbound,
-        sender_type: SenderType::Customer,
-        sender_user_id: None,
-        content_type: ContentType::Text,
-        body: MessageBody {
-            text: Some("Hi".into()),
-            ..Default::default()
-        },
-        status: MessageStatus::Received,
-        created_at: Timestamp(Timestamp::now().millis() - 60_000),
-    }
+    let at = Timestamp(Timestamp::now().millis() - 60_000);
+    rosetta_store::testing::inbound_text(conversation, wamid, "Hi", at)
 }
 
 fn message(store: &dyn Store, org: Id, conversation: Id, id: Id) -> Message {

@@ -36,33 +36,13 @@ pub fn token(req: &HttpRequest, style: TokenStyle) -> Option<&str> {
     (!token.is_empty() && token.len() <= 512).then_some(token)
 }
 
-/// How much work the operation behind a key check may do.
+/// How much work a request's store operation may do (`dialect::call`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cost {
     /// A bounded read: may run inline (`AppState::read`).
     BoundedRead,
     /// A write, or a read that may scan: always on the blocking pool.
     Blocking,
-}
-
-/// Looks the key up and, when it is usable, runs `f` with it, all in one call, a dialect's checks
-/// riding along: inline for a bounded read on SQLite, one trip to the blocking pool otherwise.
-/// `Ok(None)`: no usable key.
-pub async fn with_key<T, F>(state: &AppState, secret: &str, cost: Cost, f: F) -> Result<Option<T>, Error>
-where
-    F: FnOnce(&dyn rosetta_core::Store, ApiKey) -> Result<T, Error> + Send + 'static,
-    T: Send + 'static,
-{
-    let secret = secret.to_owned();
-    let usage = state.key_usage.clone();
-    let op = move |store: &dyn rosetta_core::Store| match authenticate(store, &secret, &usage)? {
-        Some(key) => f(store, key).map(Some),
-        None => Ok(None),
-    };
-    match cost {
-        Cost::BoundedRead => state.read(op).await,
-        Cost::Blocking => state.run(op).await,
-    }
 }
 
 /// The usable key with this secret, its use recorded for `last_used_at`.

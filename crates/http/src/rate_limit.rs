@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use actix_web::HttpResponseBuilder;
-
 /// Unix seconds now; tests put a fixed clock in so that no window rolls over mid-test.
 pub type Clock = fn() -> i64;
 
@@ -33,20 +31,8 @@ pub struct RateDecision {
 }
 
 impl RateDecision {
-    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset`, and `Retry-After` when refused.
-    pub fn headers(&self, response: &mut HttpResponseBuilder) {
-        response
-            .insert_header(("X-RateLimit-Limit", self.limit.to_string()))
-            .insert_header(("X-RateLimit-Remaining", self.remaining.to_string()))
-            .insert_header(("X-RateLimit-Reset", self.reset.to_string()));
-        if !self.allowed {
-            response.insert_header(("Retry-After", self.retry_after.max(1).to_string()));
-        }
-    }
-}
-
-impl RateDecision {
-    /// The same headers, set on a response already made.
+    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset`, and `Retry-After` when refused, set on a
+    /// response (the dialect scope does it for every response).
     pub fn apply(&self, headers: &mut actix_web::http::header::HeaderMap) {
         use actix_web::http::header::{HeaderName, HeaderValue};
         let mut set = |name: &'static str, value: String| {

@@ -149,11 +149,8 @@ fn update_body(body: &[u8]) -> Result<ConversationUpdate, KirimError> {
     };
     match map.get("status") {
         None => {}
-        Some(serde_json::Value::String(s)) => {
-            params::status_filter(s)?;
-            update.status = ConversationStatus::from_dialect(Dialect::Kirim, s);
-        }
-        Some(_) => return Err(params::status_filter("").unwrap_err()),
+        Some(serde_json::Value::String(s)) => update.status = Some(params::status_value(s)?),
+        Some(_) => return Err(params::invalid_status()),
     }
     match map.get("assigned_to") {
         None => {}

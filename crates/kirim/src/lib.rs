@@ -42,8 +42,6 @@ pub const PREFIX: &str = "/v1";
 /// The product's defaults: per organization, a minute.
 pub const DEFAULT_READS_PER_MINUTE: u32 = 600;
 pub const DEFAULT_WRITES_PER_MINUTE: u32 = 60;
-/// The largest request body accepted.
-pub const MAX_BODY_BYTES: usize = dialect::MAX_BODY_BYTES;
 
 /// What kirim's handlers share: the store and the organization rate budgets.
 #[derive(Debug)]

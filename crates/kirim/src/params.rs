@@ -50,10 +50,20 @@ pub fn id(kind: EntityKind, param: &str, raw: &str) -> Result<Id, KirimError> {
     })
 }
 
+/// A status word kirim does not use.
+pub fn invalid_status() -> KirimError {
+    let words = ConversationStatus::words(Dialect::Kirim);
+    KirimError::invalid_field("status", format!("status must be one of {}", words.join(", ")))
+}
+
 /// `open`, `resolved` or `pending`, as the canonical statuses it selects.
 pub fn status_filter(raw: &str) -> Result<Vec<ConversationStatus>, KirimError> {
-    ConversationStatus::filter(Dialect::Kirim, raw)
-        .map_err(|words| KirimError::invalid_field("status", format!("status must be one of {}", words.join(", "))))
+    ConversationStatus::filter(Dialect::Kirim, raw).map_err(|_| invalid_status())
+}
+
+/// The canonical status kirim means when it writes `raw` (PATCH).
+pub fn status_value(raw: &str) -> Result<ConversationStatus, KirimError> {
+    ConversationStatus::from_dialect(Dialect::Kirim, raw).ok_or_else(invalid_status)
 }
 
 #[derive(Deserialize, IntoParams, Debug)]

@@ -200,28 +200,29 @@ impl r2d2::ManageConnection for Manager {
 }
 
 /// `is_busy` reads PostgreSQL's primary messages for the few SQLSTATEs diesel does not surface;
-/// they are the server's `lc_messages` language. Says so once if that is not English.
+/// they are in the server's `lc_messages` language. Says so (once) if that is not English.
 fn warn_unless_english_messages(conn: &mut PgConnection) {
     #[derive(diesel::QueryableByName)]
     struct Setting {
         #[diesel(sql_type = diesel::sql_types::Text)]
         lc_messages: String,
     }
-    static WARNED: std::sync::Once = std::sync::Once::new();
+    // Asked once per process (by its first connection), not on every connection.
+    static CHECKED: std::sync::Once = std::sync::Once::new();
     use diesel::RunQueryDsl;
-    if let Ok(setting) = diesel::sql_query("SHOW lc_messages").get_result::<Setting>(conn) {
-        let value = setting.lc_messages;
-        let english =
-            value.is_empty() || value.starts_with('C') || value.starts_with("POSIX") || value.starts_with("en");
-        if !english {
-            WARNED.call_once(|| {
+    CHECKED.call_once(|| {
+        if let Ok(setting) = diesel::sql_query("SHOW lc_messages").get_result::<Setting>(conn) {
+            let value = setting.lc_messages;
+            let english =
+                value.is_empty() || value.starts_with('C') || value.starts_with("POSIX") || value.starts_with("en");
+            if !english {
                 tracing::warn!(
                     lc_messages = %value,
                     "PostgreSQL reports errors in another language: statement and lock timeouts will be answered as 500 instead of 503; set lc_messages = 'C' for this database"
                 );
-            });
+            }
         }
-    }
+    });
 }
 
 pub type Pool = r2d2::Pool<Manager>;

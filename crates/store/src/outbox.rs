@@ -9,6 +9,7 @@ use rosetta_core::*;
 use crate::db::{map_error, DbConnection};
 use crate::rows::*;
 use crate::schema::*;
+use crate::sql::BlobIn;
 
 pub const QUEUED: &str = "queued";
 pub const CLAIMED: &str = "claimed";
@@ -148,26 +149,30 @@ pub fn claim(
         DbConnection::Sqlite(sqlite) => due.load(sqlite),
     }
     .map_err(map_error)?;
-    let mut jobs = Vec::with_capacity(ids.len());
-    for message in ids {
-        diesel::update(dispatch_jobs::table.find(&message))
-            .set((
-                dispatch_jobs::state.eq(CLAIMED),
-                dispatch_jobs::due_at.eq(now.millis() + lease_millis),
-                dispatch_jobs::attempts.eq(dispatch_jobs::attempts + 1),
-                dispatch_jobs::updated_at.eq(now.millis()),
-            ))
-            .execute(c)
-            .map_err(map_error)?;
-        let (row, phone_number_id): (DispatchJobRow, String) = dispatch_jobs::table
-            .inner_join(whatsapp_accounts::table.on(whatsapp_accounts::id.eq(dispatch_jobs::account_id)))
-            .filter(dispatch_jobs::message_id.eq(&message))
-            .select((DispatchJobRow::as_select(), whatsapp_accounts::phone_number_id))
-            .first(c)
-            .map_err(map_error)?;
-        jobs.push(row.into_job(phone_number_id)?);
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(jobs)
+    // The whole batch in two statements: one claim, one read with the accounts' numbers.
+    let claimed = BlobIn::new(dispatch_jobs::message_id, &ids);
+    crate::per_backend!(c, |conn| diesel::update(dispatch_jobs::table.filter(claimed))
+        .set((
+            dispatch_jobs::state.eq(CLAIMED),
+            dispatch_jobs::due_at.eq(now.millis() + lease_millis),
+            dispatch_jobs::attempts.eq(dispatch_jobs::attempts + 1),
+            dispatch_jobs::updated_at.eq(now.millis()),
+        ))
+        .execute(conn))
+    .map_err(map_error)?;
+    let rows: Vec<(DispatchJobRow, String)> = crate::per_backend!(c, |conn| dispatch_jobs::table
+        .inner_join(whatsapp_accounts::table.on(whatsapp_accounts::id.eq(dispatch_jobs::account_id)))
+        .filter(claimed)
+        .order((dispatch_jobs::created_at.asc(), dispatch_jobs::message_id.asc()))
+        .select((DispatchJobRow::as_select(), whatsapp_accounts::phone_number_id))
+        .load(conn))
+    .map_err(map_error)?;
+    rows.into_iter()
+        .map(|(row, phone_number_id)| row.into_job(phone_number_id))
+        .collect()
 }
 
 /// Records an attempt's outcome on the job and its message. A retry due after the job's deadline

@@ -218,3 +218,27 @@ pub fn text_send(
         deadline_at,
     }
 }
+
+/// A text the customer sent at `at` on `conversation`, as ingest records it, for tests.
+pub fn inbound_text(
+    conversation: Id,
+    wamid: &str,
+    text: &str,
+    at: rosetta_core::Timestamp,
+) -> rosetta_core::NewMessage {
+    use rosetta_core::*;
+    NewMessage {
+        conversation_id: conversation,
+        wamid: Some(wamid.into()),
+        direction: Direction::Inbound,
+        sender_type: SenderType::Customer,
+        sender_user_id: None,
+        content_type: ContentType::Text,
+        body: MessageBody {
+            text: Some(text.into()),
+            ..Default::default()
+        },
+        status: MessageStatus::Received,
+        created_at: at,
+    }
+}

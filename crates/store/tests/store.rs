@@ -27,20 +27,7 @@ fn contact(store: &dyn Store, org: Id, phone: &str, name: &str) -> Id {
 }
 
 fn inbound(conversation: Id, wamid: &str, text: &str, at: i64) -> NewMessage {
-    NewMessage {
-        conversation_id: conversation,
-        wamid: Some(wamid.into()),
-        direction: Direction::Inbound,
-        sender_type: SenderType::Customer,
-        sender_user_id: None,
-        content_type: ContentType::Text,
-        body: MessageBody {
-            text: Some(text.into()),
-            ..Default::default()
-        },
-        status: MessageStatus::Received,
-        created_at: Timestamp(at),
-    }
+    rosetta_store::testing::inbound_text(conversation, wamid, text, Timestamp(at))
 }
 
 #[test]
