@@ -147,6 +147,12 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             jwt_max_lifetime_secs: rosetta_http::jwt::DEFAULT_MAX_LIFETIME_SECS,
             whatsapp_app_secret: Some(app_secret),
             whatsapp_verify_token: Some("rosetta-demo".into()),
+            graph_api_url: rosetta_graph::DEFAULT_GRAPH_URL.into(),
+            graph_api_version: rosetta_graph::DEFAULT_GRAPH_VERSION.into(),
+            send_retry_for_secs: 3600,
+            send_unknown_for_secs: 600,
+            send_wait_millis: 10_000,
+            no_dispatch: false,
         },
     )
 }

@@ -265,7 +265,7 @@ fn explain(e: Error) -> String {
         Error::InvalidCursor(c) => format!("invalid cursor: {c}"),
         Error::NotMember => "user is not a member of this organization".into(),
         Error::Conflict(m) => m,
-        Error::WindowClosed => Error::WindowClosed.to_string(),
+        e @ (Error::WindowClosed | Error::NotConfigured) => e.to_string(),
         Error::Unavailable(m) => format!("database unavailable: {m}"),
         Error::Internal(m) => format!("internal error: {m}"),
     }

@@ -47,6 +47,27 @@ pub struct ServeOptions {
     /// The token Meta's webhook verification handshake must present.
     #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
     pub whatsapp_verify_token: Option<String>,
+    /// Where Meta's Graph API is: sends and marks-as-read go there. Meta's unless set (a stand-in's
+    /// URL for tests and the demo).
+    #[arg(long, env = "ROSETTA_GRAPH_API_URL", default_value = rosetta_graph::DEFAULT_GRAPH_URL)]
+    pub graph_api_url: String,
+    /// The Graph API version in every call's path.
+    #[arg(long, env = "ROSETTA_GRAPH_API_VERSION", default_value = rosetta_graph::DEFAULT_GRAPH_VERSION)]
+    pub graph_api_version: String,
+    /// How long a send is retried (network errors, 5xx, throughput limits) before it fails.
+    #[arg(long, env = "ROSETTA_SEND_RETRY_FOR_SECS", default_value_t = 3600)]
+    pub send_retry_for_secs: u64,
+    /// How long a send whose outcome is unknown (Meta may have taken it, no answer came) waits for a
+    /// status webhook to tell, before it fails as "outcome unknown". Never resent blindly.
+    #[arg(long, env = "ROSETTA_SEND_UNKNOWN_FOR_SECS", default_value_t = 600)]
+    pub send_unknown_for_secs: u64,
+    /// How long wacrm's POST /api/v1/messages waits for the first attempt before answering without
+    /// a whatsapp_message_id.
+    #[arg(long, env = "ROSETTA_SEND_WAIT_MILLIS", default_value_t = 10_000)]
+    pub send_wait_millis: u64,
+    /// Do not dispatch sends from this instance (another instance over the same database does).
+    #[arg(long, env = "ROSETTA_NO_DISPATCH")]
+    pub no_dispatch: bool,
 }
 
 /// How often recorded API key use is written to the database.
@@ -62,8 +83,30 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
     )
     .map_err(|e| e.to_string())?;
     let backend = store.backend_name();
-    let mut state = rosetta_http::AppState::new(Arc::new(store));
+    let store: Arc<dyn rosetta_core::Store> = Arc::new(store);
+    let mut state = rosetta_http::AppState::new(store.clone());
     state.inline_reads = backend == "sqlite";
+    state.sending = Arc::new(rosetta_http::sending::Sending {
+        retry_for: Duration::from_secs(options.send_retry_for_secs),
+        wait_for_attempt: Duration::from_millis(options.send_wait_millis),
+        ..Default::default()
+    });
+    let graph = rosetta_graph::GraphClient::new(rosetta_graph::GraphConfig {
+        base_url: options.graph_api_url.clone(),
+        version: options.graph_api_version.clone(),
+        ..Default::default()
+    })?;
+    let dispatcher = (!options.no_dispatch).then(|| {
+        rosetta_graph::dispatch::Dispatcher::new(
+            store.clone(),
+            graph.clone(),
+            rosetta_graph::dispatch::DispatchConfig {
+                unknown_for: Duration::from_secs(options.send_unknown_for_secs),
+                ..Default::default()
+            },
+        )
+        .with_signals(state.sending.clone())
+    });
     let webhook = rosetta_http::webhook::WebhookConfig::new(
         options.whatsapp_app_secret.as_deref(),
         options.whatsapp_verify_token.as_deref(),
@@ -89,14 +132,17 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
     actix_web::rt::System::new()
         .block_on(async move {
             actix_web::rt::spawn(rosetta_http::auth::flush_key_usage(state.clone(), KEY_USAGE_FLUSH));
+            if let Some(dispatcher) = dispatcher {
+                actix_web::rt::spawn(dispatcher.run());
+            }
             let app_state = state.clone();
             // Built once, shared by every worker: rate-limit counters must be too.
             let wacrm = dialects
                 .contains(&Dialect::Wacrm)
                 .then(|| rosetta_wacrm::Wacrm::shared(app_state.clone(), wacrm_limit));
-            let kirim = dialects
-                .contains(&Dialect::Kirim)
-                .then(|| rosetta_kirim::Kirim::shared(app_state.clone(), options.rate_limit_per_minute));
+            let kirim = dialects.contains(&Dialect::Kirim).then(|| {
+                rosetta_kirim::Kirim::shared(app_state.clone(), options.rate_limit_per_minute, Some(graph.clone()))
+            });
             let envelope = dialects.contains(&Dialect::Envelope).then(|| {
                 let mut envelope = rosetta_envelope::Envelope::new(
                     app_state.clone(),

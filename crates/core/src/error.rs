@@ -23,6 +23,9 @@ pub enum Error {
     /// only a template may be sent.
     #[error("the 24-hour customer service window is closed: only a template message can be sent")]
     WindowClosed,
+    /// The WhatsApp account cannot send: it has no access token (`rosetta account set-token`).
+    #[error("the WhatsApp account is not configured for sending: it has no access token")]
+    NotConfigured,
     /// The database cannot be reached or is busy past the wait limit.
     #[error("database unavailable")]
     Unavailable(String),

@@ -12,6 +12,13 @@ pub const ABANDONED_AFTER_MILLIS: i64 = 60 * 1000;
 /// The longest key accepted.
 pub const MAX_KEY_LEN: usize = 255;
 
+/// A request's `Idempotency-Key` and what it is bound to (`request_fingerprint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKey {
+    pub key: String,
+    pub fingerprint: String,
+}
+
 /// A response as it was first sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {

@@ -194,6 +194,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<crate::outbox::DispatchJob>>;
     /// Records what came of a claimed job's attempt.
     fn finish_dispatch(&self, message: Id, outcome: crate::outbox::DispatchOutcome) -> Result<()>;
+    /// A send as a dialect asks for it (`send::SendRequest`), in one transaction: the idempotency
+    /// key looked up (a key already bound answers `Replay`, `Earlier` or `KeyReused` and sends
+    /// nothing), the contact and conversation found or made, the reply resolved, the account's token
+    /// present (else `Error::NotConfigured`), then `enqueue_send`'s rules; the key is bound to the
+    /// message in the same transaction. Any error writes nothing.
+    fn send(&self, org: Id, request: crate::send::SendRequest) -> Result<crate::send::SendResult>;
+    /// One message of the organization.
+    fn get_message(&self, org: Id, message: Id) -> Result<Message>;
 
     // Ingest
     /// Applies one webhook delivery's events in one transaction: all of them, or none and an error.

@@ -148,6 +148,9 @@ impl DialectError for EnvelopeError {
                 StatusCode::CONFLICT,
                 "Customer service window closed: only template messages can be sent",
             ),
+            Error::NotConfigured => EnvelopeError::bad_request(
+                "WhatsApp is not configured for this conversation's number: it has no access token",
+            ),
             Error::Unavailable(_) => EnvelopeError::unavailable(),
             Error::Internal(_) => EnvelopeError::internal(),
         }

@@ -168,6 +168,7 @@ async fn app(
         envelope: Some(rate),
         jwt_secret: Some(JWT_SECRET),
         app_secret: Some(APP_SECRET),
+        graph: None,
         ..testkit::Dialects::all()
     };
     testkit::app(state, dialects).await

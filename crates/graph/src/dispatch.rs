@@ -19,6 +19,7 @@ use rosetta_core::outbox::{backoff, DispatchJob, DispatchOutcome};
 use rosetta_core::{Error, Store, Timestamp};
 
 use crate::{Disposition, GraphClient};
+use rosetta_http::sending::Sending;
 
 /// How the worker paces and retries.
 #[derive(Debug, Clone)]
@@ -57,6 +58,7 @@ pub struct Dispatcher {
     store: Arc<dyn Store>,
     graph: GraphClient,
     config: DispatchConfig,
+    signals: Option<Arc<Sending>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -73,7 +75,19 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send
 
 impl Dispatcher {
     pub fn new(store: Arc<dyn Store>, graph: GraphClient, config: DispatchConfig) -> Dispatcher {
-        Dispatcher { store, graph, config }
+        Dispatcher {
+            store,
+            graph,
+            config,
+            signals: None,
+        }
+    }
+
+    /// Wakes on every send queued in this process (instead of waiting for the next poll), and
+    /// tells the requests waiting on a message when its attempt finished.
+    pub fn with_signals(mut self, signals: Arc<Sending>) -> Dispatcher {
+        self.signals = Some(signals);
+        self
     }
 
     /// One round: claims the due jobs and attempts each; how many it attempted.
@@ -86,9 +100,27 @@ impl Dispatcher {
         );
         let jobs = blocking(move || store.claim_dispatch(Timestamp::now(), lease, unknown_for, batch)).await?;
         let n = jobs.len();
+        // One recipient's messages go in order, one after another; different recipients at once.
+        let mut by_recipient: Vec<Vec<DispatchJob>> = Vec::new();
         for job in jobs {
-            self.attempt(job).await?;
+            match by_recipient.iter_mut().find(|g| g[0].recipient == job.recipient) {
+                Some(group) => group.push(job),
+                None => by_recipient.push(vec![job]),
+            }
         }
+        let outcomes = futures_util::future::join_all(by_recipient.into_iter().map(|group| async move {
+            for job in group {
+                let message = job.message_id;
+                let outcome = self.attempt(job).await;
+                if let Some(signals) = &self.signals {
+                    signals.attempted(message);
+                }
+                outcome?;
+            }
+            Ok::<(), Error>(())
+        }))
+        .await;
+        outcomes.into_iter().collect::<Result<Vec<()>, Error>>()?;
         Ok(n)
     }
 
@@ -96,7 +128,12 @@ impl Dispatcher {
     pub async fn run(self) {
         loop {
             match self.run_once().await {
-                Ok(0) => actix_web::rt::time::sleep(self.config.idle_poll).await,
+                Ok(0) => match &self.signals {
+                    Some(signals) => {
+                        let _ = actix_web::rt::time::timeout(self.config.idle_poll, signals.queued.notified()).await;
+                    }
+                    None => actix_web::rt::time::sleep(self.config.idle_poll).await,
+                },
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = ?e, "dispatch round failed");

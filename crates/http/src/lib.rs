@@ -10,6 +10,7 @@ pub mod errors;
 pub mod jwt;
 pub mod rate_limit;
 pub mod request_id;
+pub mod sending;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct AppState {
     /// an embedded SQLite store (WAL readers never wait on writers, a page is a fraction of a
     /// millisecond, and a handoff costs two context switches); wrong for a networked database.
     pub inline_reads: bool,
+    /// Send settings and the signals between the send endpoints and the dispatcher.
+    pub sending: Arc<sending::Sending>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -43,6 +46,7 @@ impl AppState {
             store,
             key_usage: auth::KeyUsage::default(),
             inline_reads: false,
+            sending: Arc::new(sending::Sending::default()),
         }
     }
 
@@ -180,6 +184,8 @@ mod tests {
             enqueue_send(Id, NewSend) -> Message;
             claim_dispatch(Timestamp, i64, i64, u32) -> Vec<DispatchJob>;
             finish_dispatch(Id, DispatchOutcome) -> ();
+            send(Id, SendRequest) -> SendResult;
+            get_message(Id, Id) -> Message;
             ingest(&[IngestEvent]) -> IngestReport;
             touch_api_keys(&[(Id, Timestamp)]) -> ();
         }

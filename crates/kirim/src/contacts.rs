@@ -2,7 +2,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use rosetta_core::idempotency::{request_fingerprint, MAX_KEY_LEN};
 use rosetta_core::*;
 use rosetta_http::auth::Cost;
 use rosetta_http::dialect;
@@ -128,27 +127,9 @@ fn contact_body(body: &[u8]) -> Result<NewContact, KirimError> {
     })
 }
 
-/// The `Idempotency-Key` header and what it is bound to.
-struct IdempotencyKey {
-    key: String,
-    fingerprint: String,
-}
-
-fn idempotency_key(req: &HttpRequest, body: &[u8]) -> Result<Option<IdempotencyKey>, KirimError> {
-    let Some(value) = req.headers().get("Idempotency-Key") else {
-        return Ok(None);
-    };
-    let key = value.to_str().unwrap_or_default().trim();
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(KirimError::invalid_request(format!(
-            "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"
-        ))
-        .param("Idempotency-Key"));
-    }
-    Ok(Some(IdempotencyKey {
-        key: key.to_owned(),
-        fingerprint: request_fingerprint(req.method().as_str(), req.path(), body),
-    }))
+fn idempotency_key(req: &HttpRequest, body: &[u8]) -> Result<Option<RequestKey>, KirimError> {
+    rosetta_http::sending::idempotency_key(req, body)
+        .map_err(|e| KirimError::invalid_request(e.to_string()).param("Idempotency-Key"))
 }
 
 enum Created {

@@ -272,6 +272,13 @@ impl DialectError for KirimError {
                 "More than 24 hours have passed since the customer's last message: only a template can be sent",
             )
             .param("type"),
+            Error::NotConfigured => KirimError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                INVALID,
+                "account_not_connected",
+                "This WhatsApp account is not connected for sending: it has no access token",
+            )
+            .param("phone_number_id"),
             Error::Unavailable(_) => KirimError::unavailable(),
             Error::Internal(_) => KirimError::internal(),
         }

@@ -49,12 +49,19 @@ pub struct Kirim {
     pub state: AppState,
     pub reads: Arc<RateLimiter>,
     pub writes: Arc<RateLimiter>,
+    /// Meta's Graph API, for what is asked of Meta while the request waits (mark as read); sends
+    /// go through the outbox. `None`: such requests answer 502.
+    pub graph: Option<rosetta_graph::GraphClient>,
 }
 
 impl Kirim {
     /// Made once, shared by every worker. `rate_limit_per_minute`: `None` for the product's
     /// defaults (600 reads, 60 writes), `Some(n)` for n reads and n/10 writes, `Some(0)` for none.
-    pub fn shared(state: AppState, rate_limit_per_minute: Option<u32>) -> web::Data<Kirim> {
+    pub fn shared(
+        state: AppState,
+        rate_limit_per_minute: Option<u32>,
+        graph: Option<rosetta_graph::GraphClient>,
+    ) -> web::Data<Kirim> {
         let (reads, writes) = match rate_limit_per_minute {
             None => (DEFAULT_READS_PER_MINUTE, DEFAULT_WRITES_PER_MINUTE),
             Some(0) => (0, 0),
@@ -64,6 +71,7 @@ impl Kirim {
             state,
             reads: Arc::new(RateLimiter::new(reads)),
             writes: Arc::new(RateLimiter::new(writes)),
+            graph,
         })
     }
 }

@@ -461,6 +461,22 @@ impl Store for DieselStore {
         self.write(|c| outbox::finish(c, message, outcome))
     }
 
+    fn send(&self, org: Id, request: rosetta_core::SendRequest) -> Result<rosetta_core::SendResult> {
+        // On PostgreSQL two sends racing on one new contact, or on one idempotency key, collide on
+        // a unique index: the loser runs again and finds the winner's rows.
+        let mut attempt = 0;
+        loop {
+            match self.write(|c| outbox::send(c, org, request.clone())) {
+                Err(Error::Conflict(_)) if attempt < 3 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn get_message(&self, org: Id, message: Id) -> Result<Message> {
+        self.read(|c| messages::load(c, org, message))
+    }
+
     fn ingest(&self, events: &[IngestEvent]) -> Result<IngestReport> {
         if let Some(queue) = &self.ingest_queue {
             return queue.ingest(events);

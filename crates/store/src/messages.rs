@@ -114,6 +114,19 @@ pub fn find_by_wamid(c: &mut DbConnection, org: Id, wamid: &str) -> Result<Optio
         .map_err(map_error)
 }
 
+/// One message of the organization.
+pub fn load(c: &mut DbConnection, org: Id, message: Id) -> Result<Message> {
+    messages::table
+        .find(b(message))
+        .filter(messages::org_id.eq(b(org)))
+        .select(MessageRow::as_select())
+        .first(c)
+        .optional()
+        .map_err(map_error)?
+        .ok_or(Error::NotFound(EntityKind::Message))?
+        .try_into()
+}
+
 /// Stores a message and moves its conversation along. A wamid already stored returns the stored
 /// message and changes nothing (Meta redelivers).
 pub fn append(c: &mut DbConnection, org: Id, new: NewMessage) -> Result<Message> {

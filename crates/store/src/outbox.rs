@@ -4,6 +4,7 @@
 
 use diesel::prelude::*;
 use rosetta_core::outbox::{DispatchJob, DispatchOutcome, NewSend};
+use rosetta_core::send::{Recipient, ReplyTo, SendRequest, SendResult, Sent};
 use rosetta_core::*;
 
 use crate::db::{map_error, DbConnection};
@@ -90,6 +91,152 @@ pub fn enqueue(c: &mut DbConnection, org: Id, send: NewSend) -> Result<Message> 
         .execute(c)
         .map_err(map_error)?;
     Ok(message)
+}
+
+/// `Store::send`: the key first (bound already: nothing is sent), then the contact and the
+/// conversation found or made, the reply resolved, the token's presence, `enqueue`, and the key bound
+/// to the message; one transaction.
+pub fn send(c: &mut DbConnection, org: Id, request: SendRequest) -> Result<SendResult> {
+    use crate::schema::idempotency_keys as k;
+    request.content.check()?;
+    if let Some(key) = &request.idempotency {
+        let now = Timestamp::now().millis();
+        diesel::delete(
+            k::table
+                .filter(k::org_id.eq(b(org)))
+                .filter(k::created_at.lt(now - rosetta_core::idempotency::RETENTION_MILLIS)),
+        )
+        .execute(c)
+        .map_err(map_error)?;
+        type KeyRow = (String, Option<i32>, Option<String>, i64, Option<Vec<u8>>);
+        let existing: Option<KeyRow> = k::table
+            .find((b(org), key.key.as_str()))
+            .select((
+                k::fingerprint,
+                k::response_status,
+                k::response_body,
+                k::created_at,
+                k::message_id,
+            ))
+            .first(c)
+            .optional()
+            .map_err(map_error)?;
+        if let Some((fingerprint, status, body, created_at, message)) = existing {
+            if fingerprint != key.fingerprint {
+                return Ok(SendResult::KeyReused);
+            }
+            if let (Some(status), Some(body)) = (status, body) {
+                return Ok(SendResult::Replay(StoredResponse {
+                    status: status as u16,
+                    body,
+                }));
+            }
+            let Some(message) = message else {
+                // Held by a request of another kind with the same fingerprint: cannot happen (the
+                // path is in it), so it is a reuse.
+                return Ok(SendResult::KeyReused);
+            };
+            let message: Message = crate::messages::load(c, org, id(&message)?)?;
+            let conversation = crate::conversations::load(c, org, message.conversation_id)?;
+            return Ok(SendResult::Earlier {
+                sent: Sent {
+                    conversation_id: message.conversation_id,
+                    contact_id: id(&conversation.contact_id)?,
+                    contact_created: false,
+                    message,
+                },
+                since: Timestamp(created_at),
+            });
+        }
+    }
+    let now = Timestamp::now();
+    let (conversation, contact, contact_created) = match &request.recipient {
+        Recipient::Conversation(conversation) => {
+            let row = crate::conversations::load(c, org, *conversation)?;
+            (*conversation, id(&row.contact_id)?, false)
+        }
+        Recipient::Phone { account, phone, name } => {
+            crate::directory::load_account(c, org, *account)?;
+            let checked = crate::contacts::check_new(NewContact {
+                phone: phone.clone(),
+                name: name.clone(),
+                ..Default::default()
+            })?;
+            let created = crate::contacts::create(c, org, &checked)?;
+            let contact = created.contact.contact.id;
+            let row = crate::rules::find_or_open(c, org, *account, contact, None, now)?;
+            (id(&row.id)?, contact, created.created)
+        }
+    };
+    let row = crate::conversations::load(c, org, conversation)?;
+    let account = id(&row.account_id)?;
+    if crate::directory::account_token(c, org, account)?.is_none() {
+        return Err(Error::NotConfigured);
+    }
+    let phone: String = contacts::table
+        .find(b(contact))
+        .select(contacts::phone)
+        .first(c)
+        .map_err(map_error)?;
+    let recipient = phone.trim_start_matches('+').to_owned();
+    let (reply_to_message_id, context) = match &request.reply_to {
+        None => (None, None),
+        Some(ReplyTo::Wamid(wamid)) => (None, Some(wamid.clone())),
+        Some(ReplyTo::Message(message)) => {
+            let replied = crate::messages::load(c, org, *message)
+                .ok()
+                .filter(|m| m.conversation_id == conversation)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "reply_to_message_id",
+                        "reply_to_message_id must be a message of this conversation",
+                    )
+                })?;
+            (Some(replied.id), replied.wamid)
+        }
+    };
+    let mut body = request.content.stored();
+    body.reply_to_message_id = reply_to_message_id;
+    body.context_wamid = context.clone();
+    let payload = request.content.meta_body(&recipient, context.as_deref());
+    let message = enqueue(
+        c,
+        org,
+        NewSend {
+            message: NewMessage {
+                conversation_id: conversation,
+                wamid: None,
+                direction: Direction::Outbound,
+                sender_type: request.sender_type,
+                sender_user_id: request.sender_user_id,
+                content_type: request.content.content_type(),
+                body,
+                status: MessageStatus::Sending,
+                created_at: now,
+            },
+            payload,
+            recipient,
+            deadline_at: request.deadline_at,
+        },
+    )?;
+    if let Some(key) = &request.idempotency {
+        diesel::insert_into(k::table)
+            .values((
+                k::org_id.eq(b(org)),
+                k::key.eq(key.key.as_str()),
+                k::fingerprint.eq(key.fingerprint.as_str()),
+                k::created_at.eq(now.millis()),
+                k::message_id.eq(Some(b(message.id))),
+            ))
+            .execute(c)
+            .map_err(map_error)?;
+    }
+    Ok(SendResult::Queued(Sent {
+        message,
+        conversation_id: conversation,
+        contact_id: contact,
+        contact_created,
+    }))
 }
 
 /// Jobs whose outcome nobody knows: a claim whose lease ran out (the worker died mid-attempt)

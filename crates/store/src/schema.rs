@@ -157,6 +157,7 @@ diesel::table! {
         response_status -> Nullable<Integer>,
         response_body -> Nullable<Text>,
         created_at -> BigInt,
+        message_id -> Nullable<Binary>,
     }
 }
 

@@ -1059,6 +1059,31 @@ fn no_operation_reaches_another_organization() {
         nf(s.enqueue_send(b.org, foreign_send).map(|_| ()), Conversation);
         let token = AccessToken::new("EAAG-tenancy").unwrap();
         s.set_account_token(a.org, a.account, &token).unwrap();
+        let foreign = |recipient| SendRequest {
+            recipient,
+            content: Content::Template {
+                name: "hello".into(),
+                language: "en_US".into(),
+                components: None,
+            },
+            reply_to: None,
+            sender_type: SenderType::Agent,
+            sender_user_id: None,
+            idempotency: None,
+            deadline_at: Timestamp(i64::MAX),
+        };
+        nf(
+            s.send(b.org, foreign(Recipient::Conversation(conv))).map(|_| ()),
+            Conversation,
+        );
+        let on_a = Recipient::Phone {
+            account: a.account,
+            phone: "+971501234567".into(),
+            name: None,
+        };
+        nf(s.send(b.org, foreign(on_a)).map(|_| ()), Account);
+        let a_message = s.list_messages(a.org, conv, &PageRequest::first(1)).unwrap().items[0].id;
+        nf(s.get_message(b.org, a_message).map(|_| ()), Message);
         nf(s.set_account_token(b.org, a.account, &token), Account);
         nf(s.account_token(b.org, a.account).map(|_| ()), Account);
         // Creating in B never touches or reveals A's rows.
@@ -1810,5 +1835,208 @@ fn concurrent_claimers_take_each_job_once() {
         let unique: HashSet<Id> = all.iter().copied().collect();
         assert_eq!(all.len(), unique.len(), "no job claimed twice");
         assert_eq!(unique, queued, "every job claimed");
+    });
+}
+
+/// `Store::send`: the contact and conversation found or made with the message and its job, the
+/// reply resolved, the token required, the key bound to the message in the same transaction (a
+/// retry sends nothing), and every refusal writes nothing.
+#[test]
+fn sends_find_or_make_the_conversation_and_bind_their_key() {
+    each_backend(|db| {
+        let s = &db.store;
+        let w = world(s, "Acme", "106540352242922");
+        let far = Timestamp(Timestamp::now().millis() + 3_600_000);
+        let template = Content::Template {
+            name: "order_update".into(),
+            language: "en_US".into(),
+            components: None,
+        };
+        let request = |recipient: Recipient, content: Content, key: Option<(&str, &str)>| SendRequest {
+            recipient,
+            content,
+            reply_to: None,
+            sender_type: SenderType::Agent,
+            sender_user_id: None,
+            idempotency: key.map(|(k, f)| RequestKey {
+                key: k.into(),
+                fingerprint: f.into(),
+            }),
+            deadline_at: far,
+        };
+        let to_new = |name: &str| Recipient::Phone {
+            account: w.account,
+            phone: "+1 415 555 0199".into(),
+            name: Some(name.into()),
+        };
+        // No token yet: not configured, and nothing written (no contact either).
+        assert_eq!(
+            s.send(w.org, request(to_new("Zoe"), template.clone(), None))
+                .unwrap_err(),
+            Error::NotConfigured
+        );
+        assert!(s
+            .list_contacts(w.org, &ContactFilter::default(), &PageRequest::first(10))
+            .unwrap()
+            .items
+            .is_empty());
+        s.set_account_token(w.org, w.account, &AccessToken::new("EAAG-send").unwrap())
+            .unwrap();
+
+        let SendResult::Queued(first) = s
+            .send(w.org, request(to_new("Zoe"), template.clone(), Some(("k1", "fp1"))))
+            .unwrap()
+        else {
+            panic!("queued")
+        };
+        assert!(first.contact_created);
+        assert_eq!(
+            (
+                first.message.status,
+                first.message.content_type,
+                first.message.body.template_name.as_deref()
+            ),
+            (MessageStatus::Sending, ContentType::Template, Some("order_update"))
+        );
+        let made = s.get_contact(w.org, first.contact_id).unwrap().contact;
+        assert_eq!(
+            (made.phone.as_str(), made.name.as_deref()),
+            ("+14155550199", Some("Zoe"))
+        );
+        let jobs = s.claim_dispatch(Timestamp::now(), 30_000, 600_000, 10).unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            jobs[0].payload,
+            serde_json::json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+                "to": "14155550199", "type": "template",
+                "template": {"name": "order_update", "language": {"code": "en_US"}},
+                "biz_opaque_callback_data": first.message.id.to_string()})
+        );
+
+        // The same key again: the first message, nothing queued; another request with it: reused.
+        match s
+            .send(w.org, request(to_new("Zoe"), template.clone(), Some(("k1", "fp1"))))
+            .unwrap()
+        {
+            SendResult::Earlier { sent, .. } => assert_eq!(
+                (sent.message.id, sent.contact_id, sent.contact_created),
+                (first.message.id, first.contact_id, false)
+            ),
+            other => panic!("expected the earlier send, got {other:?}"),
+        }
+        assert_eq!(
+            s.send(w.org, request(to_new("Zoe"), template.clone(), Some(("k1", "fp2"))))
+                .unwrap(),
+            SendResult::KeyReused
+        );
+        let stored = StoredResponse {
+            status: 201,
+            body: "{\"data\":{}}".into(),
+        };
+        s.complete_idempotency_key(w.org, "k1", &stored).unwrap();
+        assert_eq!(
+            s.send(w.org, request(to_new("Zoe"), template.clone(), Some(("k1", "fp1"))))
+                .unwrap(),
+            SendResult::Replay(stored)
+        );
+
+        // By conversation, replying to a message of it: the reply carries that message's wamid.
+        let conv = first.conversation_id;
+        let asked = s
+            .append_message(
+                w.org,
+                inbound(conv, "wamid.ask", "Where is it?", Timestamp::now().millis() - 1_000),
+            )
+            .unwrap();
+        let text = Content::Text {
+            body: "Tomorrow".into(),
+            preview_url: false,
+        };
+        let mut reply = request(Recipient::Conversation(conv), text.clone(), None);
+        reply.reply_to = Some(ReplyTo::Message(asked.id));
+        let SendResult::Queued(answer) = s.send(w.org, reply).unwrap() else {
+            panic!("queued")
+        };
+        assert_eq!(
+            (
+                answer.message.body.reply_to_message_id,
+                answer.message.body.context_wamid.as_deref()
+            ),
+            (Some(asked.id), Some("wamid.ask"))
+        );
+        assert_eq!(s.get_conversation(w.org, conv).unwrap().conversation.unread_count, 0);
+        // A reply to a message of another conversation is refused; so is bad content.
+        let other = contact(s, w.org, "+14155550111", "Other");
+        let other_conv = s.open_conversation(w.org, w.account, other).unwrap().id;
+        let mut wrong = request(Recipient::Conversation(other_conv), template.clone(), None);
+        wrong.reply_to = Some(ReplyTo::Message(asked.id));
+        assert!(matches!(
+            s.send(w.org, wrong).unwrap_err(),
+            Error::Invalid {
+                field: "reply_to_message_id",
+                ..
+            }
+        ));
+        let empty = Content::Text {
+            body: " ".into(),
+            preview_url: false,
+        };
+        assert!(matches!(
+            s.send(w.org, request(Recipient::Conversation(conv), empty, None))
+                .unwrap_err(),
+            Error::Invalid { field: "text", .. }
+        ));
+        // Outside the window (the other contact never wrote): a text is refused, nothing written.
+        let before = s
+            .list_messages(w.org, other_conv, &PageRequest::first(10))
+            .unwrap()
+            .items
+            .len();
+        assert_eq!(
+            s.send(
+                w.org,
+                request(Recipient::Conversation(other_conv), text, Some(("k2", "fp")))
+            )
+            .unwrap_err(),
+            Error::WindowClosed
+        );
+        assert_eq!(
+            s.list_messages(w.org, other_conv, &PageRequest::first(10))
+                .unwrap()
+                .items
+                .len(),
+            before
+        );
+        // The key of a refused send is free.
+        assert!(matches!(
+            s.send(
+                w.org,
+                request(Recipient::Conversation(other_conv), template, Some(("k2", "fp")))
+            )
+            .unwrap(),
+            SendResult::Queued(_)
+        ));
+        // Another organization's conversation is not found.
+        let stranger = world(s, "Other", "106540352242923");
+        assert_eq!(
+            s.send(
+                stranger.org,
+                request(
+                    Recipient::Conversation(conv),
+                    Content::Text {
+                        body: "x".into(),
+                        preview_url: false
+                    },
+                    None
+                )
+            )
+            .unwrap_err(),
+            Error::NotFound(EntityKind::Conversation)
+        );
+        assert_eq!(
+            s.get_message(stranger.org, first.message.id).unwrap_err(),
+            Error::NotFound(EntityKind::Message)
+        );
+        assert_eq!(s.get_message(w.org, first.message.id).unwrap().id, first.message.id);
     });
 }

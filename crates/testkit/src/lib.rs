@@ -49,6 +49,8 @@ pub struct Dialects {
     pub jwt_secret: Option<&'static str>,
     /// Mounts Meta's webhook route, deliveries signed with this app secret.
     pub app_secret: Option<&'static str>,
+    /// Meta's Graph API (a stand-in's client) for what kirim asks of Meta while a request waits.
+    pub graph: Option<rosetta_graph::GraphClient>,
 }
 
 impl Dialects {
@@ -60,6 +62,7 @@ impl Dialects {
             envelope: Some(0),
             jwt_secret: None,
             app_secret: None,
+            graph: None,
         }
     }
 }
@@ -87,6 +90,7 @@ pub async fn app(
             state: state.clone(),
             reads: limiter(reads),
             writes: limiter(writes),
+            graph: dialects.graph.clone(),
         })));
     }
     if let Some(limit) = dialects.envelope {

@@ -34,6 +34,13 @@ pub enum WacrmError {
     RateLimited,
     /// 409: a free-form message outside the 24-hour customer-service window.
     WindowClosed,
+    /// 400 `whatsapp_not_configured`: no WhatsApp account that can send.
+    NotConfigured,
+    /// 409 `idempotency_key_reused` / `idempotency_key_in_progress`.
+    IdempotencyKeyReused,
+    IdempotencyKeyInProgress,
+    /// 502 `meta_error`: Meta refused the send (its message).
+    Meta(String),
     Unavailable,
     Internal,
     /// An actix-level client error of another status (413, 414, 431, …), in wacrm's words.
@@ -69,6 +76,26 @@ impl WacrmError {
                 StatusCode::CONFLICT,
                 "customer_service_window_closed",
                 "The 24-hour customer service window is closed: only template messages can be sent".into(),
+            ),
+            WacrmError::NotConfigured => (
+                StatusCode::BAD_REQUEST,
+                "whatsapp_not_configured",
+                "WhatsApp is not configured for this account: connect a number and set its access token".into(),
+            ),
+            WacrmError::IdempotencyKeyReused => (
+                StatusCode::CONFLICT,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request body".into(),
+            ),
+            WacrmError::IdempotencyKeyInProgress => (
+                StatusCode::CONFLICT,
+                "idempotency_key_in_progress",
+                "A request with this Idempotency-Key is still in progress".into(),
+            ),
+            WacrmError::Meta(message) => (
+                StatusCode::BAD_GATEWAY,
+                "meta_error",
+                format!("Meta API error: {message}"),
             ),
             WacrmError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -173,6 +200,7 @@ impl DialectError for WacrmError {
             Error::InvalidCursor(_) => WacrmError::BadRequest("Invalid cursor".into()),
             Error::Conflict(m) => WacrmError::BadRequest(m),
             Error::WindowClosed => WacrmError::WindowClosed,
+            Error::NotConfigured => WacrmError::NotConfigured,
             Error::Unavailable(_) => WacrmError::Unavailable,
             Error::Internal(_) => WacrmError::Internal,
         }

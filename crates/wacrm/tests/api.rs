@@ -161,6 +161,7 @@ async fn app(
         envelope: None,
         jwt_secret: None,
         app_secret: None,
+        graph: None,
     };
     testkit::app(state, dialects).await
 }

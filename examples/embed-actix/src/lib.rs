@@ -25,7 +25,7 @@ impl Mounted {
     /// `rate_limit_per_minute`: `None` for kirim's defaults, `Some(0)` for none.
     pub fn new(store: Arc<dyn Store>, rate_limit_per_minute: Option<u32>) -> Self {
         let state = AppState::new(store);
-        let kirim = rosetta_kirim::Kirim::shared(state.clone(), rate_limit_per_minute);
+        let kirim = rosetta_kirim::Kirim::shared(state.clone(), rate_limit_per_minute, None);
         Mounted { state, kirim }
     }
 

@@ -1,0 +1,4 @@
+-- A send's Idempotency-Key names its message, written in the send's own transaction: a retry of
+-- the same request finds the message (never a second send), even if the first response was never
+-- recorded.
+ALTER TABLE idempotency_keys ADD COLUMN message_id BYTEA;
