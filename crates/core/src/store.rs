@@ -105,6 +105,18 @@ impl ConversationUpdate {
     }
 }
 
+/// A change to a contact: a field left `None` keeps its value; `Some(None)` clears it (the phone
+/// number cannot be cleared). The same rules as a new contact's fields.
+#[derive(Debug, Clone, Default)]
+pub struct ContactChanges {
+    pub phone: Option<String>,
+    pub name: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub company: Option<Option<String>>,
+    /// A JSON object, replacing the old one.
+    pub metadata: Option<Option<serde_json::Value>>,
+}
+
 /// The outcome of `create_contact`: the contact, and whether this call made it.
 #[derive(Debug, Clone)]
 pub struct ContactCreated {
@@ -141,6 +153,9 @@ pub trait Store: Send + Sync + 'static {
     /// Creates the contact, or returns the existing one with that phone (`created: false`).
     fn create_contact(&self, org: Id, contact: NewContact) -> Result<ContactCreated>;
     fn get_contact(&self, org: Id, contact: Id) -> Result<ContactWithTags>;
+    /// Changes a contact's fields (`ContactChanges`); a phone number another contact has is
+    /// `Error::Conflict`.
+    fn update_contact(&self, org: Id, contact: Id, changes: ContactChanges) -> Result<ContactWithTags>;
     fn list_contacts(&self, org: Id, filter: &ContactFilter, page: &PageRequest) -> Result<Page<ContactWithTags>>;
     /// Creates the tag `name` if the organization has none, then attaches it (idempotent).
     /// A colour given for an existing tag updates it.

@@ -191,7 +191,7 @@ impl Dispatcher {
                         },
                         Disposition::Fail | Disposition::FailTokenInvalid => DispatchOutcome::Failed {
                             code: e.code(),
-                            title: error,
+                            title: e.title(),
                         },
                     }
                 }

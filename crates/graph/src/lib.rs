@@ -104,6 +104,18 @@ impl GraphError {
         }
     }
 
+    /// What a person reads about a failed send: Meta's message (and details) when Meta sent one,
+    /// else what went wrong on the way.
+    pub fn title(&self) -> String {
+        match self {
+            GraphError::Http { meta: Some(m), .. } => match &m.details {
+                Some(details) if details != &m.message => format!("{} ({details})", m.message),
+                _ => m.message.clone(),
+            },
+            other => other.to_string(),
+        }
+    }
+
     pub fn disposition(&self) -> Disposition {
         match self {
             GraphError::Connect(_) => Disposition::Retry,

@@ -165,6 +165,7 @@ mod tests {
             get_user(Id, Id) -> User;
             create_contact(Id, NewContact) -> ContactCreated;
             get_contact(Id, Id) -> ContactWithTags;
+            update_contact(Id, Id, ContactChanges) -> ContactWithTags;
             list_contacts(Id, &ContactFilter, &PageRequest) -> Page<ContactWithTags>;
             attach_tag(Id, Id, &str, Option<&str>) -> Tag;
             detach_tag(Id, Id, Id) -> ();

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use rosetta_core::store::{ContactCreated, NewContact};
+use rosetta_core::store::{ContactChanges, ContactCreated, NewContact};
 use rosetta_core::*;
 
 use crate::db::{map_error, DbConnection};
@@ -355,6 +355,52 @@ pub fn detach_tag(c: &mut DbConnection, org: Id, contact: Id, tag: Id) -> Result
         touch(c, contact)?;
     }
     Ok(())
+}
+
+/// `Store::update_contact`: each given field checked by the new-contact rules, then written.
+pub fn update(c: &mut DbConnection, org: Id, contact: Id, changes: ContactChanges) -> Result<ContactWithTags> {
+    let mut row = load(c, org, contact)?;
+    // The rules of a new contact, once: the changed fields over the current ones.
+    let current = row.clone();
+    let pick = |change: Option<Option<String>>, now: Option<String>| change.unwrap_or(now);
+    let checked = check_new(NewContact {
+        phone: changes.phone.unwrap_or(current.phone),
+        name: pick(changes.name, current.name),
+        email: pick(changes.email, current.email),
+        company: pick(changes.company, current.company),
+        avatar_url: current.avatar_url,
+        metadata: match changes.metadata {
+            Some(m) => m,
+            None => current
+                .metadata
+                .as_deref()
+                .map(|m| serde_json::from_str(m).map_err(|_| corrupt("contacts.metadata", m)))
+                .transpose()?,
+        },
+    })?;
+    if checked.phone != row.phone {
+        if find_by_phone(c, org, &checked.phone)?.is_some() {
+            return Err(Error::Conflict("another contact has this phone number".into()));
+        }
+    }
+    row.phone = checked.phone;
+    row.name = checked.name;
+    row.email = checked.email;
+    row.company = checked.company;
+    row.metadata = checked.metadata;
+    row.updated_at = Timestamp::now().millis();
+    diesel::update(contacts::table.find(row.id.clone()))
+        .set((
+            contacts::phone.eq(&row.phone),
+            contacts::name.eq(&row.name),
+            contacts::email.eq(&row.email),
+            contacts::company.eq(&row.company),
+            contacts::metadata.eq(&row.metadata),
+            contacts::updated_at.eq(row.updated_at),
+        ))
+        .execute(c)
+        .map_err(map_error)?;
+    with_tags(c, row)
 }
 
 fn touch(c: &mut DbConnection, contact: Id) -> Result<()> {

@@ -376,6 +376,10 @@ impl Store for DieselStore {
         }
     }
 
+    fn update_contact(&self, org: Id, contact: Id, changes: ContactChanges) -> Result<ContactWithTags> {
+        self.write(|c| contacts::update(c, org, contact, changes))
+    }
+
     fn get_contact(&self, org: Id, contact: Id) -> Result<ContactWithTags> {
         self.read(|c| {
             let row = contacts::load(c, org, contact)?;

@@ -183,15 +183,13 @@ pub fn send(c: &mut DbConnection, org: Id, request: SendRequest) -> Result<SendR
         None => (None, None),
         Some(ReplyTo::Wamid(wamid)) => (None, Some(wamid.clone())),
         Some(ReplyTo::Message(message)) => {
-            let replied = crate::messages::load(c, org, *message)
-                .ok()
-                .filter(|m| m.conversation_id == conversation)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "reply_to_message_id",
-                        "reply_to_message_id must be a message of this conversation",
-                    )
-                })?;
+            let replied = crate::messages::load(c, org, *message)?;
+            if replied.conversation_id != conversation {
+                return Err(Error::invalid(
+                    "reply_to_message_id",
+                    "reply_to_message_id must be a message of this conversation",
+                ));
+            }
             (Some(replied.id), replied.wamid)
         }
     };

@@ -45,6 +45,8 @@ pub struct TestDb {
     pub store: DieselStore,
     pub url: String,
     fresh: Fresh,
+    /// The secret key the store opened with (PostgreSQL; SQLite's is the key file beside it).
+    secret_key: Option<crate::secrets::SecretKey>,
 }
 
 impl TestDb {
@@ -57,6 +59,7 @@ impl TestDb {
             store,
             url,
             fresh: Fresh::Sqlite(dir),
+            secret_key: None,
         }
     }
 
@@ -79,14 +82,16 @@ impl TestDb {
             .expect("create test database");
         let url = replace_database(&admin_url, &name);
         // PostgreSQL has no key file: each test database gets a fresh secret key of its own.
+        let secret_key = crate::secrets::SecretKey::generate();
         let options = crate::StoreOptions {
-            secret_key: Some(crate::secrets::SecretKey::generate()),
+            secret_key: Some(secret_key.clone()),
             ..Default::default()
         };
         let store = DieselStore::open_with(&url, options).expect("open postgres");
         Some(TestDb {
             store,
             url,
+            secret_key: Some(secret_key),
             fresh: Fresh::Postgres { admin_url, name },
         })
     }
@@ -100,6 +105,15 @@ impl TestDb {
 
     pub fn backend(&self) -> &'static str {
         self.store.backend_name()
+    }
+
+    /// Another handle on the database, as another instance would open it (same secret key).
+    pub fn instance(&self) -> DieselStore {
+        let options = crate::StoreOptions {
+            secret_key: self.secret_key.clone(),
+            ..Default::default()
+        };
+        DieselStore::open_with(&self.url, options).expect("open the test database again")
     }
 }
 

@@ -32,7 +32,7 @@ pub fn limiter(per_minute: u32) -> Arc<RateLimiter> {
 /// A store over `db` (a second handle, as another instance would open it) and the HTTP state over
 /// it, reading inline on SQLite as `serve` does.
 pub fn state(db: &TestDb) -> (Arc<dyn Store>, AppState) {
-    let store: Arc<dyn Store> = Arc::new(rosetta_store::DieselStore::open(&db.url).unwrap());
+    let store: Arc<dyn Store> = Arc::new(db.instance());
     let mut state = AppState::new(store.clone());
     state.inline_reads = db.backend() == "sqlite";
     (store, state)
@@ -221,4 +221,46 @@ pub fn inbound(conversation: Id, wamid: &str, text: &str, at: &str) -> NewMessag
         },
         at,
     )
+}
+
+/// The Graph API stand-in's token for test accounts.
+pub const GRAPH_TOKEN: &str = "EAAG-testkit-token";
+
+/// A Graph API client of the stand-in at `url`, with a short timeout.
+pub fn graph(url: &str) -> rosetta_graph::GraphClient {
+    rosetta_graph::GraphClient::new(rosetta_graph::GraphConfig {
+        base_url: url.to_owned(),
+        timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    })
+    .expect("a graph client")
+}
+
+/// Starts a stand-in for Meta that accepts `GRAPH_TOKEN` for `phone_number_id`, and gives the account
+/// that token.
+pub fn standin(store: &dyn Store, org: Id, account: Id, phone_number_id: &str) -> rosetta_graph::standin::StandIn {
+    let standin = rosetta_graph::standin::StandIn::start("127.0.0.1:0").expect("the stand-in starts");
+    standin.allow(phone_number_id, GRAPH_TOKEN);
+    store
+        .set_account_token(org, account, &AccessToken::new(GRAPH_TOKEN).unwrap())
+        .unwrap();
+    standin
+}
+
+/// Runs a dispatch worker for `state` against the stand-in at `url` on the test's runtime, woken by
+/// the state's send signals as `serve` runs it; retries come after milliseconds, not seconds.
+pub fn dispatch(state: &AppState, url: &str) {
+    let dispatcher = rosetta_graph::dispatch::Dispatcher::new(
+        state.store.clone(),
+        graph(url),
+        rosetta_graph::dispatch::DispatchConfig {
+            base_backoff: std::time::Duration::from_millis(20),
+            max_backoff: std::time::Duration::from_millis(80),
+            idle_poll: std::time::Duration::from_millis(50),
+            recipient_spacing: std::time::Duration::from_millis(50),
+            ..Default::default()
+        },
+    )
+    .with_signals(state.sending.clone());
+    actix_web::rt::spawn(dispatcher.run());
 }

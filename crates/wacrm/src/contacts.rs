@@ -147,3 +147,142 @@ pub async fn me(req: HttpRequest, wacrm: web::Data<Wacrm>) -> Result<HttpRespons
         },
     }))
 }
+
+/// The body of `POST /api/v1/contacts`.
+#[derive(utoipa::ToSchema, Debug)]
+#[allow(dead_code)]
+pub struct CreateContact {
+    /// Any common spelling; stored in E.164.
+    #[schema(example = "+14155550123")]
+    phone: String,
+    name: Option<String>,
+    email: Option<String>,
+    company: Option<String>,
+}
+
+/// The body of `PATCH /api/v1/contacts/{id}`: the fields to change (null clears one).
+#[derive(utoipa::ToSchema, Debug)]
+#[allow(dead_code)]
+pub struct UpdateContact {
+    phone: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    company: Option<String>,
+}
+
+fn field(map: &serde_json::Map<String, serde_json::Value>, name: &str) -> Result<Option<Option<String>>, WacrmError> {
+    match map.get(name) {
+        None => Ok(None),
+        Some(serde_json::Value::Null) => Ok(Some(None)),
+        Some(serde_json::Value::String(s)) => Ok(Some(Some(s.clone()))),
+        Some(_) => Err(WacrmError::BadRequest(format!("'{name}' must be a string or null"))),
+    }
+}
+
+/// Create a contact. A phone number that is already a contact answers 200 with that contact
+/// (nothing is changed); a new one 201.
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts",
+    tag = "Contacts",
+    request_body = CreateContact,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "Created", body = ContactData),
+        (status = 200, description = "The phone number was already a contact: that contact", body = ContactData),
+        (status = 400, description = "A missing or malformed field", body = ErrorBody),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = ErrorBody),
+        (status = 403, description = "The key lacks contacts:write", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 500, description = "Internal server error", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn create(req: HttpRequest, wacrm: web::Data<Wacrm>, body: web::Bytes) -> Result<HttpResponse, WacrmError> {
+    let params = (|| {
+        let map = dialect::json_object::<WacrmError>(&body)?;
+        let phone = field(&map, "phone")?
+            .flatten()
+            .filter(|p| !p.trim().is_empty())
+            .ok_or_else(|| WacrmError::BadRequest("'phone' is required".into()))?;
+        Ok(NewContact {
+            phone,
+            name: field(&map, "name")?.flatten(),
+            email: field(&map, "email")?.flatten(),
+            company: field(&map, "company")?.flatten(),
+            ..Default::default()
+        })
+    })();
+    let created = dialect::call(
+        &req,
+        &wacrm.state,
+        wacrm.checks(&req, Some("contacts:write"), Cost::Blocking)?,
+        params,
+        |s, p, new| Ok(s.create_contact(p.org, new)?),
+    )
+    .await?;
+    let status = if created.created {
+        actix_web::http::StatusCode::CREATED
+    } else {
+        actix_web::http::StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(ContactData {
+        data: created.contact.into(),
+    }))
+}
+
+/// Change a contact's phone, name, email or company (a field left out is kept; null clears it).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/contacts/{id}",
+    tag = "Contacts",
+    params(("id" = String, Path, format = Uuid, description = "Contact UUID")),
+    request_body = UpdateContact,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The contact", body = ContactData),
+        (status = 400, description = "A malformed field, or a phone number another contact has", body = ErrorBody),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = ErrorBody),
+        (status = 403, description = "The key lacks contacts:write", body = ErrorBody),
+        (status = 404, description = "No such contact in this account (also a malformed id)", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 500, description = "Internal server error", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn update(
+    req: HttpRequest,
+    wacrm: web::Data<Wacrm>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WacrmError> {
+    let id = params::uuid(EntityKind::Contact, &id);
+    let params = (|| {
+        let map = dialect::json_object::<WacrmError>(&body)?;
+        let phone = match field(&map, "phone")? {
+            Some(None) => return Err(WacrmError::BadRequest("'phone' cannot be cleared".into())),
+            other => other.flatten(),
+        };
+        Ok(ContactChanges {
+            phone,
+            name: field(&map, "name")?,
+            email: field(&map, "email")?,
+            company: field(&map, "company")?,
+            metadata: None,
+        })
+    })();
+    let contact = dialect::call(
+        &req,
+        &wacrm.state,
+        wacrm.checks(&req, Some("contacts:write"), Cost::Blocking)?,
+        params,
+        move |s, p, changes| {
+            let id = id.ok_or(Error::NotFound(EntityKind::Contact))?;
+            Ok(s.update_contact(p.org, id, changes)?)
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(ContactData { data: contact.into() }))
+}

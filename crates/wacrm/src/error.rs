@@ -48,6 +48,17 @@ pub enum WacrmError {
 }
 
 impl WacrmError {
+    /// The error as wacrm sends it.
+    pub fn body(&self) -> ErrorBody {
+        let (_, code, message) = self.parts();
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message,
+            },
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
             WacrmError::Unauthorized => (
@@ -128,17 +139,11 @@ impl ResponseError for WacrmError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (status, code, message) = self.parts();
-        let mut response = HttpResponse::build(status);
+        let mut response = HttpResponse::build(self.parts().0);
         if let WacrmError::MethodNotAllowed(allow) = self {
             response.insert_header(("Allow", *allow));
         }
-        response.json(ErrorBody {
-            error: ErrorDetail {
-                code: code.into(),
-                message,
-            },
-        })
+        response.json(self.body())
     }
 }
 

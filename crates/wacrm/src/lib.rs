@@ -20,6 +20,7 @@ mod contacts;
 mod conversations;
 pub mod dto;
 pub mod error;
+mod messages;
 pub mod params;
 
 use std::sync::Arc;
@@ -62,11 +63,11 @@ impl utoipa::Modify for SecurityAddon {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Rosetta: wacrm dialect", version = "1", description = "Read access to conversations, messages and contacts, in the wacrm Conversations API dialect. Errors are {\"error\":{\"code\",\"message\"}}."),
-    paths(conversations::list, conversations::get, conversations::messages, contacts::list, contacts::get, contacts::me),
+    info(title = "Rosetta: wacrm dialect", version = "1", description = "Conversations, messages and contacts, in the wacrm Conversations API dialect: read them, send messages through the WhatsApp Cloud API, write contacts. Errors are {\"error\":{\"code\",\"message\"}}."),
+    paths(conversations::list, conversations::get, conversations::messages, messages::send, contacts::list, contacts::create, contacts::get, contacts::update, contacts::me),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&SecurityAddon),
-    tags((name = "Conversations"), (name = "Contacts"), (name = "Account"))
+    tags((name = "Conversations"), (name = "Messages"), (name = "Contacts"), (name = "Account"))
 )]
 struct ApiDoc;
 
@@ -95,7 +96,6 @@ impl Wacrm {
 pub fn routes(wacrm: web::Data<Wacrm>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.service(dialect::scope::<WacrmError>(PREFIX, openapi(), |cfg| {
-            // Every wacrm resource is read-only.
             let get = |path, handler| resource::<WacrmError>(path, "GET").route(handler);
             cfg.app_data(wacrm)
                 .service(get("/conversations", web::get().to(conversations::list)))
@@ -104,8 +104,17 @@ pub fn routes(wacrm: web::Data<Wacrm>) -> impl FnOnce(&mut web::ServiceConfig) {
                     "/conversations/{id}/messages",
                     web::get().to(conversations::messages),
                 ))
-                .service(get("/contacts", web::get().to(contacts::list)))
-                .service(get("/contacts/{id}", web::get().to(contacts::get)))
+                .service(resource::<WacrmError>("/messages", "POST").route(web::post().to(messages::send)))
+                .service(
+                    resource::<WacrmError>("/contacts", "GET, POST")
+                        .route(web::get().to(contacts::list))
+                        .route(web::post().to(contacts::create)),
+                )
+                .service(
+                    resource::<WacrmError>("/contacts/{id}", "GET, PATCH")
+                        .route(web::get().to(contacts::get))
+                        .route(web::patch().to(contacts::update)),
+                )
                 .service(get("/me", web::get().to(contacts::me)));
         }));
     }
