@@ -378,10 +378,8 @@ pub fn update(c: &mut DbConnection, org: Id, contact: Id, changes: ContactChange
                 .transpose()?,
         },
     })?;
-    if checked.phone != row.phone {
-        if find_by_phone(c, org, &checked.phone)?.is_some() {
-            return Err(Error::Conflict("another contact has this phone number".into()));
-        }
+    if checked.phone != row.phone && find_by_phone(c, org, &checked.phone)?.is_some() {
+        return Err(Error::Conflict("another contact has this phone number".into()));
     }
     row.phone = checked.phone;
     row.name = checked.name;
