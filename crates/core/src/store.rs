@@ -217,6 +217,11 @@ pub trait Store: Send + Sync + 'static {
     fn send(&self, org: Id, request: crate::send::SendRequest) -> Result<crate::send::SendResult>;
     /// One message of the organization.
     fn get_message(&self, org: Id, message: Id) -> Result<Message>;
+    /// The organization's message with this wamid.
+    fn message_by_wamid(&self, org: Id, wamid: &str) -> Result<Message>;
+    /// The business read the customer's messages up to `message` (inbound; Meta was told): its
+    /// conversation's `unread_count` becomes 0. Returns the message.
+    fn mark_read(&self, org: Id, message: Id) -> Result<Message>;
 
     // Ingest
     /// Applies one webhook delivery's events in one transaction: all of them, or none and an error.

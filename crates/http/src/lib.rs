@@ -187,6 +187,8 @@ mod tests {
             finish_dispatch(Id, DispatchOutcome) -> ();
             send(Id, SendRequest) -> SendResult;
             get_message(Id, Id) -> Message;
+            message_by_wamid(Id, &str) -> Message;
+            mark_read(Id, Id) -> Message;
             ingest(&[IngestEvent]) -> IngestReport;
             touch_api_keys(&[(Id, Timestamp)]) -> ();
         }

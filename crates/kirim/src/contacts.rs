@@ -234,3 +234,136 @@ pub async fn create(
     }
     Ok(response.body(body))
 }
+
+/// One contact of the organization, with `whatsapp_account` the account of the path.
+#[utoipa::path(
+    get,
+    path = "/v1/{phone_number_id}/contacts/{id}",
+    tag = "Contacts",
+    params(
+        ("phone_number_id" = String, Path, pattern = r"^\d{6,20}$", example = "106540352242922"),
+        ("id" = String, Path, pattern = "^ctc_[0-9A-HJKMNP-TV-Z]{26}$", description = "Contact id"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The contact", body = ContactData),
+        (status = 400, description = "Validation failure", body = ErrorBody),
+        (status = 401, description = "Authentication failure", body = ErrorBody),
+        (status = 404, description = "Resource not found", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 500, description = "Internal server error", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn get(
+    req: HttpRequest,
+    kirim: web::Data<Kirim>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, KirimError> {
+    let (pnid, id) = path.into_inner();
+    let params =
+        params::phone_number_id(&pnid).and_then(|pnid| Ok((pnid, params::id(EntityKind::Contact, "id", &id)?)));
+    let (account, contact) = dialect::call(
+        &req,
+        &kirim.state,
+        kirim.checks(&req, Access::Read, Cost::BoundedRead)?,
+        params,
+        |store, p, (pnid, id)| Ok((store.find_account(p.org, &pnid)?, store.get_contact(p.org, id)?)),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(ContactData {
+        data: ContactDto::new(contact.contact, &account),
+        request_id: current_request_id(),
+    }))
+}
+
+/// `{phone_number?, name?, email?, metadata?}`: the fields to change; null clears one (not the
+/// phone number). Fields it does not know are ignored.
+fn changes_body(body: &[u8]) -> Result<ContactChanges, KirimError> {
+    let map = json_object(body)?;
+    let field = |name: &str| -> Result<Option<Option<String>>, KirimError> {
+        match map.get(name) {
+            None => Ok(None),
+            Some(serde_json::Value::Null) => Ok(Some(None)),
+            Some(serde_json::Value::String(s)) => Ok(Some(Some(s.clone()))),
+            Some(_) => Err(KirimError::invalid_field(
+                name,
+                format!("{name} must be a string or null"),
+            )),
+        }
+    };
+    let phone = match field("phone_number")? {
+        Some(None) => {
+            return Err(KirimError::invalid_field(
+                "phone_number",
+                "phone_number cannot be cleared",
+            ))
+        }
+        other => other.flatten(),
+    };
+    let metadata = match map.get("metadata") {
+        None => None,
+        Some(serde_json::Value::Null) => Some(None),
+        Some(v @ serde_json::Value::Object(_)) => Some(Some(v.clone())),
+        Some(_) => return Err(KirimError::invalid_field("metadata", "metadata must be a JSON object")),
+    };
+    Ok(ContactChanges {
+        phone,
+        name: field("name")?,
+        email: field("email")?,
+        company: None,
+        metadata,
+    })
+}
+
+/// Change a contact's phone number, name, email or metadata.
+#[utoipa::path(
+    patch,
+    path = "/v1/{phone_number_id}/contacts/{id}",
+    tag = "Contacts",
+    params(
+        ("phone_number_id" = String, Path, pattern = r"^\d{6,20}$", example = "106540352242922"),
+        ("id" = String, Path, pattern = "^ctc_[0-9A-HJKMNP-TV-Z]{26}$", description = "Contact id"),
+    ),
+    request_body = CreateContact,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The contact", body = ContactData),
+        (status = 400, description = "Validation failure", body = ErrorBody),
+        (status = 401, description = "Authentication failure", body = ErrorBody),
+        (status = 404, description = "Resource not found", body = ErrorBody),
+        (status = 409, description = "Another contact has this phone number", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+        (status = 500, description = "Internal server error", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+pub async fn update(
+    req: HttpRequest,
+    kirim: web::Data<Kirim>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, KirimError> {
+    let (pnid, id) = path.into_inner();
+    let params = (|| {
+        let pnid = params::phone_number_id(&pnid)?;
+        let id = params::id(EntityKind::Contact, "id", &id)?;
+        Ok((pnid, id, changes_body(&body)?))
+    })();
+    let (account, contact) = dialect::call(
+        &req,
+        &kirim.state,
+        kirim.checks(&req, Access::Write, Cost::Blocking)?,
+        params,
+        |store, p, (pnid, id, changes)| {
+            let account = store.find_account(p.org, &pnid)?;
+            Ok((account, store.update_contact(p.org, id, changes)?))
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(ContactData {
+        data: ContactDto::new(contact.contact, &account),
+        request_id: current_request_id(),
+    }))
+}

@@ -13,7 +13,12 @@ use crate::{json_object, Kirim};
 use rosetta_http::dialect::current_request_id;
 
 /// The conversation, if it is this account's.
-fn of_account(store: &dyn Store, org: Id, account: &WhatsAppAccount, id: Id) -> Result<ConversationDetail, KirimError> {
+pub(crate) fn of_account(
+    store: &dyn Store,
+    org: Id,
+    account: &WhatsAppAccount,
+    id: Id,
+) -> Result<ConversationDetail, KirimError> {
     let detail = store.get_conversation(org, id)?;
     if detail.conversation.account_id != account.id {
         return Err(KirimError::not_found("Conversation"));

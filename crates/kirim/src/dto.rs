@@ -217,6 +217,9 @@ macro_rules! single {
 }
 
 list!(ConversationList, ConversationDto);
+list!(MessageList, MessageDto);
+single!(MessageData, MessageDto);
+single!(ReadReceiptData, ReadReceipt);
 list!(ContactList, ContactDto);
 list!(AccountList, AccountDto);
 single!(ConversationData, ConversationDto);
@@ -317,4 +320,143 @@ pub struct CreateContact {
     /// Any JSON object.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
+}
+
+/// A message, in kirim's shape: `msg_` id, `type` and the type's object as Meta names them.
+#[derive(Serialize, ToSchema, Debug)]
+pub struct MessageDto {
+    #[schema(example = "msg_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^msg_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub id: String,
+    #[schema(inline, value_type = MessageObjectKind)]
+    pub object: &'static str,
+    #[schema(example = "cnv_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^cnv_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub conversation_id: String,
+    /// inbound or outbound.
+    pub direction: &'static str,
+    /// text, image, video, audio, document, sticker, location, interactive, button, reaction,
+    /// template or unsupported.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// received (inbound); pending (queued, not yet accepted by Meta), sent, delivered, read or
+    /// failed (outbound).
+    pub status: &'static str,
+    /// Meta's wamid; null until Meta accepted an outbound message.
+    pub wamid: Option<String>,
+    /// The text, caption, or interactive body.
+    pub text: Option<String>,
+    pub media: Option<MessageMedia>,
+    pub template: Option<MessageTemplate>,
+    /// The wamid this message replies to.
+    pub context_message_id: Option<String>,
+    /// Why an outbound message failed; null otherwise.
+    pub error: Option<MessageError>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+#[derive(ToSchema, Debug)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum MessageObjectKind {
+    Message,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct MessageMedia {
+    /// Meta's media id.
+    pub id: Option<String>,
+    /// The link an outbound message was sent from.
+    pub link: Option<String>,
+    pub mime_type: Option<String>,
+    pub filename: Option<String>,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct MessageTemplate {
+    pub name: String,
+}
+
+/// kirim's failure: its own `code`, the message, and Meta's code as `provider_code`.
+#[derive(Serialize, ToSchema, Debug)]
+pub struct MessageError {
+    #[schema(example = "outside_24h_window")]
+    pub code: &'static str,
+    pub message: String,
+    #[schema(example = 131047)]
+    pub provider_code: Option<i64>,
+}
+
+/// kirim's code for Meta's error code (the documented ones; `whatsapp_error` for the rest,
+/// `outcome_unknown` when no code came back).
+pub fn error_code(provider_code: Option<i64>) -> &'static str {
+    match provider_code {
+        Some(131047) => "outside_24h_window",
+        Some(132015) => "template_paused",
+        Some(132016) => "template_disabled",
+        Some(132000) => "template_param_count_mismatch",
+        Some(132001) => "template_param_format_mismatch",
+        Some(131053) => "media_download_failed",
+        Some(1006) => "recipient_not_on_whatsapp",
+        Some(1013) => "recipient_blocked",
+        Some(_) => "whatsapp_error",
+        None => "send_failed",
+    }
+}
+
+impl From<Message> for MessageDto {
+    fn from(m: Message) -> Self {
+        let media = matches!(
+            m.content_type,
+            ContentType::Image | ContentType::Video | ContentType::Audio | ContentType::Document | ContentType::Sticker
+        )
+        .then(|| MessageMedia {
+            id: m.body.media_id.clone(),
+            link: m.body.media_url.clone(),
+            mime_type: m.body.mime_type.clone(),
+            filename: m.body.filename.clone(),
+        });
+        let error = (m.status == MessageStatus::Failed).then(|| MessageError {
+            code: error_code(m.error_code),
+            message: m
+                .error_title
+                .clone()
+                .unwrap_or_else(|| "The message could not be sent".into()),
+            provider_code: m.error_code,
+        });
+        MessageDto {
+            id: kirim_id(EntityKind::Message, m.id),
+            object: "message",
+            conversation_id: kirim_id(EntityKind::Conversation, m.conversation_id),
+            direction: m.direction.as_str(),
+            kind: m.content_type.as_str(),
+            status: match m.status {
+                MessageStatus::Sending => "pending",
+                other => other.as_str(),
+            },
+            wamid: m.wamid,
+            text: m.body.text,
+            media,
+            template: m.body.template_name.map(|name| MessageTemplate { name }),
+            context_message_id: m.body.context_wamid,
+            error,
+            created_at: time(m.created_at),
+            updated_at: time(m.updated_at),
+        }
+    }
+}
+
+/// The answer to a mark-as-read request.
+#[derive(Serialize, ToSchema, Debug)]
+pub struct ReadReceipt {
+    #[schema(example = "msg_01HXYZABCDEFGHJKMNPQRSTVWX")]
+    pub id: String,
+    #[schema(inline, value_type = MessageObjectKind)]
+    pub object: &'static str,
+    /// Always read.
+    #[schema(example = "read")]
+    pub status: &'static str,
+    /// The wamid marked read.
+    pub message_id: String,
 }

@@ -125,6 +125,11 @@ impl KirimError {
         )
     }
 
+    /// 502: Meta failed what was asked of it while the request waited.
+    pub fn upstream(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "api_error", "whatsapp_upstream_error", message)
+    }
+
     pub fn idempotency_in_progress() -> Self {
         Self::new(
             StatusCode::CONFLICT,

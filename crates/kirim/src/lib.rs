@@ -25,6 +25,7 @@ mod contacts;
 mod conversations;
 pub mod dto;
 pub mod error;
+mod messages;
 pub mod params;
 
 use std::sync::Arc;
@@ -95,15 +96,19 @@ impl utoipa::Modify for SecurityAddon {
         conversations::list,
         conversations::get,
         conversations::update,
+        messages::list,
+        messages::send,
         contacts::list,
         contacts::create,
+        contacts::get,
+        contacts::update,
         account::accounts,
         account::me,
         account::health,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&SecurityAddon),
-    tags((name = "Conversations"), (name = "Contacts"), (name = "Account"))
+    tags((name = "Conversations"), (name = "Messages"), (name = "Contacts"), (name = "Account"))
 )]
 struct ApiDoc;
 
@@ -133,9 +138,19 @@ pub fn routes(kirim: web::Data<Kirim>) -> impl FnOnce(&mut web::ServiceConfig) {
                         .route(web::patch().to(conversations::update)),
                 )
                 .service(
+                    resource("/{phone_number_id}/conversations/{id}/messages", "GET")
+                        .route(web::get().to(messages::list)),
+                )
+                .service(resource("/{phone_number_id}/messages", "POST").route(web::post().to(messages::send)))
+                .service(
                     resource("/{phone_number_id}/contacts", "GET, POST")
                         .route(web::get().to(contacts::list))
                         .route(web::post().to(contacts::create)),
+                )
+                .service(
+                    resource("/{phone_number_id}/contacts/{id}", "GET, PATCH")
+                        .route(web::get().to(contacts::get))
+                        .route(web::patch().to(contacts::update)),
                 );
         }));
     }

@@ -92,6 +92,16 @@ pub enum StatusParam {
 
 #[derive(Deserialize, IntoParams, Debug)]
 #[into_params(parameter_in = Query)]
+pub struct ListMessages {
+    /// Page size, 1 to 100 (default 25).
+    #[param(pattern = r"^\d+$", example = "25")]
+    pub limit: Option<String>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams, Debug)]
+#[into_params(parameter_in = Query)]
 pub struct ListContacts {
     /// Exactly this phone number (E.164; common spellings are normalized).
     pub phone: Option<String>,

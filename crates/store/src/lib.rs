@@ -481,6 +481,18 @@ impl Store for DieselStore {
         self.read(|c| messages::load(c, org, message))
     }
 
+    fn message_by_wamid(&self, org: Id, wamid: &str) -> Result<Message> {
+        self.read(|c| {
+            messages::find_by_wamid(c, org, wamid)?
+                .ok_or(Error::NotFound(EntityKind::Message))?
+                .try_into()
+        })
+    }
+
+    fn mark_read(&self, org: Id, message: Id) -> Result<Message> {
+        self.write(|c| messages::mark_read(c, org, message))
+    }
+
     fn ingest(&self, events: &[IngestEvent]) -> Result<IngestReport> {
         if let Some(queue) = &self.ingest_queue {
             return queue.ingest(events);

@@ -127,6 +127,24 @@ pub fn load(c: &mut DbConnection, org: Id, message: Id) -> Result<Message> {
         .try_into()
 }
 
+/// `Store::mark_read`: the conversation of an inbound message has nothing unread any more.
+pub fn mark_read(c: &mut DbConnection, org: Id, message: Id) -> Result<Message> {
+    let message = load(c, org, message)?;
+    if message.direction != Direction::Inbound {
+        return Err(Error::invalid(
+            "message_id",
+            "only a message the customer sent can be marked as read",
+        ));
+    }
+    let mut conversation = crate::conversations::load_for_update(c, org, message.conversation_id)?;
+    if conversation.unread_count != 0 {
+        conversation.unread_count = 0;
+        conversation.updated_at = Timestamp::now().millis();
+        crate::conversations::save(c, &conversation)?;
+    }
+    Ok(message)
+}
+
 /// Stores a message and moves its conversation along. A wamid already stored returns the stored
 /// message and changes nothing (Meta redelivers).
 pub fn append(c: &mut DbConnection, org: Id, new: NewMessage) -> Result<Message> {

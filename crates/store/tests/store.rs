@@ -1084,6 +1084,12 @@ fn no_operation_reaches_another_organization() {
         nf(s.send(b.org, foreign(on_a)).map(|_| ()), Account);
         let a_message = s.list_messages(a.org, conv, &PageRequest::first(1)).unwrap().items[0].id;
         nf(s.get_message(b.org, a_message).map(|_| ()), Message);
+        nf(s.message_by_wamid(b.org, "wamid.a").map(|_| ()), Message);
+        nf(s.mark_read(b.org, a_message).map(|_| ()), Message);
+        nf(
+            s.update_contact(b.org, ct, ContactChanges::default()).map(|_| ()),
+            Contact,
+        );
         nf(s.set_account_token(b.org, a.account, &token), Account);
         nf(s.account_token(b.org, a.account).map(|_| ()), Account);
         // Creating in B never touches or reveals A's rows.

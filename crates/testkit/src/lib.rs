@@ -264,3 +264,17 @@ pub fn dispatch(state: &AppState, url: &str) {
     .with_signals(state.sending.clone());
     actix_web::rt::spawn(dispatcher.run());
 }
+
+/// Waits, on the dispatcher's signals (never a sleep), until `message` is no longer `sending`
+/// (sent or failed), for up to 30 seconds.
+pub async fn settled(state: &AppState, org: Id, message: Id) -> Message {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let m = rosetta_http::sending::wait_for_attempt(state, org, message)
+            .await
+            .unwrap();
+        if m.status != MessageStatus::Sending || std::time::Instant::now() > give_up {
+            return m;
+        }
+    }
+}

@@ -39,7 +39,7 @@ pub fn load_for_update(c: &mut DbConnection, org: Id, conversation: Id) -> Resul
     load(c, org, conversation)
 }
 
-fn save(c: &mut DbConnection, row: &ConversationRow) -> Result<()> {
+pub fn save(c: &mut DbConnection, row: &ConversationRow) -> Result<()> {
     diesel::update(conversations::table.find(row.id.clone()))
         .set(row)
         .execute(c)
