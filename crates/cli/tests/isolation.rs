@@ -196,7 +196,7 @@ fn secrets(b: &Org) -> Vec<String> {
 #[actix_web::test]
 async fn no_operation_of_any_dialect_reaches_another_organization() {
     for db in TestDb::all() {
-        let store: Arc<dyn Store> = Arc::new(rosetta_store::DieselStore::open(&db.url).unwrap());
+        let store: Arc<dyn Store> = Arc::new(db.instance());
         let a = org(
             store.as_ref(),
             "Acme",
@@ -215,6 +215,11 @@ async fn no_operation_of_any_dialect_reaches_another_organization() {
             "bertha@other.test",
             "b-secret-message",
         );
+        // A can send, so a send naming B's rows gets as far as looking them up.
+        let a_account = store.find_account(a.id, a.pnid).unwrap().id;
+        store
+            .set_account_token(a.id, a_account, &AccessToken::new("EAAG-isolation").unwrap())
+            .unwrap();
         let state = AppState::new(store.clone());
         let app = rosetta_testkit::app(state, rosetta_testkit::Dialects::all()).await;
         // B's cursors, made by B's own calls.
@@ -295,6 +300,19 @@ async fn no_operation_of_any_dialect_reaches_another_organization() {
                         bases.push((fill(""), has_path_id));
                     }
                     let body = match (d, method.as_str(), path.as_str()) {
+                        // Sends name B's message (a reply, a mark-as-read) or B's conversation.
+                        (D::Wacrm, "post", "/api/v1/messages") => Some(format!(
+                            r#"{{"to":"+14155550777","text":"hi","reply_to_message_id":"{}"}}"#,
+                            b.message.render(EntityKind::Message, sp)
+                        )),
+                        (D::Kirim, "post", p) if p.ends_with("/messages") => Some(
+                            r#"{"messaging_product":"whatsapp","status":"read","message_id":"wamid.Other"}"#.to_owned(),
+                        ),
+                        (D::Envelope, "post", "/api/whatsapp/messages") => Some(format!(
+                            r#"{{"conversationId":"{}","content":{{"text":"hi"}}}}"#,
+                            b.conversation.render(EntityKind::Conversation, sp)
+                        )),
+                        (D::Wacrm, "patch", _) => Some(r#"{"name":"Changed by A"}"#.to_owned()),
                         (D::Kirim, "patch", _) => Some(format!(
                             r#"{{"assigned_to":"{}"}}"#,
                             b.user.render(EntityKind::User, sp)
@@ -354,9 +372,17 @@ async fn no_operation_of_any_dialect_reaches_another_organization() {
                                 format!("{base}?{q}")
                             };
                             let foreign_path = *path_is_b || !query.is_empty();
-                            let foreign_body = body
-                                .as_deref()
-                                .is_some_and(|b| b.contains("assigned_to") || b.contains("userId"));
+                            let foreign_body = body.as_deref().is_some_and(|b| {
+                                [
+                                    "assigned_to",
+                                    "userId",
+                                    "reply_to_message_id",
+                                    "message_id",
+                                    "conversationId",
+                                ]
+                                .iter()
+                                .any(|field| b.contains(field))
+                            });
                             let (status, text) = send(&app, method, &(uri.clone(), d.auth(&a), body.clone())).await;
                             calls += 1;
                             for leak in &leaks {
@@ -389,5 +415,14 @@ async fn no_operation_of_any_dialect_reaches_another_organization() {
         let c = store.get_conversation(b.id, b.conversation).unwrap();
         assert_eq!(c.assignee.map(|u| u.id), Some(b.user));
         assert_eq!(c.conversation.status, ConversationStatus::Open);
+        let contact = store.get_contact(b.id, b.contact).unwrap().contact;
+        assert_ne!(contact.name.as_deref(), Some("Changed by A"));
+        let messages = store
+            .list_messages(b.id, b.conversation, &PageRequest::first(10))
+            .unwrap();
+        assert!(
+            messages.items.iter().all(|m| m.direction == Direction::Inbound),
+            "nothing was sent on B's conversation"
+        );
     }
 }

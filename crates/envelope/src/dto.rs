@@ -270,6 +270,10 @@ pub struct MessageItem {
     pub timestamp: String,
     /// The agent who sent an outbound message, when known.
     pub sender_id: Option<String>,
+    /// Why the message failed (only on a failed outbound message): Meta's error code (null when
+    /// none came back) and its message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<MessageError>,
 }
 
 fn content(kind: ContentType, b: &MessageBody) -> Value {
@@ -305,8 +309,22 @@ impl From<Message> for MessageItem {
             status: m.status.as_str(),
             timestamp: time(m.created_at),
             sender_id: m.sender_user_id.map(|u| env_id(EntityKind::User, u)),
+            error: (m.status == MessageStatus::Failed).then(|| MessageError {
+                code: m.error_code,
+                message: m
+                    .error_title
+                    .clone()
+                    .unwrap_or_else(|| "The message could not be sent".into()),
+            }),
         }
     }
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct MessageError {
+    #[schema(example = 131026)]
+    pub code: Option<i64>,
+    pub message: String,
 }
 
 #[derive(Serialize, ToSchema, Debug)]
@@ -341,3 +359,4 @@ success!(ConversationResponse, ConversationFull);
 success!(ClosedResponse, Closed);
 success!(AssignedResponse, Assigned);
 success!(MessagePageResponse, MessagePage);
+success!(MessageResponse, MessageItem);

@@ -103,7 +103,7 @@ impl utoipa::Modify for SecurityAddon {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Rosetta: envelope dialect", version = "1", description = "Manage WhatsApp Business conversations: list, read, close and assign, in the envelope API dialect. Every body is {\"success\": true, \"data\": …} or {\"success\": false, \"error\": \"…\"}."),
-    paths(conversations::list, conversations::get, conversations::close, conversations::assign, messages::list),
+    paths(conversations::list, conversations::get, conversations::close, conversations::assign, messages::list, messages::send),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
     tags((name = "Conversations"), (name = "Messages"))
@@ -135,7 +135,11 @@ pub fn routes(envelope: web::Data<Envelope>) -> impl FnOnce(&mut web::ServiceCon
                     resource("/conversations/{conversationId}/assign", "POST")
                         .route(web::post().to(conversations::assign)),
                 )
-                .service(resource("/messages", "GET").route(web::get().to(messages::list)));
+                .service(
+                    resource("/messages", "GET, POST")
+                        .route(web::get().to(messages::list))
+                        .route(web::post().to(messages::send)),
+                );
         }));
     }
 }

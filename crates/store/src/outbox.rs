@@ -168,17 +168,6 @@ pub fn send(c: &mut DbConnection, org: Id, request: SendRequest) -> Result<SendR
             (id(&row.id)?, contact, created.created)
         }
     };
-    let row = crate::conversations::load(c, org, conversation)?;
-    let account = id(&row.account_id)?;
-    if crate::directory::account_token(c, org, account)?.is_none() {
-        return Err(Error::NotConfigured);
-    }
-    let phone: String = contacts::table
-        .find(b(contact))
-        .select(contacts::phone)
-        .first(c)
-        .map_err(map_error)?;
-    let recipient = phone.trim_start_matches('+').to_owned();
     let (reply_to_message_id, context) = match &request.reply_to {
         None => (None, None),
         Some(ReplyTo::Wamid(wamid)) => (None, Some(wamid.clone())),
@@ -193,6 +182,17 @@ pub fn send(c: &mut DbConnection, org: Id, request: SendRequest) -> Result<SendR
             (Some(replied.id), replied.wamid)
         }
     };
+    let row = crate::conversations::load(c, org, conversation)?;
+    let account = id(&row.account_id)?;
+    if crate::directory::account_token(c, org, account)?.is_none() {
+        return Err(Error::NotConfigured);
+    }
+    let phone: String = contacts::table
+        .find(b(contact))
+        .select(contacts::phone)
+        .first(c)
+        .map_err(map_error)?;
+    let recipient = phone.trim_start_matches('+').to_owned();
     let mut body = request.content.stored();
     body.reply_to_message_id = reply_to_message_id;
     body.context_wamid = context.clone();

@@ -77,6 +77,17 @@ pub struct MessageDto {
     pub interactive_reply_id: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// Why the message failed (only on a failed outbound message): Meta's error code (null when
+    /// none came back, e.g. an outcome that stayed unknown) and its message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<MessageErrorDto>,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct MessageErrorDto {
+    #[schema(example = 131026)]
+    pub code: Option<i64>,
+    pub message: String,
 }
 
 #[derive(Serialize, ToSchema, Debug)]
@@ -228,6 +239,10 @@ impl From<Message> for MessageDto {
             reply_to_message_id: m.body.reply_to_message_id.map(uuid),
             interactive_reply_id,
             created_at: m.created_at.to_rfc3339(),
+            error: (m.status == MessageStatus::Failed).then(|| MessageErrorDto {
+                code: m.error_code,
+                message: m.error_title.unwrap_or_else(|| "The message could not be sent".into()),
+            }),
         }
     }
 }
