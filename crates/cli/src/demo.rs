@@ -152,6 +152,9 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             send_retry_for_secs: 3600,
             send_unknown_for_secs: 600,
             send_wait_millis: 10_000,
+            send_rate_per_number: 80.0,
+            recipient_burst: 10,
+            recipient_spacing_millis: 6000,
             no_dispatch: false,
         },
     )

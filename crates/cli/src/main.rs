@@ -72,11 +72,30 @@ enum Command {
     Seed(SeedArgs),
     /// Start the HTTP server.
     Serve(ServeArgs),
+    /// Run a stand-in for Meta's Graph API (for tests and demos; never what a production
+    /// configuration reaches): it takes sends for one number with one token (read from standard
+    /// input), answers wamids, and posts signed status webhooks (sent, delivered, read) to
+    /// --webhook-url. Point `serve --graph-api-url` at the address it prints.
+    Standin(StandinArgs),
     /// Print a dialect's OpenAPI document.
     Openapi {
         #[arg(long, value_enum)]
         dialect: DialectArg,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct StandinArgs {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    bind: String,
+    /// The number (Meta's phone_number_id) it takes sends for.
+    #[arg(long)]
+    phone_number_id: String,
+    /// Where status webhooks go (Rosetta's /webhooks/whatsapp), signed with WHATSAPP_APP_SECRET.
+    #[arg(long)]
+    webhook_url: Option<String>,
+    #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
+    whatsapp_app_secret: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -453,6 +472,30 @@ fn run(cli: Cli) -> Result<(), String> {
             print!("{}", openapi(dialect.dialect())?);
             Ok(())
         }
+        Command::Standin(args) => standin(args),
+    }
+}
+
+fn standin(args: StandinArgs) -> Result<(), String> {
+    let token = token_from_stdin()?;
+    let standin = rosetta_graph::standin::StandIn::start(&args.bind).map_err(|e| format!("stand-in: {e}"))?;
+    standin.allow(&args.phone_number_id, token.expose());
+    match (&args.webhook_url, &args.whatsapp_app_secret) {
+        (Some(url), Some(secret)) => standin.report_to(url, secret),
+        (Some(_), None) => return Err("--webhook-url needs WHATSAPP_APP_SECRET to sign the status webhooks".into()),
+        _ => {}
+    }
+    // The address on stdout, alone, for scripts; the rest on stderr.
+    println!("{}", standin.url());
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    eprintln!(
+        "stand-in for Meta's Graph API at {} (number {}); stop it with Ctrl-C",
+        standin.url(),
+        args.phone_number_id
+    );
+    loop {
+        std::thread::park();
     }
 }
 

@@ -65,6 +65,17 @@ pub struct ServeOptions {
     /// a whatsapp_message_id.
     #[arg(long, env = "ROSETTA_SEND_WAIT_MILLIS", default_value_t = 10_000)]
     pub send_wait_millis: u64,
+    /// Sends a second from one WhatsApp number (Meta's default throughput is 80); 0 turns the
+    /// per-number pacing off. Each instance paces its own sends.
+    #[arg(long, env = "ROSETTA_SEND_RATE_PER_NUMBER", default_value_t = 80.0)]
+    pub send_rate_per_number: f64,
+    /// Messages to one customer at once before they are spaced (Meta's pair rate limit); 0 turns
+    /// the per-recipient pacing off.
+    #[arg(long, env = "ROSETTA_RECIPIENT_BURST", default_value_t = 10)]
+    pub recipient_burst: u32,
+    /// The spacing, in milliseconds, of messages to one customer past the burst.
+    #[arg(long, env = "ROSETTA_RECIPIENT_SPACING_MILLIS", default_value_t = 6000)]
+    pub recipient_spacing_millis: u64,
     /// Do not dispatch sends from this instance (another instance over the same database does).
     #[arg(long, env = "ROSETTA_NO_DISPATCH")]
     pub no_dispatch: bool,
@@ -102,6 +113,11 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             graph.clone(),
             rosetta_graph::dispatch::DispatchConfig {
                 unknown_for: Duration::from_secs(options.send_unknown_for_secs),
+                pacing: rosetta_graph::pacing::PacingConfig {
+                    per_number: (options.send_rate_per_number > 0.0).then_some(options.send_rate_per_number),
+                    recipient_burst: (options.recipient_burst > 0).then_some(options.recipient_burst),
+                    recipient_spacing: Duration::from_millis(options.recipient_spacing_millis),
+                },
                 ..Default::default()
             },
         )

@@ -73,6 +73,8 @@ pub enum DispatchOutcome {
     /// `until` for a status webhook naming the message (`biz_opaque_callback_data`) to reconcile it,
     /// and then fails as "outcome unknown".
     Unknown { until: Timestamp, error: String },
+    /// Not attempted (pacing held it back): queued again for `at`, the attempt not counted.
+    Deferred { at: Timestamp },
 }
 
 /// The title a send gets when its outcome stayed unknown past the reconciliation window.

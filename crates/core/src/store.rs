@@ -144,6 +144,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores the account's access token, encrypted (replacing any earlier one). Without a secret
     /// key configured it is refused (`Error::Invalid` on `secret_key`).
     fn set_account_token(&self, org: Id, account: Id, token: &AccessToken) -> Result<()>;
+    /// Meta refused the account's token (190): sends are refused (`Error::NotConfigured`) until
+    /// a new one is set.
+    fn flag_account_token(&self, org: Id, account: Id) -> Result<()>;
     /// The account's access token, decrypted; `None` when none was set.
     fn account_token(&self, org: Id, account: Id) -> Result<Option<AccessToken>>;
     fn create_user(&self, org: Id, name: &str, email: &str) -> Result<User>;

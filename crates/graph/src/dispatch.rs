@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use rand::Rng;
 use rosetta_core::outbox::{backoff, DispatchJob, DispatchOutcome};
-use rosetta_core::{Error, Store, Timestamp};
+use rosetta_core::{AccessToken, Error, Store, Timestamp};
 
+use crate::pacing::{Pacer, PacingConfig};
 use crate::{Disposition, GraphClient};
 use rosetta_http::sending::Sending;
 
@@ -36,6 +37,8 @@ pub struct DispatchConfig {
     pub max_backoff: Duration,
     /// The least wait before another send to a recipient after 131056 (Meta: about 6 s).
     pub recipient_spacing: Duration,
+    /// Per-number rate and per-recipient spacing (`pacing`).
+    pub pacing: PacingConfig,
 }
 
 impl Default for DispatchConfig {
@@ -48,6 +51,7 @@ impl Default for DispatchConfig {
             base_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(300),
             recipient_spacing: Duration::from_secs(6),
+            pacing: PacingConfig::default(),
         }
     }
 }
@@ -59,6 +63,7 @@ pub struct Dispatcher {
     graph: GraphClient,
     config: DispatchConfig,
     signals: Option<Arc<Sending>>,
+    pacer: Arc<Pacer>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -78,6 +83,7 @@ impl Dispatcher {
         Dispatcher {
             store,
             graph,
+            pacer: Arc::new(Pacer::new(config.pacing.clone())),
             config,
             signals: None,
         }
@@ -111,11 +117,10 @@ impl Dispatcher {
         let outcomes = futures_util::future::join_all(by_recipient.into_iter().map(|group| async move {
             for job in group {
                 let message = job.message_id;
-                let outcome = self.attempt(job).await;
-                if let Some(signals) = &self.signals {
+                let attempted = self.attempt(job).await?;
+                if let (true, Some(signals)) = (attempted, &self.signals) {
                     signals.attempted(message);
                 }
-                outcome?;
             }
             Ok::<(), Error>(())
         }))
@@ -143,9 +148,16 @@ impl Dispatcher {
         }
     }
 
-    async fn attempt(&self, job: DispatchJob) -> Result<(), Error> {
+    /// Attempts one job and records the outcome; `false` when pacing put it back unattempted.
+    async fn attempt(&self, job: DispatchJob) -> Result<bool, Error> {
         let now = Timestamp::now();
         let later = |wait: Duration| Timestamp(now.millis() + wait.as_millis() as i64);
+        if let Err(wait) = self.pacer.recipient_turn(&job.recipient, std::time::Instant::now()) {
+            let store = self.store.clone();
+            let at = later(wait);
+            blocking(move || store.finish_dispatch(job.message_id, DispatchOutcome::Deferred { at })).await?;
+            return Ok(false);
+        }
         let retry_wait = backoff(
             job.attempts,
             self.config.base_backoff,
@@ -168,11 +180,7 @@ impl Dispatcher {
                 title: "whatsapp_not_configured: the WhatsApp account has no access token (rosetta account set-token)"
                     .into(),
             },
-            Ok(Some(token)) => match self
-                .graph
-                .send_message(&job.phone_number_id, &token, &job.payload)
-                .await
-            {
+            Ok(Some(token)) => match self.send_paced(&job, &token).await {
                 Ok(accepted) => DispatchOutcome::Sent { wamid: accepted.wamid },
                 Err(e) => {
                     let error = e.to_string();
@@ -189,15 +197,39 @@ impl Dispatcher {
                             until: later(self.config.unknown_for),
                             error,
                         },
-                        Disposition::Fail | Disposition::FailTokenInvalid => DispatchOutcome::Failed {
+                        Disposition::Fail => DispatchOutcome::Failed {
                             code: e.code(),
                             title: e.title(),
                         },
+                        Disposition::FailTokenInvalid => {
+                            // The account needs a new token: sends are refused as not configured
+                            // until `rosetta account set-token`.
+                            let store = self.store.clone();
+                            let (org, account) = (job.org_id, job.account_id);
+                            if let Err(e) = blocking(move || store.flag_account_token(org, account)).await {
+                                tracing::warn!(error = ?e, "could not flag an account's token");
+                            }
+                            tracing::error!(account = %job.account_id, "Meta refused the account's access token (190): set a new one");
+                            DispatchOutcome::Failed {
+                                code: e.code(),
+                                title: e.title(),
+                            }
+                        }
                     }
                 }
             },
         };
         let store = self.store.clone();
-        blocking(move || store.finish_dispatch(job.message_id, outcome)).await
+        blocking(move || store.finish_dispatch(job.message_id, outcome)).await?;
+        Ok(true)
+    }
+
+    /// Sends in the number's next slot.
+    async fn send_paced(&self, job: &DispatchJob, token: &AccessToken) -> Result<crate::Accepted, crate::GraphError> {
+        let wait = self.pacer.number_slot(&job.phone_number_id, std::time::Instant::now());
+        if !wait.is_zero() {
+            actix_web::rt::time::sleep(wait).await;
+        }
+        self.graph.send_message(&job.phone_number_id, token, &job.payload).await
     }
 }

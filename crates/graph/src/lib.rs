@@ -8,6 +8,7 @@
 //! demo. Nothing reaches it unless it is configured as the Graph API URL: the default is Meta's.
 
 pub mod dispatch;
+pub mod pacing;
 pub mod standin;
 
 use std::time::Duration;

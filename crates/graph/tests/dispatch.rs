@@ -247,3 +247,103 @@ async fn an_abandoned_claim_is_never_resent_and_fails_as_unknown() {
         assert_eq!(m.error_title.as_deref(), Some(rosetta_core::outbox::OUTCOME_UNKNOWN));
     }
 }
+
+/// Pacing puts a recipient's message past its burst back in the queue, unattempted, and sends it
+/// in its turn; a 190 (Meta refused the token) fails the send and flags the account, so later sends
+/// are refused as not configured until a new token is set.
+#[actix_web::test]
+async fn pacing_defers_without_spending_attempts_and_190_flags_the_account() {
+    use rosetta_graph::pacing::PacingConfig;
+    for db in TestDb::all() {
+        let store: Arc<dyn Store> = Arc::new(db.instance());
+        let s = store.as_ref();
+        let org = s.create_organization("Acme").unwrap().id;
+        let account = s.create_account(org, PNID, "+15550783881", None).unwrap().id;
+        s.set_account_token(org, account, &AccessToken::new(TOKEN).unwrap())
+            .unwrap();
+        let c = s
+            .create_contact(
+                org,
+                NewContact {
+                    phone: "+14155550101".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .contact
+            .contact
+            .id;
+        let conv = s.open_conversation(org, account, c).unwrap().id;
+        s.append_message(org, inbound(conv, "wamid.in")).unwrap();
+        let standin = StandIn::start("127.0.0.1:0").unwrap();
+        standin.allow(PNID, TOKEN);
+        let graph = GraphClient::new(GraphConfig {
+            base_url: standin.url().to_owned(),
+            ..GraphConfig::default()
+        })
+        .unwrap();
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            graph,
+            DispatchConfig {
+                pacing: PacingConfig {
+                    per_number: Some(1000.0),
+                    recipient_burst: Some(2),
+                    recipient_spacing: Duration::from_millis(300),
+                },
+                ..DispatchConfig::default()
+            },
+        );
+        let sends: Vec<Id> = (0..3)
+            .map(|i| {
+                s.enqueue_send(org, send(conv, "14155550101", &format!("m{i}")))
+                    .unwrap()
+                    .id
+            })
+            .collect();
+        assert_eq!(dispatcher.run_once().await.unwrap(), 3);
+        assert_eq!(standin.count_to("14155550101"), 2, "a burst of two");
+        let third = message(s, org, conv, sends[2]);
+        assert_eq!(third.status, MessageStatus::Sending);
+        // Not due yet: nothing to claim until its turn.
+        assert_eq!(dispatcher.run_once().await.unwrap(), 0);
+        let turn = Instant::now() + Duration::from_secs(10);
+        while message(s, org, conv, sends[2]).status == MessageStatus::Sending {
+            assert!(Instant::now() < turn, "the deferred send never went");
+            dispatcher.run_once().await.unwrap();
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(standin.count_to("14155550101"), 3);
+        let jobs_attempts = s.claim_dispatch(Timestamp::now(), 1_000, 5_000, 10).unwrap();
+        assert!(jobs_attempts.is_empty());
+
+        // 190: the send fails and the account is flagged.
+        standin.fail("14155550101", [Fault::Code { code: 190, status: 401 }]);
+        let refused = s.enqueue_send(org, send(conv, "14155550101", "m3")).unwrap();
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while message(s, org, conv, refused.id).status == MessageStatus::Sending {
+            assert!(Instant::now() < give_up, "the 190 send never settled");
+            dispatcher.run_once().await.unwrap();
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        let m = message(s, org, conv, refused.id);
+        assert_eq!((m.status, m.error_code), (MessageStatus::Failed, Some(190)));
+        let template = SendRequest {
+            recipient: Recipient::Conversation(conv),
+            content: Content::Template {
+                name: "hello".into(),
+                language: "en_US".into(),
+                components: None,
+            },
+            reply_to: None,
+            sender_type: SenderType::Agent,
+            sender_user_id: None,
+            idempotency: None,
+            deadline_at: Timestamp(Timestamp::now().millis() + 60_000),
+        };
+        assert_eq!(s.send(org, template.clone()).unwrap_err(), Error::NotConfigured);
+        s.set_account_token(org, account, &AccessToken::new(TOKEN).unwrap())
+            .unwrap();
+        assert!(matches!(s.send(org, template).unwrap(), SendResult::Queued(_)));
+    }
+}

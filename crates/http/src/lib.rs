@@ -161,6 +161,7 @@ mod tests {
             find_account(Id, &str) -> WhatsAppAccount;
             set_account_token(Id, Id, &AccessToken) -> ();
             account_token(Id, Id) -> Option<AccessToken>;
+            flag_account_token(Id, Id) -> ();
             create_user(Id, &str, &str) -> User;
             get_user(Id, Id) -> User;
             create_contact(Id, NewContact) -> ContactCreated;

@@ -281,6 +281,7 @@ pub fn set_account_token(c: &mut DbConnection, org: Id, account: Id, sealed: &[u
     .set((
         whatsapp_accounts::access_token.eq(Some(sealed)),
         whatsapp_accounts::token_set_at.eq(Some(Timestamp::now().millis())),
+        whatsapp_accounts::token_invalid_at.eq(None::<i64>),
     ))
     .execute(c)
     .map_err(map_error)?;
@@ -288,6 +289,38 @@ pub fn set_account_token(c: &mut DbConnection, org: Id, account: Id, sealed: &[u
         return Err(Error::NotFound(EntityKind::Account));
     }
     Ok(())
+}
+
+/// Meta refused the account's token: flagged until a new one is set.
+pub fn flag_account_token(c: &mut DbConnection, org: Id, account: Id) -> Result<()> {
+    let updated = diesel::update(
+        whatsapp_accounts::table
+            .find(b(account))
+            .filter(whatsapp_accounts::org_id.eq(b(org))),
+    )
+    .set(whatsapp_accounts::token_invalid_at.eq(Some(Timestamp::now().millis())))
+    .execute(c)
+    .map_err(map_error)?;
+    if updated == 0 {
+        return Err(Error::NotFound(EntityKind::Account));
+    }
+    Ok(())
+}
+
+/// Whether the account can send: it has a token Meta has not refused.
+pub fn can_send(c: &mut DbConnection, org: Id, account: Id) -> Result<bool> {
+    let found: Option<(bool, bool)> = whatsapp_accounts::table
+        .find(b(account))
+        .filter(whatsapp_accounts::org_id.eq(b(org)))
+        .select((
+            whatsapp_accounts::access_token.is_not_null(),
+            whatsapp_accounts::token_invalid_at.is_null(),
+        ))
+        .first(c)
+        .optional()
+        .map_err(map_error)?;
+    let (has_token, valid) = found.ok_or(Error::NotFound(EntityKind::Account))?;
+    Ok(has_token && valid)
 }
 
 /// The account's sealed token, if one was set.

@@ -341,6 +341,10 @@ impl Store for DieselStore {
         self.write(|c| directory::set_account_token(c, org, account, &sealed))
     }
 
+    fn flag_account_token(&self, org: Id, account: Id) -> Result<()> {
+        self.write(|c| directory::flag_account_token(c, org, account))
+    }
+
     fn account_token(&self, org: Id, account: Id) -> Result<Option<AccessToken>> {
         let Some(sealed) = self.read(|c| directory::account_token(c, org, account))? else {
             return Ok(None);

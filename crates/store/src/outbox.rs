@@ -184,7 +184,7 @@ pub fn send(c: &mut DbConnection, org: Id, request: SendRequest) -> Result<SendR
     };
     let row = crate::conversations::load(c, org, conversation)?;
     let account = id(&row.account_id)?;
-    if crate::directory::account_token(c, org, account)?.is_none() {
+    if !crate::directory::can_send(c, org, account)? {
         return Err(Error::NotConfigured);
     }
     let phone: String = contacts::table
@@ -359,6 +359,18 @@ pub fn finish(c: &mut DbConnection, message: Id, outcome: DispatchOutcome) -> Re
             (DONE, job.due_at, None)
         }
         DispatchOutcome::Retry { at, error } => (QUEUED, at.millis(), Some(error.clone())),
+        DispatchOutcome::Deferred { at } => {
+            diesel::update(dispatch_jobs::table.find(b(message)))
+                .set((
+                    dispatch_jobs::state.eq(QUEUED),
+                    dispatch_jobs::due_at.eq(at.millis()),
+                    dispatch_jobs::attempts.eq(dispatch_jobs::attempts - 1),
+                    dispatch_jobs::updated_at.eq(now),
+                ))
+                .execute(c)
+                .map_err(map_error)?;
+            return Ok(());
+        }
         DispatchOutcome::Unknown { until, error } => (UNKNOWN, until.millis(), Some(error.clone())),
         DispatchOutcome::Failed { code, title } => {
             let current: String = messages::table

@@ -27,6 +27,7 @@ diesel::table! {
         created_at -> BigInt,
         access_token -> Nullable<Binary>,
         token_set_at -> Nullable<BigInt>,
+        token_invalid_at -> Nullable<BigInt>,
     }
 }
 

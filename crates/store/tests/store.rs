@@ -1092,6 +1092,7 @@ fn no_operation_reaches_another_organization() {
         );
         nf(s.set_account_token(b.org, a.account, &token), Account);
         nf(s.account_token(b.org, a.account).map(|_| ()), Account);
+        nf(s.flag_account_token(b.org, a.account), Account);
         // Creating in B never touches or reveals A's rows.
         let made = s
             .create_contact(

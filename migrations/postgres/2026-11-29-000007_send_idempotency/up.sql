@@ -2,3 +2,5 @@
 -- the same request finds the message (never a second send), even if the first response was never
 -- recorded.
 ALTER TABLE idempotency_keys ADD COLUMN message_id BYTEA;
+-- Meta refused the account's token (error 190): sends are refused until a new token is set.
+ALTER TABLE whatsapp_accounts ADD COLUMN token_invalid_at BIGINT;
