@@ -42,6 +42,10 @@ pub struct StatusUpdate {
 pub enum IngestEvent {
     Message(InboundMessage),
     Status(StatusUpdate),
+    /// A message the business sent from the WhatsApp Business app on the same number (Meta's
+    /// `smb_message_echoes`): stored as outbound (status `sent`), once by wamid. `wa_id` is the
+    /// customer it went to.
+    Echo(InboundMessage),
 }
 
 /// What applying a delivery did.
@@ -105,6 +109,8 @@ pub mod meta {
         messages: Vec<Value>,
         #[serde(default)]
         statuses: Vec<Value>,
+        #[serde(default)]
+        message_echoes: Vec<Value>,
     }
 
     #[derive(Deserialize)]
@@ -147,7 +153,7 @@ pub mod meta {
         let mut events = Vec::new();
         for (e, entry) in hook.entry.into_iter().enumerate() {
             for (c, change) in entry.changes.into_iter().enumerate() {
-                if change.field != "messages" {
+                if change.field != "messages" && change.field != "smb_message_echoes" {
                     continue;
                 }
                 let at = format!("entry[{e}].changes[{c}].value");
@@ -165,9 +171,15 @@ pub mod meta {
                     .map(|c| (c.wa_id, c.profile.and_then(|p| p.name)))
                     .collect();
                 for (m, message) in value.messages.iter().enumerate() {
-                    let message = inbound(&pnid, &names, message)
+                    let message = inbound(&pnid, &names, message, "from")
                         .map_err(|err| ParseError::Shape(format!("{at}.messages[{m}]: {err}")))?;
                     events.push(IngestEvent::Message(message));
+                }
+                for (m, echo) in value.message_echoes.iter().enumerate() {
+                    // The customer is the echo's `to`; `from` is the business's own number.
+                    let echo = inbound(&pnid, &HashMap::new(), echo, "to")
+                        .map_err(|err| ParseError::Shape(format!("{at}.message_echoes[{m}]: {err}")))?;
+                    events.push(IngestEvent::Echo(echo));
                 }
                 for (s, status) in value.statuses.iter().enumerate() {
                     if let Some(update) = status_update(&pnid, status)
@@ -236,10 +248,17 @@ pub mod meta {
         Ok(Timestamp::from_unix_seconds(seconds))
     }
 
-    fn inbound(pnid: &str, names: &HashMap<String, Option<String>>, m: &Value) -> Result<InboundMessage, String> {
-        let wa_id = required(m, "from", "")?.to_owned();
+    /// A message of the webhook; `party` names the customer's field (`from` for what the customer
+    /// sent, `to` for an echo of what the business sent).
+    fn inbound(
+        pnid: &str,
+        names: &HashMap<String, Option<String>>,
+        m: &Value,
+        party: &str,
+    ) -> Result<InboundMessage, String> {
+        let wa_id = required(m, party, "")?.to_owned();
         if !wa_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("from {wa_id:?} is not a WhatsApp id"));
+            return Err(format!("{party} {wa_id:?} is not a WhatsApp id"));
         }
         let wamid = required(m, "id", "")?.to_owned();
         let timestamp = unix_seconds(m)?;

@@ -453,3 +453,51 @@ async fn concurrent_first_messages_make_one_contact_and_conversation() {
     })
     .await;
 }
+
+/// Meta's `smb_message_echoes`: what the business sent from the WhatsApp Business app on the same
+/// number is stored as an outbound message (sent), once by wamid; statuses apply to it; it does not
+/// open the 24-hour window.
+#[actix_web::test]
+async fn business_app_echoes_are_outbound_messages() {
+    each_backend(|store| async move {
+        let org = org_with_account(&store);
+        let app = app!(store, config());
+        let inbound = delivery(vec![text_change(PNID, "16505551234", "Sheena Nelson", "wamid.in", "Is it in stock?", 1749416383)]);
+        assert_eq!(post(&app, &inbound, Some(sign(SECRET, &inbound))).await.0, 200);
+        let echo = json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA_ID", "changes": [{"field": "smb_message_echoes", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PNID},
+            "message_echoes": [{"from": "15550783881", "to": "16505551234", "id": "wamid.echo", "timestamp": "1749416400",
+                                "type": "text", "text": {"body": "Yes, two left"}}]
+        }}]}]})
+        .to_string()
+        .into_bytes();
+        let (status, answer) = post(&app, &echo, Some(sign(SECRET, &echo))).await;
+        assert_eq!(
+            (status, answer),
+            (200, json!({"received": 1, "messages": 1, "duplicates": 0, "statuses": 0, "statuses_ignored": 0, "unknown_phone_number_ids": []}))
+        );
+        let d = &conversations(&store, org)[0];
+        let c = &d.conversation;
+        assert_eq!(
+            (c.unread_count, c.last_message_text.as_deref(), c.last_message_direction),
+            (0, Some("Yes, two left"), Some(Direction::Outbound)),
+            "the business answered: nothing unread"
+        );
+        assert_eq!(c.last_inbound_at, Some(Timestamp::from_unix_seconds(1749416383)), "an echo is not the customer's");
+        let m = &messages(&store, org, c.id)[0];
+        assert_eq!(
+            (m.direction, m.sender_type, m.status, m.wamid.as_deref(), m.body.text.as_deref()),
+            (Direction::Outbound, SenderType::Agent, MessageStatus::Sent, Some("wamid.echo"), Some("Yes, two left"))
+        );
+        // Redelivered: nothing new. Its statuses apply.
+        let (_, answer) = post(&app, &echo, Some(sign(SECRET, &echo))).await;
+        assert_eq!(answer["duplicates"], 1);
+        let read = delivery(vec![status_change("wamid.echo", "read", 1749416500)]);
+        let (_, answer) = post(&app, &read, Some(sign(SECRET, &read))).await;
+        assert_eq!(answer["statuses"], 1);
+        assert_eq!(messages(&store, org, c.id)[0].status, MessageStatus::Read);
+        assert_eq!(messages(&store, org, c.id).len(), 2);
+    })
+    .await;
+}

@@ -19,7 +19,7 @@ pub fn apply(c: &mut DbConnection, events: &[IngestEvent]) -> Result<IngestRepor
     let mut accounts: HashMap<String, Option<(Id, Id)>> = HashMap::new();
     for event in events {
         let pnid = match event {
-            IngestEvent::Message(m) => &m.phone_number_id,
+            IngestEvent::Message(m) | IngestEvent::Echo(m) => &m.phone_number_id,
             IngestEvent::Status(s) => &s.phone_number_id,
         };
         if !accounts.contains_key(pnid) {
@@ -43,14 +43,24 @@ pub fn apply(c: &mut DbConnection, events: &[IngestEvent]) -> Result<IngestRepor
             continue;
         };
         match event {
-            IngestEvent::Message(m) => message(c, org, account, m, &mut report)?,
+            IngestEvent::Message(m) => message(c, org, account, m, Direction::Inbound, &mut report)?,
+            IngestEvent::Echo(m) => message(c, org, account, m, Direction::Outbound, &mut report)?,
             IngestEvent::Status(s) => status(c, org, s, &mut report)?,
         }
     }
     Ok(report)
 }
 
-fn message(c: &mut DbConnection, org: Id, account: Id, m: &InboundMessage, report: &mut IngestReport) -> Result<()> {
+/// A customer's message (`Inbound`), or an echo of one the business sent from the WhatsApp
+/// Business app (`Outbound`: an agent's, already `sent`).
+fn message(
+    c: &mut DbConnection,
+    org: Id,
+    account: Id,
+    m: &InboundMessage,
+    direction: Direction,
+    report: &mut IngestReport,
+) -> Result<()> {
     if crate::messages::find_by_wamid(c, org, &m.wamid)?.is_some() {
         report.duplicates += 1;
         return Ok(());
@@ -101,12 +111,18 @@ fn message(c: &mut DbConnection, org: Id, account: Id, m: &InboundMessage, repor
         NewMessage {
             conversation_id,
             wamid: Some(m.wamid.clone()),
-            direction: Direction::Inbound,
-            sender_type: SenderType::Customer,
+            direction,
+            sender_type: match direction {
+                Direction::Inbound => SenderType::Customer,
+                Direction::Outbound => SenderType::Agent,
+            },
             sender_user_id: None,
             content_type: m.content_type,
             body: m.body.clone(),
-            status: MessageStatus::Received,
+            status: match direction {
+                Direction::Inbound => MessageStatus::Received,
+                Direction::Outbound => MessageStatus::Sent,
+            },
             created_at: m.timestamp,
         },
     )?;
