@@ -15,6 +15,8 @@ use crate::server::{serve, ServeDialect, ServeOptions};
 
 /// The demo's WhatsApp number (Meta's `phone_number_id`, as in the seed documents).
 pub const DEMO_PHONE_NUMBER_ID: &str = "106540352242922";
+/// The customer of the demo's sample webhook.
+const DEMO_CUSTOMER: &str = "+14155550100";
 
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
@@ -51,8 +53,18 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     eprintln!("creating the demo database at {} ...", db.display());
     let store = DieselStore::open(&url).map_err(|e| e.to_string())?;
     let org = store.create_organization("Rosetta Demo").map_err(|e| e.to_string())?;
-    store
+    let account = store
         .create_account(org.id, DEMO_PHONE_NUMBER_ID, "+15550783881", Some("Support"))
+        .map_err(|e| e.to_string())?
+        .id;
+    // The demo's number sends through a stand-in for Meta on loopback, with a made-up token.
+    let demo_token = format!("EAAG-demo-{}", Id::new().to_string().to_lowercase());
+    store
+        .set_account_token(
+            org.id,
+            account,
+            &rosetta_core::AccessToken::new(&demo_token).map_err(|e| e.to_string())?,
+        )
         .map_err(|e| e.to_string())?;
     let report = store
         .seed(
@@ -80,17 +92,53 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())
     };
     let (wacrm, kirim, envelope) = (key(KeyStyle::Wacrm)?, key(KeyStyle::Kirim)?, key(KeyStyle::Envelope)?);
+    // The customer of the sample webhook, known beforehand so the envelope's send can name the
+    // conversation.
+    let customer = store
+        .create_contact(
+            org.id,
+            rosetta_core::NewContact {
+                phone: DEMO_CUSTOMER.into(),
+                name: Some("New Customer".into()),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| e.to_string())?
+        .contact
+        .contact
+        .id;
+    let conversation = store
+        .open_conversation(org.id, account, customer)
+        .map_err(|e| e.to_string())?
+        .id;
     drop(store);
 
     let app_secret = format!("demo-{}", Id::new().to_string().to_lowercase());
     let base = format!("http://{}", args.bind);
+    let standin =
+        rosetta_graph::standin::StandIn::start("127.0.0.1:0").map_err(|e| format!("the Graph API stand-in: {e}"))?;
+    standin.allow(DEMO_PHONE_NUMBER_ID, &demo_token);
+    standin.report_to(&format!("{base}/webhooks/whatsapp"), &app_secret);
+    let conversation_uuid = conversation.render(EntityKind::Conversation, Spelling::Uuid);
+    let conversation_kirim = conversation.render(EntityKind::Conversation, Spelling::Kirim);
+    let conversation_envelope = conversation.render(EntityKind::Conversation, Spelling::Envelope);
+    let sends = json!({
+        "wacrm": {"path": "/api/v1/messages", "body": json!({"to": DEMO_CUSTOMER, "text": "Hi from wacrm! How can we help?"}).to_string()},
+        "kirim": {"path": format!("/v1/{DEMO_PHONE_NUMBER_ID}/messages"), "body": json!({"messaging_product": "whatsapp", "to": DEMO_CUSTOMER.trim_start_matches('+'), "type": "text", "text": {"body": "Hi from kirim!"}}).to_string()},
+        "envelope": {"path": "/api/whatsapp/messages", "body": json!({"conversationId": conversation_envelope, "type": "text", "content": {"text": "Hi from envelope!"}}).to_string()},
+    });
+    let lists = json!({
+        "wacrm": format!("/api/v1/conversations/{conversation_uuid}/messages?limit=3"),
+        "kirim": format!("/v1/{DEMO_PHONE_NUMBER_ID}/conversations/{conversation_kirim}/messages?limit=3"),
+        "envelope": format!("/api/whatsapp/messages?conversationId={conversation_envelope}&limit=3"),
+    });
     let org_uuid = org.id.render(EntityKind::Organization, Spelling::Envelope);
     let wamid = format!("wamid.demo{}", Id::new());
     let delivery = json!({"object": "whatsapp_business_account", "entry": [{"id": "demo", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550783881", "phone_number_id": DEMO_PHONE_NUMBER_ID},
-        "contacts": [{"profile": {"name": "New Customer"}, "wa_id": "14155550100"}],
-        "messages": [{"from": "14155550100", "id": wamid, "timestamp": (rosetta_core::Timestamp::now().millis() / 1000).to_string(), "type": "text", "text": {"body": "Hello from the demo webhook!"}}]
+        "contacts": [{"profile": {"name": "New Customer"}, "wa_id": DEMO_CUSTOMER.trim_start_matches('+')}],
+        "messages": [{"from": DEMO_CUSTOMER.trim_start_matches('+'), "id": wamid, "timestamp": (rosetta_core::Timestamp::now().millis() / 1000).to_string(), "type": "text", "text": {"body": "Hello from the demo webhook!"}}]
     }}]}]})
     .to_string();
     let signature = rosetta_http::webhook::sign(&app_secret, delivery.as_bytes());
@@ -113,6 +161,17 @@ Try each dialect:
 Make a new message arrive, as Meta would deliver it (signed with this demo's app secret), then list again:
   curl -s -X POST '{base}/webhooks/whatsapp' -H 'Content-Type: application/json' -H 'X-Hub-Signature-256: {signature}' -d '{delivery}'
 
+Answer the customer from each dialect. Sends go to a stand-in for Meta's Graph API at {standin}
+(offline; a real deployment reaches Meta), which reports each message sent, delivered and read:
+  curl -s -X POST '{base}{wacrm_send_path}' -H 'Authorization: Bearer {wacrm}' -H 'Content-Type: application/json' -d '{wacrm_send}'
+  curl -s -X POST '{base}{kirim_send_path}' -H 'Authorization: Bearer {kirim}' -H 'Content-Type: application/json' -d '{kirim_send}'
+  curl -s -X POST '{base}{envelope_send_path}' -H 'Authorization: Bearer {envelope}' -H 'x-org-id: {org_uuid}' -H 'Content-Type: application/json' -d '{envelope_send}'
+
+Watch them go sending -> sent -> delivered -> read, in every dialect:
+  curl -s '{base}{wacrm_list}' -H 'Authorization: Bearer {wacrm}'
+  curl -s '{base}{kirim_list}' -H 'Authorization: Bearer {kirim}'
+  curl -s '{base}{envelope_list}' -H 'Authorization: Bearer {envelope}' -H 'x-org-id: {org_uuid}'
+
 The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p rosetta -- demo`
 (a new database each time); to serve this one again:
   cargo run -p rosetta -- --database-url sqlite://{db} serve --whatsapp-app-secret {app_secret}
@@ -121,6 +180,16 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
         messages = report.messages,
         pnid = DEMO_PHONE_NUMBER_ID,
         db = db.display(),
+        standin = standin.url(),
+        wacrm_send_path = sends["wacrm"]["path"].as_str().unwrap_or_default(),
+        wacrm_send = sends["wacrm"]["body"].as_str().unwrap_or_default(),
+        kirim_send_path = sends["kirim"]["path"].as_str().unwrap_or_default(),
+        kirim_send = sends["kirim"]["body"].as_str().unwrap_or_default(),
+        envelope_send_path = sends["envelope"]["path"].as_str().unwrap_or_default(),
+        envelope_send = sends["envelope"]["body"].as_str().unwrap_or_default(),
+        wacrm_list = lists["wacrm"].as_str().unwrap_or_default(),
+        kirim_list = lists["kirim"].as_str().unwrap_or_default(),
+        envelope_list = lists["envelope"].as_str().unwrap_or_default(),
     );
     if args.json {
         println!(
@@ -130,6 +199,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
                 "phone_number_id": DEMO_PHONE_NUMBER_ID,
                 "keys": {"wacrm": wacrm, "kirim": kirim, "envelope": envelope},
                 "webhook": {"body": delivery, "signature": signature},
+                "sends": sends, "lists": lists, "graph_standin": standin.url(),
             })
         );
     }
@@ -147,7 +217,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             jwt_max_lifetime_secs: rosetta_http::jwt::DEFAULT_MAX_LIFETIME_SECS,
             whatsapp_app_secret: Some(app_secret),
             whatsapp_verify_token: Some("rosetta-demo".into()),
-            graph_api_url: rosetta_graph::DEFAULT_GRAPH_URL.into(),
+            graph_api_url: standin.url().to_owned(),
             graph_api_version: rosetta_graph::DEFAULT_GRAPH_VERSION.into(),
             send_retry_for_secs: 3600,
             send_unknown_for_secs: 600,

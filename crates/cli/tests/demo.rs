@@ -80,7 +80,8 @@ fn demo_answers_in_every_dialect_and_takes_its_sample_webhook() {
         "/api/whatsapp/conversations?limit=2",
         &[("Authorization", &key("envelope")), ("x-org-id", &org)],
     );
-    assert_eq!((status, envelope["data"]["total"].clone()), (200, Value::from(200)));
+    // The seeded conversations and the sample webhook's customer.
+    assert_eq!((status, envelope["data"]["total"].clone()), (200, Value::from(201)));
 
     // The printed webhook makes a new message appear.
     let body = summary["webhook"]["body"].as_str().unwrap();
@@ -96,6 +97,66 @@ fn demo_answers_in_every_dialect_and_takes_its_sample_webhook() {
     assert_eq!(status, 200);
     let (_, kirim) = get(&mut client, kirim_list, &[("Authorization", &key("kirim"))]);
     assert_eq!(kirim["data"][0]["contact"]["name"], "New Customer");
+
+    // The printed sends: one from each dialect, through the stand-in for Meta, each seen by every
+    // dialect going sending -> sent -> delivered -> read (the stand-in's status webhooks).
+    for (dialect, answer) in [("wacrm", 201), ("kirim", 200), ("envelope", 201)] {
+        let send = &summary["sends"][dialect];
+        let mut headers = vec![
+            ("Authorization", key(dialect)),
+            ("Content-Type", "application/json".to_owned()),
+        ];
+        if dialect == "envelope" {
+            headers.push(("x-org-id", org.clone()));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let (status, body) = client
+            .request(
+                "POST",
+                send["path"].as_str().unwrap(),
+                &headers,
+                send["body"].as_str().unwrap().as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(status, answer, "{dialect}: {}", String::from_utf8_lossy(&body));
+    }
+    let lists = &summary["lists"];
+    let statuses = |client: &mut Client| -> Vec<String> {
+        let (_, w) = get(
+            client,
+            lists["wacrm"].as_str().unwrap(),
+            &[("Authorization", &key("wacrm"))],
+        );
+        let (_, k) = get(
+            client,
+            lists["kirim"].as_str().unwrap(),
+            &[("Authorization", &key("kirim"))],
+        );
+        let (_, e) = get(
+            client,
+            lists["envelope"].as_str().unwrap(),
+            &[("Authorization", &key("envelope")), ("x-org-id", &org)],
+        );
+        let mut all = Vec::new();
+        for list in [&w["data"], &k["data"], &e["data"]["data"]] {
+            all.extend(
+                list.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m["status"].as_str().unwrap().to_owned()),
+            );
+        }
+        all
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = statuses(&mut client);
+        if now.len() == 9 && now.iter().all(|s| s == "read") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sends never all read: {now:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     child.kill().unwrap();
     child.wait().unwrap();
