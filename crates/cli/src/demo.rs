@@ -221,6 +221,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             graph_api_version: rosetta_graph::DEFAULT_GRAPH_VERSION.into(),
             send_retry_for_secs: 3600,
             send_unknown_for_secs: 600,
+            send_lease_secs: 60,
             send_wait_millis: 10_000,
             send_rate_per_number: 80.0,
             recipient_burst: 10,

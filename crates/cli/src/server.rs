@@ -61,6 +61,10 @@ pub struct ServeOptions {
     /// status webhook to tell, before it fails as "outcome unknown". Never resent blindly.
     #[arg(long, env = "ROSETTA_SEND_UNKNOWN_FOR_SECS", default_value_t = 600)]
     pub send_unknown_for_secs: u64,
+    /// How long a dispatch worker holds a claimed send before another may take it as "outcome
+    /// unknown" (the worker died mid-attempt); longer than a Graph API call may take (20 s).
+    #[arg(long, env = "ROSETTA_SEND_LEASE_SECS", default_value_t = 60)]
+    pub send_lease_secs: u64,
     /// How long wacrm's POST /api/v1/messages waits for the first attempt before answering without
     /// a whatsapp_message_id.
     #[arg(long, env = "ROSETTA_SEND_WAIT_MILLIS", default_value_t = 10_000)]
@@ -113,6 +117,7 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             graph.clone(),
             rosetta_graph::dispatch::DispatchConfig {
                 unknown_for: Duration::from_secs(options.send_unknown_for_secs),
+                lease: Duration::from_secs(options.send_lease_secs.max(1)),
                 pacing: rosetta_graph::pacing::PacingConfig {
                     per_number: (options.send_rate_per_number > 0.0).then_some(options.send_rate_per_number),
                     recipient_burst: (options.recipient_burst > 0).then_some(options.recipient_burst),
