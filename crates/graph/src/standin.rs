@@ -42,6 +42,8 @@ pub struct Received {
     pub to: String,
     pub wamid: String,
     pub body: Value,
+    /// When it arrived.
+    pub at: std::time::SystemTime,
 }
 
 #[derive(Debug, Default)]
@@ -315,6 +317,7 @@ async fn messages(
             to: to.clone(),
             wamid: wamid.clone(),
             body: body.clone(),
+            at: std::time::SystemTime::now(),
         });
         shared.webhook.clone()
     };
