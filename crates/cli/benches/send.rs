@@ -51,7 +51,11 @@ fn cli(url: &str, args: &[&str], stdin: &str) -> serde_json::Value {
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
 
@@ -60,8 +64,23 @@ fn server(url: &str, port: u16, graph: &str, rate: &str) -> KillOnDrop {
     let child = rosetta()
         .env("ROSETTA_SECRET_KEY", KEY_HEX)
         .env("ROSETTA_LOG", "error")
-        .args(["--database-url", url, "serve", "--bind", &format!("127.0.0.1:{port}"), "--workers", &workers])
-        .args(["--graph-api-url", graph, "--send-rate-per-number", rate, "--recipient-burst", "0"])
+        .args([
+            "--database-url",
+            url,
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            &workers,
+        ])
+        .args([
+            "--graph-api-url",
+            graph,
+            "--send-rate-per-number",
+            rate,
+            "--recipient-burst",
+            "0",
+        ])
         .args(["--rate-limit-per-minute", "0"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -94,7 +113,12 @@ fn send_body(to: &str) -> String {
 /// Posts a send; the message id on 200.
 fn post(client: &mut Client, auth: &str, to: &str) -> Option<String> {
     let headers = [("Authorization", auth), ("Content-Type", "application/json")];
-    match client.request("POST", &format!("/v1/{PNID}/messages"), &headers, send_body(to).as_bytes()) {
+    match client.request(
+        "POST",
+        &format!("/v1/{PNID}/messages"),
+        &headers,
+        send_body(to).as_bytes(),
+    ) {
         Ok((200, body)) => {
             let body: serde_json::Value = serde_json::from_slice(&body).ok()?;
             let id = body["data"]["id"].as_str()?;
@@ -126,28 +150,51 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() {
     let dir = temp_dir("send-bench");
-    let url = env_or("ROSETTA_BENCH_DATABASE_URL", &format!("sqlite://{}", dir.join("send.db").display()));
+    let url = env_or(
+        "ROSETTA_BENCH_DATABASE_URL",
+        &format!("sqlite://{}", dir.join("send.db").display()),
+    );
     let senders: usize = env_or("ROSETTA_BENCH_SENDERS", "16").parse().unwrap();
     let seconds: u64 = env_or("ROSETTA_BENCH_SECONDS", "5").parse().unwrap();
     let rounds: usize = env_or("ROSETTA_BENCH_ROUNDS", "3").parse().unwrap();
-    let backend = if url.starts_with("sqlite") { "sqlite" } else { "postgres" };
+    let backend = if url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
     let org = cli(&url, &["org", "create", "--name", "Bench", "--json"], "")["id"]
         .as_str()
         .unwrap()
         .to_owned();
     cli(
         &url,
-        &["account", "create", "--org", &org, "--phone-number-id", PNID, "--phone-number", "+15550783881", "--token-stdin"],
+        &[
+            "account",
+            "create",
+            "--org",
+            &org,
+            "--phone-number-id",
+            PNID,
+            "--phone-number",
+            "+15550783881",
+            "--token-stdin",
+        ],
         TOKEN,
     );
-    let key = cli(&url, &["key", "create", "--org", &org, "--style", "kirim", "--json"], "")["key"]
+    let key = cli(
+        &url,
+        &["key", "create", "--org", &org, "--style", "kirim", "--json"],
+        "",
+    )["key"]
         .as_str()
         .unwrap()
         .to_owned();
     let auth = format!("Bearer {key}");
     let standin = StandIn::start("127.0.0.1:0").unwrap();
     standin.allow(PNID, TOKEN);
-    println!("# Send benchmark\n\nbackend: {backend}; the stand-in runs in the benchmark's process on the same 2 cores\n");
+    println!(
+        "# Send benchmark\n\nbackend: {backend}; the stand-in runs in the benchmark's process on the same 2 cores\n"
+    );
 
     // Throughput, pacing off.
     let port = free_port();
@@ -182,7 +229,10 @@ fn main() {
         }
         let accepted = ok.load(Ordering::Relaxed) as usize;
         let accepted_for = started.elapsed().as_secs_f64();
-        assert!(wait_for(&standin, before + accepted, Duration::from_secs(120)), "sends were not all dispatched");
+        assert!(
+            wait_for(&standin, before + accepted, Duration::from_secs(120)),
+            "sends were not all dispatched"
+        );
         let received = standin.received();
         let last = received.iter().map(|r| r.at).max().unwrap();
         let start_wall = SystemTime::now() - started.elapsed();
@@ -248,12 +298,20 @@ fn main() {
     println!(
         "| accepted, pacing off ({senders} senders, {seconds}s, median of {rounds}) | {:.0} sends/s (rounds: {}) |",
         median(accepted_rates.clone()),
-        accepted_rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ")
+        accepted_rates
+            .iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "| accepted and dispatched, pacing off | {:.0} sends/s (rounds: {}) |",
         median(dispatched_rates.clone()),
-        dispatched_rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ")
+        dispatched_rates
+            .iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "| request to arrival at Meta, 50 sends/s | p50 {:.1} ms, p99 {:.1} ms ({} sends) |",

@@ -212,6 +212,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<crate::outbox::DispatchJob>>;
     /// Records what came of a claimed job's attempt.
     fn finish_dispatch(&self, message: Id, outcome: crate::outbox::DispatchOutcome) -> Result<()>;
+    /// `finish_dispatch` for several jobs, in one transaction.
+    fn finish_dispatches(&self, outcomes: &[(Id, crate::outbox::DispatchOutcome)]) -> Result<()>;
     /// A send as a dialect asks for it (`send::SendRequest`), in one transaction: the idempotency
     /// key looked up (a key already bound answers `Replay`, `Earlier` or `KeyReused` and sends
     /// nothing), the contact and conversation found or made, the reply resolved, the account's token

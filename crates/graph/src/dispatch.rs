@@ -11,12 +11,13 @@
 //! A worker that dies mid-attempt leaves its claim to run out: the store then treats the job as
 //! outcome unknown too (`Store::claim_dispatch`). Store calls run on the blocking pool.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use rosetta_core::outbox::{backoff, DispatchJob, DispatchOutcome};
-use rosetta_core::{AccessToken, Error, Store, Timestamp};
+use rosetta_core::{AccessToken, Error, Id, Store, Timestamp};
 
 use crate::pacing::{Pacer, PacingConfig};
 use crate::{Disposition, GraphClient};
@@ -106,6 +107,21 @@ impl Dispatcher {
         );
         let jobs = blocking(move || store.claim_dispatch(Timestamp::now(), lease, unknown_for, batch)).await?;
         let n = jobs.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        // Each account's token, read once a round.
+        let mut accounts: Vec<(Id, Id)> = jobs.iter().map(|j| (j.org_id, j.account_id)).collect();
+        accounts.sort();
+        accounts.dedup();
+        let store = self.store.clone();
+        let tokens: HashMap<Id, Result<Option<AccessToken>, Error>> = blocking(move || {
+            Ok(accounts
+                .into_iter()
+                .map(|(org, account)| (account, store.account_token(org, account)))
+                .collect())
+        })
+        .await?;
         // One recipient's messages go in order, one after another; different recipients at once.
         let mut by_recipient: Vec<Vec<DispatchJob>> = Vec::new();
         for job in jobs {
@@ -114,18 +130,45 @@ impl Dispatcher {
                 None => by_recipient.push(vec![job]),
             }
         }
-        let outcomes = futures_util::future::join_all(by_recipient.into_iter().map(|group| async move {
-            for job in group {
-                let message = job.message_id;
-                let attempted = self.attempt(job).await?;
-                if let (true, Some(signals)) = (attempted, &self.signals) {
-                    signals.attempted(message);
+        // Outcomes are recorded as they come: whatever finished while the last write ran goes in
+        // the next one, so a quiet round writes each at once and a busy one writes few, larger
+        // transactions.
+        let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<(Id, DispatchOutcome)>();
+        let tokens = &tokens;
+        let attempts = async move {
+            let done = &done;
+            futures_util::future::join_all(by_recipient.into_iter().map(|group| async move {
+                for job in group {
+                    let message = job.message_id;
+                    let outcome = self.attempt(job, tokens).await;
+                    let _ = done.send((message, outcome));
+                }
+            }))
+            .await;
+        };
+        let record = async {
+            while let Some(first) = finished.recv().await {
+                let mut outcomes = vec![first];
+                while let Ok(more) = finished.try_recv() {
+                    outcomes.push(more);
+                }
+                let attempted: Vec<Id> = outcomes
+                    .iter()
+                    .filter(|(_, o)| !matches!(o, DispatchOutcome::Deferred { .. }))
+                    .map(|(id, _)| *id)
+                    .collect();
+                let store = self.store.clone();
+                blocking(move || store.finish_dispatches(&outcomes)).await?;
+                if let Some(signals) = &self.signals {
+                    for id in attempted {
+                        signals.attempted(id);
+                    }
                 }
             }
             Ok::<(), Error>(())
-        }))
-        .await;
-        outcomes.into_iter().collect::<Result<Vec<()>, Error>>()?;
+        };
+        let ((), recorded) = futures_util::future::join(attempts, record).await;
+        recorded?;
         Ok(n)
     }
 
@@ -148,15 +191,16 @@ impl Dispatcher {
         }
     }
 
-    /// Attempts one job and records the outcome; `false` when pacing put it back unattempted.
-    async fn attempt(&self, job: DispatchJob) -> Result<bool, Error> {
+    /// Attempts one job: what came of it (`Deferred` when pacing held it back unattempted).
+    async fn attempt(
+        &self,
+        job: DispatchJob,
+        tokens: &HashMap<Id, Result<Option<AccessToken>, Error>>,
+    ) -> DispatchOutcome {
         let now = Timestamp::now();
         let later = |wait: Duration| Timestamp(now.millis() + wait.as_millis() as i64);
         if let Err(wait) = self.pacer.recipient_turn(&job.recipient, std::time::Instant::now()) {
-            let store = self.store.clone();
-            let at = later(wait);
-            blocking(move || store.finish_dispatch(job.message_id, DispatchOutcome::Deferred { at })).await?;
-            return Ok(false);
+            return DispatchOutcome::Deferred { at: later(wait) };
         }
         let retry_wait = backoff(
             job.attempts,
@@ -164,9 +208,11 @@ impl Dispatcher {
             self.config.max_backoff,
             rand::rng().random::<f64>(),
         );
-        let store = self.store.clone();
-        let (org, account) = (job.org_id, job.account_id);
-        let outcome = match blocking(move || store.account_token(org, account)).await {
+        let token = tokens
+            .get(&job.account_id)
+            .cloned()
+            .unwrap_or_else(|| Err(Error::Internal("no token read for the account".into())));
+        match token {
             Err(e) => {
                 // Nothing was sent: try again later.
                 tracing::warn!(error = ?e, "could not read the account's token");
@@ -218,10 +264,7 @@ impl Dispatcher {
                     }
                 }
             },
-        };
-        let store = self.store.clone();
-        blocking(move || store.finish_dispatch(job.message_id, outcome)).await?;
-        Ok(true)
+        }
     }
 
     /// Sends in the number's next slot.

@@ -186,6 +186,7 @@ mod tests {
             enqueue_send(Id, NewSend) -> Message;
             claim_dispatch(Timestamp, i64, i64, u32) -> Vec<DispatchJob>;
             finish_dispatch(Id, DispatchOutcome) -> ();
+            finish_dispatches(&[(Id, DispatchOutcome)]) -> ();
             send(Id, SendRequest) -> SendResult;
             get_message(Id, Id) -> Message;
             message_by_wamid(Id, &str) -> Message;

@@ -469,6 +469,14 @@ impl Store for DieselStore {
         self.write(|c| outbox::finish(c, message, outcome))
     }
 
+    fn finish_dispatches(&self, outcomes: &[(Id, DispatchOutcome)]) -> Result<()> {
+        self.write(|c| {
+            outcomes
+                .iter()
+                .try_for_each(|(message, outcome)| outbox::finish(c, *message, outcome.clone()))
+        })
+    }
+
     fn send(&self, org: Id, request: rosetta_core::SendRequest) -> Result<rosetta_core::SendResult> {
         // On PostgreSQL two sends racing on one new contact, or on one idempotency key, collide on
         // a unique index: the loser runs again and finds the winner's rows.

@@ -58,6 +58,11 @@ impl DispatchJobRow {
 /// the 24-hour window is `Error::WindowClosed` and writes nothing.
 pub fn enqueue(c: &mut DbConnection, org: Id, send: NewSend) -> Result<Message> {
     let conversation = crate::conversations::load_for_update(c, org, send.message.conversation_id)?;
+    enqueue_to(c, org, conversation, send)
+}
+
+/// `enqueue` on a conversation row already loaded for update.
+fn enqueue_to(c: &mut DbConnection, org: Id, conversation: ConversationRow, send: NewSend) -> Result<Message> {
     // The 24-hour rule, checked on the locked row: free-form messages only while the window is open.
     let open = rosetta_core::outbox::window_open(conversation.last_inbound_at.map(Timestamp), Timestamp::now());
     if send.message.content_type != ContentType::Template && !open {
@@ -150,10 +155,17 @@ pub fn send(c: &mut DbConnection, org: Id, request: SendRequest) -> Result<SendR
         }
     }
     let now = Timestamp::now();
-    let (conversation, contact, contact_created) = match &request.recipient {
+    // The conversation, locked for the rest of the transaction (the 24-hour rule reads it).
+    let (row, contact, phone, contact_created) = match &request.recipient {
         Recipient::Conversation(conversation) => {
-            let row = crate::conversations::load(c, org, *conversation)?;
-            (*conversation, id(&row.contact_id)?, false)
+            let row = crate::conversations::load_for_update(c, org, *conversation)?;
+            let contact = id(&row.contact_id)?;
+            let phone: String = contacts::table
+                .find(b(contact))
+                .select(contacts::phone)
+                .first(c)
+                .map_err(map_error)?;
+            (row, contact, phone, false)
         }
         Recipient::Phone { account, phone, name } => {
             crate::directory::load_account(c, org, *account)?;
@@ -165,9 +177,10 @@ pub fn send(c: &mut DbConnection, org: Id, request: SendRequest) -> Result<SendR
             let created = crate::contacts::create(c, org, &checked)?;
             let contact = created.contact.contact.id;
             let row = crate::rules::find_or_open(c, org, *account, contact, None, now)?;
-            (id(&row.id)?, contact, created.created)
+            (row, contact, checked.phone, created.created)
         }
     };
+    let conversation = id(&row.id)?;
     let (reply_to_message_id, context) = match &request.reply_to {
         None => (None, None),
         Some(ReplyTo::Wamid(wamid)) => (None, Some(wamid.clone())),
@@ -182,24 +195,18 @@ pub fn send(c: &mut DbConnection, org: Id, request: SendRequest) -> Result<SendR
             (Some(replied.id), replied.wamid)
         }
     };
-    let row = crate::conversations::load(c, org, conversation)?;
-    let account = id(&row.account_id)?;
-    if !crate::directory::can_send(c, org, account)? {
+    if !crate::directory::can_send(c, org, id(&row.account_id)?)? {
         return Err(Error::NotConfigured);
     }
-    let phone: String = contacts::table
-        .find(b(contact))
-        .select(contacts::phone)
-        .first(c)
-        .map_err(map_error)?;
     let recipient = phone.trim_start_matches('+').to_owned();
     let mut body = request.content.stored();
     body.reply_to_message_id = reply_to_message_id;
     body.context_wamid = context.clone();
     let payload = request.content.meta_body(&recipient, context.as_deref());
-    let message = enqueue(
+    let message = enqueue_to(
         c,
         org,
+        row,
         NewSend {
             message: NewMessage {
                 conversation_id: conversation,
@@ -323,42 +330,52 @@ pub fn claim(
 /// Records an attempt's outcome on the job and its message. A retry due after the job's deadline
 /// fails it instead, saying why.
 pub fn finish(c: &mut DbConnection, message: Id, outcome: DispatchOutcome) -> Result<()> {
-    let job: DispatchJobRow = dispatch_jobs::table
-        .find(b(message))
-        .select(DispatchJobRow::as_select())
-        .first(c)
-        .optional()
-        .map_err(map_error)?
-        .ok_or(Error::NotFound(EntityKind::Message))?;
     let now = Timestamp::now().millis();
+    let job = |c: &mut DbConnection| -> Result<DispatchJobRow> {
+        dispatch_jobs::table
+            .find(b(message))
+            .select(DispatchJobRow::as_select())
+            .first(c)
+            .optional()
+            .map_err(map_error)?
+            .ok_or(Error::NotFound(EntityKind::Message))
+    };
     let outcome = match outcome {
-        DispatchOutcome::Retry { at, error } if at.millis() > job.deadline_at => DispatchOutcome::Failed {
-            code: None,
-            title: format!("gave up after {} attempts: {error}", job.attempts),
-        },
+        DispatchOutcome::Retry { at, error } => {
+            let job = job(c)?;
+            if at.millis() > job.deadline_at {
+                DispatchOutcome::Failed {
+                    code: None,
+                    title: format!("gave up after {} attempts: {error}", job.attempts),
+                }
+            } else {
+                DispatchOutcome::Retry { at, error }
+            }
+        }
         other => other,
     };
     let (state, due_at, last_error) = match &outcome {
         DispatchOutcome::Sent { wamid } => {
             // A status webhook may have moved the message on already: only `sending` becomes `sent`.
-            diesel::update(
-                messages::table
-                    .find(b(message))
-                    .filter(messages::status.eq(MessageStatus::Sending.as_str())),
+            let status = diesel::dsl::case_when::<_, _, diesel::sql_types::Text>(
+                messages::status.eq(MessageStatus::Sending.as_str()),
+                MessageStatus::Sent.as_str(),
             )
-            .set((
-                messages::status.eq(MessageStatus::Sent.as_str()),
-                messages::updated_at.eq(now),
-            ))
-            .execute(c)
-            .map_err(map_error)?;
-            diesel::update(messages::table.find(b(message)))
-                .set(messages::wamid.eq(Some(wamid.as_str())))
+            .otherwise(messages::status);
+            let updated = diesel::update(messages::table.find(b(message)))
+                .set((
+                    messages::status.eq(status),
+                    messages::wamid.eq(Some(wamid.as_str())),
+                    messages::updated_at.eq(now),
+                ))
                 .execute(c)
                 .map_err(map_error)?;
-            (DONE, job.due_at, None)
+            if updated == 0 {
+                return Err(Error::NotFound(EntityKind::Message));
+            }
+            (DONE, None, None)
         }
-        DispatchOutcome::Retry { at, error } => (QUEUED, at.millis(), Some(error.clone())),
+        DispatchOutcome::Retry { at, error } => (QUEUED, Some(at.millis()), Some(error.clone())),
         DispatchOutcome::Deferred { at } => {
             diesel::update(dispatch_jobs::table.find(b(message)))
                 .set((
@@ -371,7 +388,7 @@ pub fn finish(c: &mut DbConnection, message: Id, outcome: DispatchOutcome) -> Re
                 .map_err(map_error)?;
             return Ok(());
         }
-        DispatchOutcome::Unknown { until, error } => (UNKNOWN, until.millis(), Some(error.clone())),
+        DispatchOutcome::Unknown { until, error } => (UNKNOWN, Some(until.millis()), Some(error.clone())),
         DispatchOutcome::Failed { code, title } => {
             let current: String = messages::table
                 .find(b(message))
@@ -390,18 +407,31 @@ pub fn finish(c: &mut DbConnection, message: Id, outcome: DispatchOutcome) -> Re
                     .execute(c)
                     .map_err(map_error)?;
             }
-            (FAILED, job.due_at, Some(title.clone()))
+            (FAILED, None, Some(title.clone()))
         }
     };
-    diesel::update(dispatch_jobs::table.find(b(message)))
-        .set((
-            dispatch_jobs::state.eq(state),
-            dispatch_jobs::due_at.eq(due_at),
-            dispatch_jobs::last_error.eq(last_error),
-            dispatch_jobs::updated_at.eq(now),
-        ))
-        .execute(c)
-        .map_err(map_error)?;
+    let job_row = dispatch_jobs::table.find(b(message));
+    let updated = match due_at {
+        Some(due_at) => diesel::update(job_row)
+            .set((
+                dispatch_jobs::state.eq(state),
+                dispatch_jobs::due_at.eq(due_at),
+                dispatch_jobs::last_error.eq(last_error),
+                dispatch_jobs::updated_at.eq(now),
+            ))
+            .execute(c),
+        None => diesel::update(job_row)
+            .set((
+                dispatch_jobs::state.eq(state),
+                dispatch_jobs::last_error.eq(last_error),
+                dispatch_jobs::updated_at.eq(now),
+            ))
+            .execute(c),
+    }
+    .map_err(map_error)?;
+    if updated == 0 {
+        return Err(Error::NotFound(EntityKind::Message));
+    }
     Ok(())
 }
 

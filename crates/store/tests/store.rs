@@ -1165,6 +1165,7 @@ fn every_store_operation_has_a_tenancy_case() {
         "authenticate",        // finds the key, and so the organization, from the secret
         "claim_dispatch",      // dispatch workers send for every organization
         "finish_dispatch",     // by the id of a job a worker claimed
+        "finish_dispatches",   // the same, several at once
     ];
     let core = include_str!("../../core/src/store.rs");
     let trait_body = &core[core.find("pub trait Store").unwrap()..];
