@@ -19,6 +19,8 @@ use rand::Rng;
 use rosetta_core::outbox::{backoff, DispatchJob, DispatchOutcome};
 use rosetta_core::{AccessToken, Error, Id, Store, Timestamp};
 
+use tokio::sync::{mpsc, watch, Semaphore};
+
 use crate::pacing::{Pacer, PacingConfig};
 use crate::{Disposition, GraphClient};
 use rosetta_http::sending::Sending;
@@ -40,6 +42,8 @@ pub struct DispatchConfig {
     pub recipient_spacing: Duration,
     /// Per-number rate and per-recipient spacing (`pacing`).
     pub pacing: PacingConfig,
+    /// Attempts running at once (`run`).
+    pub in_flight: usize,
 }
 
 impl Default for DispatchConfig {
@@ -53,6 +57,7 @@ impl Default for DispatchConfig {
             max_backoff: Duration::from_secs(300),
             recipient_spacing: Duration::from_secs(6),
             pacing: PacingConfig::default(),
+            in_flight: 256,
         }
     }
 }
@@ -72,6 +77,9 @@ impl std::fmt::Debug for Dispatcher {
         f.debug_struct("Dispatcher").field("config", &self.config).finish()
     }
 }
+
+/// Each account's token, as read for a claim.
+type Tokens = HashMap<Id, Result<Option<AccessToken>, Error>>;
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)
@@ -97,94 +105,156 @@ impl Dispatcher {
         self
     }
 
-    /// One round: claims the due jobs and attempts each; how many it attempted.
-    pub async fn run_once(&self) -> Result<usize, Error> {
+    /// Claims up to `limit` due jobs, with each of their accounts' tokens (read once).
+    async fn claim(&self, limit: u32) -> Result<(Vec<DispatchJob>, Arc<Tokens>), Error> {
         let store = self.store.clone();
-        let (lease, unknown_for, batch) = (
+        let (lease, unknown_for) = (
             self.config.lease.as_millis() as i64,
             self.config.unknown_for.as_millis() as i64,
-            self.config.batch,
         );
-        let jobs = blocking(move || store.claim_dispatch(Timestamp::now(), lease, unknown_for, batch)).await?;
-        let n = jobs.len();
-        if n == 0 {
-            return Ok(0);
+        let jobs = blocking(move || store.claim_dispatch(Timestamp::now(), lease, unknown_for, limit)).await?;
+        if jobs.is_empty() {
+            return Ok((jobs, Arc::default()));
         }
-        // Each account's token, read once a round.
         let mut accounts: Vec<(Id, Id)> = jobs.iter().map(|j| (j.org_id, j.account_id)).collect();
         accounts.sort();
         accounts.dedup();
         let store = self.store.clone();
-        let tokens: HashMap<Id, Result<Option<AccessToken>, Error>> = blocking(move || {
+        let tokens: Tokens = blocking(move || {
             Ok(accounts
                 .into_iter()
                 .map(|(org, account)| (account, store.account_token(org, account)))
                 .collect())
         })
         .await?;
-        // One recipient's messages go in order, one after another; different recipients at once.
-        let mut by_recipient: Vec<Vec<DispatchJob>> = Vec::new();
-        for job in jobs {
-            match by_recipient.iter_mut().find(|g| g[0].recipient == job.recipient) {
-                Some(group) => group.push(job),
-                None => by_recipient.push(vec![job]),
+        Ok((jobs, Arc::new(tokens)))
+    }
+
+    /// Starts one job's attempt as a task of its own. A recipient's messages go in claim order:
+    /// each waits for the one before it to that recipient (`chains`); different recipients go at
+    /// once. The outcome goes to `done`.
+    fn start(
+        &self,
+        job: DispatchJob,
+        tokens: Arc<Tokens>,
+        chains: &mut HashMap<String, watch::Receiver<bool>>,
+        done: mpsc::UnboundedSender<(Id, DispatchOutcome)>,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> actix_web::rt::task::JoinHandle<()> {
+        let (finished, this_one) = watch::channel(false);
+        let before = chains.insert(job.recipient.clone(), this_one);
+        let this = self.clone();
+        actix_web::rt::spawn(async move {
+            if let Some(mut before) = before {
+                // The earlier message settled (or its task ended): this one may go.
+                let _ = before.wait_for(|settled| *settled).await;
+            }
+            let message = job.message_id;
+            let outcome = this.attempt(job, &tokens).await;
+            let _ = done.send((message, outcome));
+            let _ = finished.send(true);
+            drop(permit);
+        })
+    }
+
+    /// Records outcomes in one transaction (tried a few times: a lost record leaves the job to
+    /// its lease, and so to "outcome unknown"), then tells the requests waiting on them.
+    async fn record(&self, outcomes: Vec<(Id, DispatchOutcome)>) -> Result<(), Error> {
+        let attempted: Vec<Id> = outcomes
+            .iter()
+            .filter(|(_, o)| !matches!(o, DispatchOutcome::Deferred { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        let outcomes = Arc::new(outcomes);
+        let mut tries = 0;
+        loop {
+            let (store, outcomes) = (self.store.clone(), outcomes.clone());
+            match blocking(move || store.finish_dispatches(&outcomes)).await {
+                Ok(()) => break,
+                Err(e) if tries < 3 => {
+                    tries += 1;
+                    tracing::warn!(error = ?e, "could not record dispatch outcomes; trying again");
+                    actix_web::rt::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => return Err(e),
             }
         }
-        // Outcomes are recorded as they come: whatever finished while the last write ran goes in
-        // the next one, so a quiet round writes each at once and a busy one writes few, larger
-        // transactions.
-        let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<(Id, DispatchOutcome)>();
-        let tokens = &tokens;
-        let attempts = async move {
-            let done = &done;
-            futures_util::future::join_all(by_recipient.into_iter().map(|group| async move {
-                for job in group {
-                    let message = job.message_id;
-                    let outcome = self.attempt(job, tokens).await;
-                    let _ = done.send((message, outcome));
-                }
-            }))
-            .await;
-        };
-        let record = async {
-            while let Some(first) = finished.recv().await {
-                let mut outcomes = vec![first];
-                while let Ok(more) = finished.try_recv() {
-                    outcomes.push(more);
-                }
-                let attempted: Vec<Id> = outcomes
-                    .iter()
-                    .filter(|(_, o)| !matches!(o, DispatchOutcome::Deferred { .. }))
-                    .map(|(id, _)| *id)
-                    .collect();
-                let store = self.store.clone();
-                blocking(move || store.finish_dispatches(&outcomes)).await?;
-                if let Some(signals) = &self.signals {
-                    for id in attempted {
-                        signals.attempted(id);
-                    }
-                }
+        if let Some(signals) = &self.signals {
+            for id in attempted {
+                signals.attempted(id);
             }
-            Ok::<(), Error>(())
-        };
-        let ((), recorded) = futures_util::future::join(attempts, record).await;
+        }
+        Ok(())
+    }
+
+    /// Records what arrives on `finished` until every sender is gone: whatever finished while
+    /// the last write ran goes in the next one, so a quiet moment writes each outcome at once and
+    /// a busy one writes few, larger transactions.
+    async fn recorder(&self, mut finished: mpsc::UnboundedReceiver<(Id, DispatchOutcome)>) -> Result<(), Error> {
+        while let Some(first) = finished.recv().await {
+            let mut outcomes = vec![first];
+            while let Ok(more) = finished.try_recv() {
+                outcomes.push(more);
+            }
+            self.record(outcomes).await?;
+        }
+        Ok(())
+    }
+
+    /// One round, for tests and tools: claims one batch, attempts every job, records every
+    /// outcome; how many jobs it claimed.
+    pub async fn run_once(&self) -> Result<usize, Error> {
+        let (jobs, tokens) = self.claim(self.config.batch).await?;
+        let n = jobs.len();
+        let (done, finished) = mpsc::unbounded_channel();
+        let mut chains = HashMap::new();
+        let tasks: Vec<_> = jobs
+            .into_iter()
+            .map(|job| self.start(job, tokens.clone(), &mut chains, done.clone(), None))
+            .collect();
+        drop(done);
+        let (_, recorded) =
+            futures_util::future::join(futures_util::future::join_all(tasks), self.recorder(finished)).await;
         recorded?;
         Ok(n)
     }
 
-    /// Runs rounds until the process stops; a store fault is logged and tried again.
+    /// Runs until the process stops: claims whenever a send is queued (or every `idle_poll`) and
+    /// fewer than `in_flight` attempts are running, so one slow call never holds up the others.
+    /// A store fault is logged and tried again.
     pub async fn run(self) {
+        let permits = Arc::new(Semaphore::new(self.config.in_flight.max(1)));
+        let (done, finished) = mpsc::unbounded_channel();
+        let recorder = self.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(e) = recorder.recorder(finished).await {
+                tracing::error!(error = ?e, "dispatch outcomes could not be recorded; the jobs will be resolved by their leases");
+            }
+        });
+        let mut chains: HashMap<String, watch::Receiver<bool>> = HashMap::new();
         loop {
-            match self.run_once().await {
-                Ok(0) => match &self.signals {
+            chains.retain(|_, settled| !*settled.borrow() && settled.has_changed().is_ok());
+            let free = permits.available_permits().min(self.config.batch as usize);
+            if free == 0 {
+                // Wait for an attempt to finish.
+                drop(permits.acquire().await);
+                continue;
+            }
+            match self.claim(free as u32).await {
+                Ok((jobs, _)) if jobs.is_empty() => match &self.signals {
                     Some(signals) => {
                         let _ = actix_web::rt::time::timeout(self.config.idle_poll, signals.queued.notified()).await;
                     }
                     None => actix_web::rt::time::sleep(self.config.idle_poll).await,
                 },
-                Ok(_) => {}
+                Ok((jobs, tokens)) => {
+                    for job in jobs {
+                        let permit = permits.clone().acquire_owned().await.ok();
+                        self.start(job, tokens.clone(), &mut chains, done.clone(), permit);
+                    }
+                }
                 Err(e) => {
-                    tracing::warn!(error = ?e, "dispatch round failed");
+                    tracing::warn!(error = ?e, "could not claim dispatch jobs");
                     actix_web::rt::time::sleep(self.config.idle_poll).await;
                 }
             }
