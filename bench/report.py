@@ -83,6 +83,17 @@ def main(results_path, report_path):
             mib = s["peak_kib"] / 1024
             w(f"| {s['name']}: RSS under {RSS_LIMIT_MIB} MiB through the whole run | peak {mib:.0f} MiB | "
               f"{verdict(mib < RSS_LIMIT_MIB)} |")
+    for s in r.get("send", []):
+        b = s["backend"]
+        w(f"| {b}: ≥ 1,000 sends a second accepted and dispatched (pacing off) | {fmt_rps(s['dispatched'])}/s | "
+          f"{verdict(s['dispatched'] >= 1000)} |")
+        w(f"| {b}: request to dispatch p50 under 20 ms at low load | {s['latency_p50_ms']:.1f} ms | "
+          f"{verdict(s['latency_p50_ms'] < 20)} |")
+        dev = s["paced_rate"] / s["paced_target"] - 1
+        w(f"| {b}: paced rate within 5% of the per-number rate | {s['paced_rate']:.1f}/s ({dev:+.1%}) | "
+          f"{verdict(abs(dev) <= 0.05)} |")
+        w(f"| {b}: server RSS under {RSS_LIMIT_MIB} MiB while sending | peak {s['rss_mib']:.0f} MiB | "
+          f"{verdict(s['rss_mib'] < RSS_LIMIT_MIB)} |")
     w("")
 
     # Peer and ceiling.
@@ -143,6 +154,23 @@ def main(results_path, report_path):
               f"{fmt_rps(d['rps'])} | {d['p50'] / first:.2f}x |")
     w("")
     w("![Latency against depth](plots/depth.png)\n")
+
+    # Sending.
+    if r.get("send"):
+        w("## Sending: through the outbox to Meta's stand-in\n")
+        w("`cargo bench -p rosetta --bench send`: a release server with 2 workers queues kirim sends (templates "
+          "to 2,000 customers; the first round makes their conversations) and dispatches them to the Graph API "
+          "stand-in on loopback, in the benchmark's process on the same cores. Pacing off for throughput and "
+          "latency; latency is from the request to the send's arrival at the stand-in, one send every 20 ms; "
+          "the paced rate is 800 sends to 800 customers at the default 80 a second per number.\n")
+        w("| backend | senders | accepted/s | accepted and dispatched/s (rounds) | latency p50 / p99 | paced rate | peak RSS |")
+        w("|---|---|---|---|---|---|---|")
+        for s in r["send"]:
+            rounds = ", ".join(f"{x:.0f}" for x in s["dispatched_rounds"])
+            w(f"| {s['backend']} | {s['senders']} | {fmt_rps(s['accepted'])} | {fmt_rps(s['dispatched'])} ({rounds}) | "
+              f"{s['latency_p50_ms']:.1f} / {s['latency_p99_ms']:.1f} ms | {s['paced_rate']:.1f}/s "
+              f"({(s['paced_rate'] / s['paced_target'] - 1):+.1%}) | {s['rss_mib']:.0f} MiB |")
+        w("")
 
     # Ingest.
     w("## Ingest: signed webhook deliveries a second\n")

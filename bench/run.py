@@ -459,6 +459,20 @@ def run_ingest(url, label, results):
             log(f"ingest {label} {m.group(1)} senders: {m.group(2)}/s")
 
 
+def run_send(url, label, results):
+    env = {**os.environ, "ROSETTA_BENCH_SECONDS": str(SECONDS), "ROSETTA_BENCH_ROUNDS": str(RUNS)}
+    if url:
+        env["ROSETTA_BENCH_DATABASE_URL"] = url
+    out = subprocess.run(["cargo", "bench", "--quiet", "-p", "rosetta", "--bench", "send"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("result: "):
+            figures = json.loads(line.removeprefix("result: "))
+            figures["backend"] = label
+            results["send"].append(figures)
+            log(f"send {label}: {figures['dispatched']:.0f}/s dispatched, p50 {figures['latency_p50_ms']:.1f} ms")
+
+
 def save(results):
     """Results so far, so a run that fails part-way keeps what it measured."""
     (WORK / "results.json").write_text(json.dumps(results, indent=1))
@@ -477,7 +491,7 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     results = {"machine": machine(), "config": {"conversations": N, "messages_per_conversation": MESSAGES_PER_CONVERSATION,
                                                 "runs": RUNS, "seconds": SECONDS, "depth_seconds": DEPTH_SECONDS, "connections": CONNS, "quick": QUICK},
-               "requests": [], "depths": [], "peers": [], "peer_runs": [], "ingest": [], "rss": [], "notes": []}
+               "requests": [], "depths": [], "peers": [], "peer_runs": [], "ingest": [], "send": [], "rss": [], "notes": []}
     data = ROOT / "bench" / "data"
     data.mkdir(parents=True, exist_ok=True)
     sqlite_db = Db("sqlite", f"sqlite://{data / f'rosetta-{N}.db'}")
@@ -498,6 +512,8 @@ def main():
     save(results)
     log("SQLite: ingest")
     run_ingest(None, "SQLite", results)
+    log("SQLite: sending")
+    run_send(None, "SQLite", results)
 
     if pg_available():
         name = f"rosetta_bench_{N}"
@@ -521,9 +537,17 @@ def main():
             run_ingest(f"{PG}/{ingest}", "PostgreSQL", results)
         finally:
             pg_admin(f"drop database if exists {ingest}")
+        log("PostgreSQL: sending")
+        send = "rosetta_bench_send"
+        pg_admin(f"drop database if exists {send}")
+        pg_admin(f"create database {send}")
+        try:
+            run_send(f"{PG}/{send}", "PostgreSQL", results)
+        finally:
+            pg_admin(f"drop database if exists {send}")
     elif os.environ.get("BENCH_KEEP_POSTGRES"):
         earlier = json.loads(Path(os.environ["BENCH_KEEP_POSTGRES"]).read_text())
-        for part in ("requests", "depths", "ingest"):
+        for part in ("requests", "depths", "ingest", "send"):
             results[part] += [x for x in earlier[part] if x.get("backend") == "PostgreSQL"]
         results["rss"] += [x for x in earlier["rss"] if x["name"] == "rosetta (PostgreSQL)"]
         results["notes"].append(

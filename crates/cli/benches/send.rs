@@ -325,5 +325,17 @@ fn main() {
         (paced_rate / 80.0 - 1.0) * 100.0
     );
     println!("| server peak RSS | {throughput_rss:.0} MiB (throughput and latency), {pacing_rss:.0} MiB (pacing) |");
+    // For bench/run.py.
+    println!(
+        "\nresult: {}",
+        serde_json::json!({
+            "backend": backend, "senders": senders, "seconds": seconds, "rounds": rounds,
+            "accepted": median(accepted_rates.clone()), "dispatched": median(dispatched_rates.clone()),
+            "accepted_rounds": accepted_rates, "dispatched_rounds": dispatched_rates,
+            "latency_p50_ms": percentile(&latencies, 0.5), "latency_p99_ms": percentile(&latencies, 0.99),
+            "paced_rate": paced_rate, "paced_target": 80.0,
+            "rss_mib": throughput_rss.max(pacing_rss),
+        })
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
