@@ -24,6 +24,15 @@
 //!   404 "Message not found"). A sticker's content is an image's; interactive replies, buttons,
 //!   reactions, templates and unsupported messages carry `{id, title}`, `{text, payload}`,
 //!   `{emoji, messageId}`, `{name, text}` and `{type}`.
+//! - Sending: the product documents no send endpoint, so `POST /api/whatsapp/messages` follows the
+//!   envelope's own shapes: `{conversationId, type (default text), content}`, `content` as a
+//!   message's `content` of that type (text `{text}`; image, video, audio, document, sticker `{url,
+//!   mimeType, caption, filename}` by link; template `{name, language, components}`), to the
+//!   conversation's contact from its number. It answers 201 `{success: true, data: <message>}` at
+//!   once, status `sending`; the message then moves as Meta reports. A session's user is the
+//!   message's `senderId` (an API key's send has none). 409 when the 24-hour window is closed (only
+//!   a template may be sent) or an `Idempotency-Key` was used for another body; 400 when the number
+//!   has no access token. A failed message carries `error {code, message}` in lists.
 //! - Rate limit: 100 requests a minute per organization, `--rate-limit-per-minute N` for N; every
 //!   response carries `X-RateLimit-*` once the caller is known, a 429 `Retry-After` too.
 //! - A wrong method is 405 "Method not allowed"; an unknown path 404 "Not found"; a database outage

@@ -19,6 +19,16 @@
 //! - A database outage is 503 `api_error`/`service_unavailable`; a wrong method is 405
 //!   `invalid_request`. An expired key is `invalid_api_key` like any other unusable key.
 //! - `--rate-limit-per-minute N` sets reads to N and writes to N/10 (at least 1); 0 disables both.
+//! - Sending (`POST /v1/{phone_number_id}/messages`) answers 200 with the queued message (the
+//!   newer docs), `status: "pending"` until Meta accepts it, then `sent`, `delivered`, `read`, or
+//!   `failed` with `error {code, message, provider_code}` (kirim's codes for Meta's, `whatsapp_error`
+//!   for the rest). A closed 24-hour window is 422 `outside_24h_window` and an account without a
+//!   usable token 422 `account_not_connected`, both before anything is queued. A message object:
+//!   `{id: "msg_…", object, conversation_id, direction, type, status, wamid, text, media, template,
+//!   context_message_id, error, created_at, updated_at}`.
+//! - Mark-as-read is asked of Meta while the request waits (502 `whatsapp_upstream_error` if Meta
+//!   fails: it is idempotent, retry it), then the conversation's unread count is cleared; the
+//!   message must be one of the organization's (404 `resource_not_found`, `param: message_id`).
 
 mod account;
 mod contacts;

@@ -15,6 +15,18 @@
 //!   any id of another account.
 //! - Content types: a sticker is `image`, a quick-reply button is `interactive` (its payload is the
 //!   `interactive_reply_id`), a reaction is `unsupported`.
+//! - Sending (`POST /api/v1/messages`, `messages.rs` has the details): a wacrm account is a Rosetta
+//!   organization, which may have several WhatsApp numbers; a send goes from its first connected
+//!   number (the oldest). No number, or one without an access token (or whose token Meta refused),
+//!   is 400 `whatsapp_not_configured`. The answer waits at most `--send-wait-millis` for the first
+//!   attempt: 201 with the wamid, 502 `meta_error` when Meta refused it (the message stays, failed,
+//!   with Meta's code), or 201 with `whatsapp_message_id: null` while it is retried, slow, or of
+//!   unknown outcome (it is still sent, once; its status shows in the conversation's messages).
+//!   `reply_to_message_id` that names no message is 404; one of another conversation is 400.
+//! - A failed message in a list carries `error {code, message}` (Meta's code, or null when none came
+//!   back); other messages have no `error` field, as in the seed.
+//! - `POST /api/v1/contacts` with a phone number that is already a contact answers 200 with that
+//!   contact, unchanged (201 for a new one); tags are not written through these routes.
 
 mod contacts;
 mod conversations;
