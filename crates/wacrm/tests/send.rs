@@ -399,3 +399,62 @@ async fn contacts_are_created_and_changed() {
         );
     }
 }
+
+/// A retry with the key while the first send still waits for Meta is 409 in progress; once Meta
+/// answered, a retry gets the send as it now is (with its wamid), and from then on that answer.
+#[actix_web::test]
+async fn a_key_whose_send_is_still_running_is_in_progress() {
+    for db in TestDb::all() {
+        let (store, mut state) = testkit::state(&db);
+        state.sending = std::sync::Arc::new(rosetta_http::sending::Sending {
+            wait_for_attempt: std::time::Duration::from_millis(100),
+            ..Default::default()
+        });
+        let s = store.as_ref();
+        let org = s.create_organization("Acme").unwrap().id;
+        let account = s.create_account(org, PNID, "+15550783881", None).unwrap().id;
+        let key = testkit::key(s, org, KeyStyle::Wacrm, None).secret;
+        let app = testkit::app(state.clone(), wacrm_only()).await;
+        let standin = testkit::standin(s, org, account, PNID);
+        standin.fail("14155550123", [Fault::Slow(std::time::Duration::from_millis(1500))]);
+        testkit::dispatch(&state, standin.url());
+        let body = r#"{"to": "+14155550123", "type": "template", "template": {"name": "order_update"}}"#;
+        let headers = with_key(&key, "slow-1");
+        let send = || testkit::send(&app, "POST", "/api/v1/messages", &headers, Some(body));
+
+        let first = send().await;
+        assert_eq!(
+            (first.status, &first.body["data"]["whatsapp_message_id"]),
+            (201, &Value::Null),
+            "answered before Meta did"
+        );
+        let again = send().await;
+        assert_eq!(
+            (again.status, again.body),
+            (
+                409,
+                error(
+                    "idempotency_key_in_progress",
+                    "A request with this Idempotency-Key is still in progress"
+                )
+            )
+        );
+        let id = Id::parse(
+            EntityKind::Message,
+            Spelling::Uuid,
+            first.body["data"]["message_id"].as_str().unwrap(),
+        )
+        .unwrap();
+        let sent = testkit::settled(&state, org, id).await;
+        let later = send().await;
+        assert_eq!(later.status, 201);
+        assert_eq!(later.body["data"]["whatsapp_message_id"], sent.wamid.unwrap().as_str());
+        assert_eq!(later.body["data"]["message_id"], first.body["data"]["message_id"]);
+        let replayed = send().await;
+        assert_eq!(
+            (&replayed.body, replayed.header("Idempotent-Replayed")),
+            (&later.body, Some("true"))
+        );
+        assert_eq!(standin.count_to("14155550123"), 1);
+    }
+}
