@@ -20,6 +20,8 @@ pub struct InboundMessage {
     pub timestamp: Timestamp,
     pub content_type: ContentType,
     pub body: MessageBody,
+    /// The checksum Meta declared for a media message's file (its webhook's `sha256`).
+    pub media_sha256: Option<String>,
 }
 
 /// A delivery status of a message the business sent.
@@ -264,6 +266,7 @@ pub mod meta {
         let timestamp = unix_seconds(m)?;
         let kind = required(m, "type", "")?;
         let mut body = MessageBody::default();
+        let mut media_sha256 = None;
         if let Some(context) = m.get("context") {
             body.context_wamid = owned(context, "id");
         }
@@ -281,6 +284,7 @@ pub mod meta {
                 let media = part(kind)?;
                 body.media_id = Some(required(media, "id", &format!("{kind}."))?.to_owned());
                 body.mime_type = owned(media, "mime_type");
+                media_sha256 = owned(media, "sha256");
                 body.text = owned(media, "caption");
                 body.filename = owned(media, "filename");
                 ContentType::parse(kind).unwrap_or(ContentType::Unsupported)
@@ -337,6 +341,7 @@ pub mod meta {
             timestamp,
             content_type,
             body,
+            media_sha256,
         })
     }
 

@@ -9,6 +9,7 @@ pub mod id;
 pub mod idempotency;
 pub mod ingest;
 pub mod key;
+pub mod media;
 pub mod model;
 pub mod outbox;
 pub mod query;

@@ -308,6 +308,40 @@ pub struct MessageBody {
     pub raw_type: Option<String>,
 }
 
+/// What became of a message's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaState {
+    /// Waiting to be fetched from Meta.
+    Pending,
+    /// Kept in the blob store.
+    Stored,
+    /// Could not be fetched (`MediaFile::error` says why).
+    Failed,
+    /// Removed by retention.
+    Pruned,
+}
+
+impl MediaState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaState::Pending => "pending",
+            MediaState::Stored => "stored",
+            MediaState::Failed => "failed",
+            MediaState::Pruned => "pruned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => MediaState::Pending,
+            "stored" => MediaState::Stored,
+            "failed" => MediaState::Failed,
+            "pruned" => MediaState::Pruned,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub id: Id,
@@ -324,6 +358,8 @@ pub struct Message {
     pub status: MessageStatus,
     pub error_code: Option<i64>,
     pub error_title: Option<String>,
+    /// What became of the file of a received media message; `None` for messages without one.
+    pub media: Option<MediaState>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -228,6 +228,13 @@ pub trait Store: Send + Sync + 'static {
     /// conversation's `unread_count` becomes 0. Returns the message.
     fn mark_read(&self, org: Id, message: Id) -> Result<Message>;
 
+    // Media
+    /// Claims up to `limit` media fetch jobs due at `now`, for `lease_millis` (a claim whose
+    /// worker died is due again when its lease runs out: a fetch is safe to repeat).
+    fn claim_media(&self, now: Timestamp, lease_millis: i64, limit: u32) -> Result<Vec<crate::media::MediaJob>>;
+    /// Records what came of a fetch, on its job and its message.
+    fn finish_media(&self, message: Id, outcome: crate::media::MediaOutcome) -> Result<()>;
+
     // Ingest
     /// Applies one webhook delivery's events in one transaction: all of them, or none and an error.
     /// Accounts are found by `phone_number_id` across organizations (Meta names only the number);

@@ -192,6 +192,8 @@ mod tests {
             message_by_wamid(Id, &str) -> Message;
             mark_read(Id, Id) -> Message;
             ingest(&[IngestEvent]) -> IngestReport;
+            claim_media(Timestamp, i64, u32) -> Vec<rosetta_core::media::MediaJob>;
+            finish_media(Id, rosetta_core::media::MediaOutcome) -> ();
             touch_api_keys(&[(Id, Timestamp)]) -> ();
         }
     }

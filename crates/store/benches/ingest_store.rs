@@ -25,6 +25,7 @@ fn main() {
                 text: Some("Is my order on its way?".into()),
                 ..Default::default()
             },
+            media_sha256: None,
         })]
     };
     // Warm: make the contacts and conversations.

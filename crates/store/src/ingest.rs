@@ -104,7 +104,7 @@ fn message(
     };
     let conversation = crate::rules::find_or_open(c, org, account, contact, Some("organic"), Timestamp::now())?;
     let conversation_id = id(&conversation.id)?;
-    crate::messages::append_to(
+    let stored = crate::messages::append_to(
         c,
         org,
         conversation,
@@ -126,6 +126,22 @@ fn message(
             created_at: m.timestamp,
         },
     )?;
+    // A received file is fetched from Meta while its link can still be had: queued with the message.
+    let is_media = matches!(
+        stored.content_type,
+        ContentType::Image | ContentType::Video | ContentType::Audio | ContentType::Document | ContentType::Sticker
+    );
+    if let (true, Some(media_id)) = (is_media, stored.body.media_id.as_deref()) {
+        crate::media::enqueue(
+            c,
+            org,
+            account,
+            stored.id,
+            media_id,
+            m.media_sha256.as_deref(),
+            stored.body.mime_type.as_deref(),
+        )?;
+    }
     report.messages += 1;
     Ok(())
 }

@@ -12,6 +12,7 @@ mod explain;
 mod group_commit;
 mod idempotency;
 mod ingest;
+pub mod media;
 mod messages;
 pub(crate) mod outbox;
 mod page;
@@ -503,6 +504,14 @@ impl Store for DieselStore {
 
     fn mark_read(&self, org: Id, message: Id) -> Result<Message> {
         self.write(|c| messages::mark_read(c, org, message))
+    }
+
+    fn claim_media(&self, now: Timestamp, lease_millis: i64, limit: u32) -> Result<Vec<rosetta_core::media::MediaJob>> {
+        self.write(|c| media::claim(c, now, lease_millis, limit.min(1000)))
+    }
+
+    fn finish_media(&self, message: Id, outcome: rosetta_core::media::MediaOutcome) -> Result<()> {
+        self.write(|c| media::finish(c, message, outcome))
     }
 
     fn ingest(&self, events: &[IngestEvent]) -> Result<IngestReport> {

@@ -182,6 +182,7 @@ pub fn append_to(c: &mut DbConnection, org: Id, mut conversation: ConversationRo
         status: new.status,
         error_code: None,
         error_title: None,
+        media: None,
         created_at: new.created_at,
         updated_at: now,
     };

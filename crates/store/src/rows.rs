@@ -341,6 +341,7 @@ pub struct MessageRow {
     pub error_title: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub media_state: Option<String>,
 }
 
 impl MessageRow {
@@ -378,6 +379,7 @@ impl MessageRow {
             error_title: m.error_title.clone(),
             created_at: m.created_at.millis(),
             updated_at: m.updated_at.millis(),
+            media_state: m.media.map(|state| state.as_str().to_owned()),
         }
     }
 }
@@ -417,6 +419,10 @@ impl TryFrom<MessageRow> for Message {
             status: word("messages.status", &r.status, MessageStatus::parse)?,
             error_code: r.error_code,
             error_title: r.error_title,
+            media: r
+                .media_state
+                .map(|state| word("messages.media_state", &state, MediaState::parse))
+                .transpose()?,
             created_at: Timestamp(r.created_at),
             updated_at: Timestamp(r.updated_at),
         })

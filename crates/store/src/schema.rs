@@ -131,6 +131,7 @@ diesel::table! {
         error_title -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        media_state -> Nullable<Text>,
     }
 }
 
@@ -188,11 +189,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    media_files (message_id) {
+        message_id -> Binary,
+        org_id -> Binary,
+        account_id -> Binary,
+        media_id -> Text,
+        declared_sha256 -> Nullable<Text>,
+        mime_type -> Nullable<Text>,
+        blob -> Nullable<Text>,
+        size -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        job -> Text,
+        attempts -> Integer,
+        due_at -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(contact_tags -> tags (tag_id));
 diesel::joinable!(contact_tags -> contacts (contact_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     dispatch_jobs,
+    media_files,
     settings,
     organizations,
     whatsapp_accounts,

@@ -509,6 +509,8 @@ fn generate(
             status,
             error_code,
             error_title,
+            // Seeded media ids are made up: nothing to fetch.
+            media: None,
             created_at: Timestamp(at),
             updated_at: Timestamp(at),
         };

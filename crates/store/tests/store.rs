@@ -1166,6 +1166,8 @@ fn every_store_operation_has_a_tenancy_case() {
         "claim_dispatch",      // dispatch workers send for every organization
         "finish_dispatch",     // by the id of a job a worker claimed
         "finish_dispatches",   // the same, several at once
+        "claim_media",         // fetch workers fetch for every organization
+        "finish_media",        // by the id of a job a worker claimed
     ];
     let core = include_str!("../../core/src/store.rs");
     let trait_body = &core[core.find("pub trait Store").unwrap()..];
@@ -1484,6 +1486,7 @@ fn concurrent_first_messages_across_instances() {
                             text: Some("hi".into()),
                             ..Default::default()
                         },
+                        media_sha256: None,
                     });
                     store.ingest(&[event]).unwrap().messages
                 })
@@ -1533,6 +1536,7 @@ fn ingest_names_contacts_by_the_contact_rule() {
                     text: Some("hi".into()),
                     ..Default::default()
                 },
+                media_sha256: None,
             })
         };
         s.ingest(&[
@@ -2046,5 +2050,96 @@ fn sends_find_or_make_the_conversation_and_bind_their_key() {
             Error::NotFound(EntityKind::Message)
         );
         assert_eq!(s.get_message(w.org, first.message.id).unwrap().id, first.message.id);
+    });
+}
+
+/// A received file is queued for fetching with its message (pending), once; a claim is one
+/// worker's until its lease runs out (then due again: a fetch is safe to repeat); outcomes land on
+/// the message.
+#[test]
+fn received_media_is_queued_with_its_message_and_fetched_once() {
+    use rosetta_core::media::MediaOutcome;
+    each_backend(|db| {
+        let s = &db.store;
+        let w = world(s, "Acme", "106540352242922");
+        let image = |wamid: &str| {
+            let mut body = MessageBody {
+                media_id: Some(format!("MEDIA-{wamid}")),
+                mime_type: Some("image/jpeg".into()),
+                ..Default::default()
+            };
+            body.text = Some("look".into());
+            IngestEvent::Message(InboundMessage {
+                phone_number_id: "106540352242922".into(),
+                wa_id: "16505551234".into(),
+                profile_name: None,
+                wamid: wamid.into(),
+                timestamp: Timestamp::now(),
+                content_type: ContentType::Image,
+                body,
+                media_sha256: Some("c2hhMjU2".into()),
+            })
+        };
+        s.ingest(&[image("wamid.img1"), image("wamid.img2")]).unwrap();
+        s.ingest(&[image("wamid.img1")]).unwrap(); // redelivered: nothing new
+        let m1 = s.message_by_wamid(w.org, "wamid.img1").unwrap();
+        assert_eq!(m1.media, Some(MediaState::Pending));
+        let now = Timestamp::now();
+        let jobs = s.claim_media(now, 30_000, 10).unwrap();
+        assert_eq!(jobs.len(), 2, "one job per message, none for the redelivery");
+        let job = jobs.iter().find(|j| j.message_id == m1.id).unwrap();
+        assert_eq!(
+            (
+                job.media_id.as_str(),
+                job.declared_sha256.as_deref(),
+                job.content_type,
+                job.attempts
+            ),
+            ("MEDIA-wamid.img1", Some("c2hhMjU2"), ContentType::Image, 1)
+        );
+        assert!(s.claim_media(now, 30_000, 10).unwrap().is_empty(), "claimed once");
+        // A worker died: after the lease, the job is due again.
+        let after = Timestamp(now.millis() + 31_000);
+        assert_eq!(s.claim_media(after, 30_000, 10).unwrap().len(), 2);
+        s.finish_media(
+            m1.id,
+            MediaOutcome::Stored {
+                blob: "ab".repeat(32),
+                size: 1234,
+                mime_type: Some("image/jpeg".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            s.message_by_wamid(w.org, "wamid.img1").unwrap().media,
+            Some(MediaState::Stored)
+        );
+        let m2 = s.message_by_wamid(w.org, "wamid.img2").unwrap();
+        s.finish_media(
+            m2.id,
+            MediaOutcome::Retry {
+                at: Timestamp(after.millis() + 5_000),
+                error: "HTTP 503".into(),
+            },
+        )
+        .unwrap();
+        assert!(s.claim_media(after, 30_000, 10).unwrap().is_empty());
+        let again = s.claim_media(Timestamp(after.millis() + 5_000), 30_000, 10).unwrap();
+        assert_eq!((again.len(), again[0].attempts), (1, 3));
+        s.finish_media(
+            m2.id,
+            MediaOutcome::Failed {
+                error: "checksum mismatch".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            s.message_by_wamid(w.org, "wamid.img2").unwrap().media,
+            Some(MediaState::Failed)
+        );
+        assert!(s
+            .claim_media(Timestamp(after.millis() + 600_000), 30_000, 10)
+            .unwrap()
+            .is_empty());
     });
 }

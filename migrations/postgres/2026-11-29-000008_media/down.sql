@@ -1,0 +1,2 @@
+DROP TABLE media_files;
+ALTER TABLE messages DROP COLUMN media_state;
