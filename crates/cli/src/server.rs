@@ -80,6 +80,10 @@ pub struct ServeOptions {
     /// The spacing, in milliseconds, of messages to one customer past the burst.
     #[arg(long, env = "ROSETTA_RECIPIENT_SPACING_MILLIS", default_value_t = 6000)]
     pub recipient_spacing_millis: u64,
+    /// Where received media is kept (a directory, content-addressed by sha256). Default: beside
+    /// the SQLite file (`<file>.media`), or `rosetta-media` in the working directory on PostgreSQL.
+    #[arg(long, env = "ROSETTA_MEDIA_DIR")]
+    pub media_dir: Option<std::path::PathBuf>,
     /// Do not dispatch sends from this instance (another instance over the same database does).
     #[arg(long, env = "ROSETTA_NO_DISPATCH")]
     pub no_dispatch: bool,
@@ -111,6 +115,14 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
         version: options.graph_api_version.clone(),
         ..Default::default()
     })?;
+    let media_dir = options
+        .media_dir
+        .clone()
+        .unwrap_or_else(|| default_media_dir(database_url));
+    let blobs = rosetta_media::blobs::LocalBlobs::open(&media_dir)
+        .map_err(|e| format!("media directory {}: {e}", media_dir.display()))?;
+    let fetcher = (!options.no_dispatch)
+        .then(|| rosetta_media::fetch::Fetcher::new(store.clone(), graph.clone(), blobs.clone(), Default::default()));
     let dispatcher = (!options.no_dispatch).then(|| {
         rosetta_graph::dispatch::Dispatcher::new(
             store.clone(),
@@ -155,6 +167,9 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             actix_web::rt::spawn(rosetta_http::auth::flush_key_usage(state.clone(), KEY_USAGE_FLUSH));
             if let Some(dispatcher) = dispatcher {
                 actix_web::rt::spawn(dispatcher.run());
+            }
+            if let Some(fetcher) = fetcher {
+                actix_web::rt::spawn(fetcher.run());
             }
             let app_state = state.clone();
             // Built once, shared by every worker: rate-limit counters must be too.
@@ -217,6 +232,15 @@ pub fn blocking_threads_per_worker(backend: &str, pool_size: u32, workers: usize
     match backend {
         "sqlite" => 512 / workers.max(1),
         _ => (pool_size as usize).div_ceil(workers.max(1)).max(1),
+    }
+}
+
+/// Where received media goes when `--media-dir` is not given: beside a SQLite file, else in the
+/// working directory.
+pub fn default_media_dir(database_url: &str) -> std::path::PathBuf {
+    match database_url.strip_prefix("sqlite://") {
+        Some(path) => std::path::PathBuf::from(format!("{path}.media")),
+        None => std::path::PathBuf::from("rosetta-media"),
     }
 }
 

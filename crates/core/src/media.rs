@@ -1,8 +1,6 @@
 //! Received media, between the store and the fetcher: a durable fetch job per media message
 //! (written in the transaction that stores the message), what a fetch came to, and the size limits.
 
-use std::time::Duration;
-
 use crate::id::Id;
 use crate::model::ContentType;
 use crate::time::Timestamp;
@@ -51,8 +49,3 @@ pub fn max_bytes(content_type: ContentType) -> u64 {
 
 /// Attempts before a fetch fails for good.
 pub const MAX_ATTEMPTS: u32 = 8;
-
-/// The wait before the next attempt: 2 s doubled each time, at most 10 minutes.
-pub fn retry_after(attempt: u32) -> Duration {
-    crate::outbox::backoff(attempt, Duration::from_secs(2), Duration::from_secs(600), 0.0)
-}

@@ -11,6 +11,11 @@ pub mod dispatch;
 pub mod pacing;
 pub mod standin;
 
+/// Now, in Unix milliseconds.
+fn time_now_millis() -> i64 {
+    rosetta_core::Timestamp::now().millis()
+}
+
 use std::time::Duration;
 
 use rosetta_core::AccessToken;
@@ -238,6 +243,162 @@ impl GraphClient {
         }
         serde_json::from_slice(&bytes).map_err(|e| GraphError::Malformed(e.to_string()))
     }
+}
+
+/// A received file's details (`GET /{version}/{media-id}`): a download URL valid a few minutes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MediaInfo {
+    pub url: String,
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    /// Meta's checksum of the file (base64, or hex, of its sha256).
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub file_size: Option<u64>,
+}
+
+fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v: Option<serde_json::Value> = Option::deserialize(d)?;
+    Ok(match v {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.parse().ok(),
+        _ => None,
+    })
+}
+
+/// A download that was written whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    /// The sha256 of the bytes written (hex).
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Why a download did not end in a whole file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadError {
+    /// Worth another attempt with a fresh URL: a network error, a 5xx, an expired or refused URL,
+    /// a body cut short.
+    Retry(String),
+    /// Not worth another: the file is larger than allowed.
+    Fail(String),
+}
+
+impl std::fmt::Display for DownloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DownloadError::Retry(e) | DownloadError::Fail(e) => f.write_str(e),
+        }
+    }
+}
+
+/// How long a download may take, whole.
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl GraphClient {
+    /// `GET /{version}/{media-id}`: where to download a received file from, for a few minutes.
+    pub async fn media_info(&self, media_id: &str, token: &AccessToken) -> Result<MediaInfo, GraphError> {
+        let url = format!(
+            "{}/{}/{}",
+            self.config.base_url.trim_end_matches('/'),
+            self.config.version,
+            media_id
+        );
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        if !(200..300).contains(&status) {
+            return Err(GraphError::Http {
+                status,
+                meta: parse_error(&bytes),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| GraphError::Malformed(e.to_string()))
+    }
+
+    /// Downloads `url` (with the token, as Meta requires) into `sink`, chunk by chunk (never the
+    /// whole file in memory), refusing more than `max` bytes, and hashing as it goes.
+    pub async fn download(
+        &self,
+        url: &str,
+        token: &AccessToken,
+        max: u64,
+        sink: &mut (impl tokio::io::AsyncWrite + Unpin),
+    ) -> Result<Downloaded, DownloadError> {
+        use sha2::{Digest, Sha256};
+        use tokio::io::AsyncWriteExt;
+        let retry = |e: reqwest::Error| DownloadError::Retry(format!("download: {e}"));
+        let mut response = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose())
+            .timeout(DOWNLOAD_TIMEOUT)
+            .send()
+            .await
+            .map_err(retry)?;
+        let status = response.status().as_u16();
+        // A refused or missing download is usually an expired URL: the next attempt gets a fresh
+        // one (a media id that is gone fails at `media_info`).
+        if !(200..300).contains(&status) {
+            return Err(DownloadError::Retry(format!("download answered HTTP {status}")));
+        }
+        if let Some(length) = response.content_length().filter(|l| *l > max) {
+            return Err(DownloadError::Fail(format!(
+                "the file is {length} bytes, over the {max}-byte limit"
+            )));
+        }
+        let expected = response.content_length();
+        let (mut hash, mut size) = (Sha256::new(), 0u64);
+        while let Some(chunk) = response.chunk().await.map_err(retry)? {
+            size += chunk.len() as u64;
+            if size > max {
+                return Err(DownloadError::Fail(format!("the file is over the {max}-byte limit")));
+            }
+            hash.update(&chunk);
+            sink.write_all(&chunk)
+                .await
+                .map_err(|e| DownloadError::Retry(format!("cannot write the file: {e}")))?;
+        }
+        if expected.is_some_and(|e| e != size) {
+            return Err(DownloadError::Retry(format!(
+                "the download was cut short ({size} bytes)"
+            )));
+        }
+        sink.flush()
+            .await
+            .map_err(|e| DownloadError::Retry(format!("cannot write the file: {e}")))?;
+        Ok(Downloaded {
+            sha256: hex::encode(hash.finalize()),
+            size,
+        })
+    }
+}
+
+/// Whether Meta's declared checksum (base64 or hex of the sha256) names these bytes (`hex`).
+pub fn checksum_matches(declared: &str, hex_sha256: &str) -> bool {
+    use base64::Engine;
+    let declared = declared.trim();
+    if declared.eq_ignore_ascii_case(hex_sha256) {
+        return true;
+    }
+    let Ok(bytes) = hex::decode(hex_sha256) else {
+        return false;
+    };
+    [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ]
+    .iter()
+    .any(|engine| engine.decode(declared).is_ok_and(|d| d == bytes))
 }
 
 /// A transport failure, told apart by whether the request can have reached Meta. The error's text

@@ -35,6 +35,33 @@ pub enum Fault {
     FailLater { code: i64, title: String },
 }
 
+/// What the stand-in does to the next fetch of a media id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaFault {
+    /// The media id is unknown (404, code 100): the file is gone.
+    NotFound,
+    /// The declared checksum does not match the bytes.
+    WrongChecksum,
+    /// The URL handed out has already expired (its download is refused).
+    Expired,
+    /// The download answers after this long.
+    Slow(Duration),
+    /// The download announces the whole length and stops half-way.
+    Truncated,
+    /// The media lookup answers a bare 503.
+    ServerError,
+}
+
+/// A file the stand-in serves as a received media id.
+#[derive(Debug, Clone, Default)]
+struct Media {
+    bytes: Vec<u8>,
+    mime_type: String,
+    faults: VecDeque<MediaFault>,
+    /// A fault taken at lookup that applies to the download it handed out.
+    pending: Option<MediaFault>,
+}
+
 /// A send the stand-in accepted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Received {
@@ -58,6 +85,10 @@ struct Shared {
     webhook: Option<(String, String)>,
     /// Every request seen, accepted or not.
     requests: usize,
+    /// Media ids it serves.
+    media: HashMap<String, Media>,
+    /// Downloads served whole.
+    downloads: usize,
 }
 
 /// A running stand-in; stopped when dropped.
@@ -92,6 +123,8 @@ impl StandIn {
                             .app_data(state.clone())
                             .app_data(web::PayloadConfig::new(1024 * 1024))
                             .route("/{version}/{phone_number_id}/messages", web::post().to(messages))
+                            .route("/media-download/{media_id}", web::get().to(media_download))
+                            .route("/{version}/{media_id}", web::get().to(media_info))
                     })
                     .workers(1)
                     .disable_signals()
@@ -155,6 +188,30 @@ impl StandIn {
         self.lock().marked_read.clone()
     }
 
+    /// Serves `bytes` as the received media id `media_id`.
+    pub fn add_media(&self, media_id: &str, bytes: Vec<u8>, mime_type: &str) {
+        self.lock().media.insert(
+            media_id.to_owned(),
+            Media {
+                bytes,
+                mime_type: mime_type.to_owned(),
+                ..Default::default()
+            },
+        );
+    }
+
+    /// The next fetches of `media_id` meet `faults`, one each, in order.
+    pub fn media_fail(&self, media_id: &str, faults: impl IntoIterator<Item = MediaFault>) {
+        if let Some(media) = self.lock().media.get_mut(media_id) {
+            media.faults.extend(faults);
+        }
+    }
+
+    /// Downloads served whole so far.
+    pub fn downloads(&self) -> usize {
+        self.lock().downloads
+    }
+
     /// Every request seen, accepted or refused.
     pub fn requests(&self) -> usize {
         self.lock().requests
@@ -174,6 +231,109 @@ impl Drop for StandIn {
             let _ = thread.join();
         }
     }
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// `GET /{version}/{media-id}`: a download URL valid five minutes, as Meta answers.
+async fn media_info(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    shared: web::Data<Arc<Mutex<Shared>>>,
+) -> HttpResponse {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let (_, media_id) = path.into_inner();
+    let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+    shared.requests += 1;
+    let token_known = bearer(&req).is_some_and(|t| shared.tokens.values().any(|known| known == t));
+    if !token_known {
+        return meta_error(401, 190, "Invalid OAuth access token - Cannot parse access token", None);
+    }
+    let host = req.connection_info().host().to_owned();
+    let Some(media) = shared.media.get_mut(&media_id) else {
+        return meta_error(
+            404,
+            100,
+            &format!("Unsupported get request. Object with ID '{media_id}' does not exist"),
+            None,
+        );
+    };
+    let fault = media.faults.pop_front();
+    let mut sha = Sha256::digest(&media.bytes).to_vec();
+    let mut expires = crate::time_now_millis() + 300_000;
+    match fault {
+        Some(MediaFault::NotFound) => {
+            return meta_error(
+                404,
+                100,
+                &format!("Unsupported get request. Object with ID '{media_id}' does not exist"),
+                None,
+            )
+        }
+        Some(MediaFault::ServerError) => return HttpResponse::ServiceUnavailable().body("upstream trouble"),
+        Some(MediaFault::WrongChecksum) => sha[0] ^= 0xff,
+        Some(MediaFault::Expired) => expires = crate::time_now_millis() - 1,
+        Some(other) => media.pending = Some(other),
+        None => {}
+    }
+    HttpResponse::Ok().json(json!({
+        "messaging_product": "whatsapp",
+        "url": format!("http://{host}/media-download/{media_id}?exp={expires}"),
+        "mime_type": media.mime_type,
+        "sha256": base64::engine::general_purpose::STANDARD.encode(sha),
+        "file_size": media.bytes.len(),
+        "id": media_id,
+    }))
+}
+
+/// The download behind a media URL: the token required, refused once expired.
+async fn media_download(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    shared: web::Data<Arc<Mutex<Shared>>>,
+) -> HttpResponse {
+    let media_id = path.into_inner();
+    let (bytes, mime, fault) = {
+        let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+        shared.requests += 1;
+        let token_known = bearer(&req).is_some_and(|t| shared.tokens.values().any(|known| known == t));
+        let expired = query
+            .get("exp")
+            .and_then(|e| e.parse::<i64>().ok())
+            .is_none_or(|e| e < crate::time_now_millis());
+        if !token_known {
+            return HttpResponse::Unauthorized().finish();
+        }
+        if expired {
+            return HttpResponse::NotFound().finish();
+        }
+        let Some(media) = shared.media.get_mut(&media_id) else {
+            return HttpResponse::NotFound().finish();
+        };
+        let fault = media.pending.take();
+        (media.bytes.clone(), media.mime_type.clone(), fault)
+    };
+    match fault {
+        Some(MediaFault::Slow(wait)) => actix_web::rt::time::sleep(wait).await,
+        Some(MediaFault::Truncated) => {
+            let half = bytes[..bytes.len() / 2].to_vec();
+            let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(web::Bytes::from(half)) });
+            return HttpResponse::Ok()
+                .content_type(mime)
+                .no_chunking(bytes.len() as u64)
+                .streaming(stream);
+        }
+        _ => {}
+    }
+    shared.lock().unwrap_or_else(|p| p.into_inner()).downloads += 1;
+    HttpResponse::Ok().content_type(mime).body(bytes)
 }
 
 fn meta_error(status: u16, code: i64, message: &str, details: Option<&str>) -> HttpResponse {
