@@ -194,7 +194,8 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
                 let mut app = actix_web::App::new()
                     .app_data(actix_web::web::Data::new(app_state.clone()))
                     .configure(rosetta_http::health_routes)
-                    .configure(rosetta_http::webhook::routes(webhook.clone()));
+                    .configure(rosetta_http::webhook::routes(webhook.clone()))
+                    .configure(rosetta_media::serve::routes(blobs.clone()));
                 if let Some(wacrm) = &wacrm {
                     app = app.configure(rosetta_wacrm::routes(wacrm.clone()));
                 }

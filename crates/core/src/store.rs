@@ -234,6 +234,11 @@ pub trait Store: Send + Sync + 'static {
     fn claim_media(&self, now: Timestamp, lease_millis: i64, limit: u32) -> Result<Vec<crate::media::MediaJob>>;
     /// Records what came of a fetch, on its job and its message.
     fn finish_media(&self, message: Id, outcome: crate::media::MediaOutcome) -> Result<()>;
+    /// The signer of media links, under this database's key (every instance over it agrees).
+    fn media_links(&self) -> crate::media::MediaLinks;
+    /// A message's file, by the message a signed media link names (the link is the permission;
+    /// `NotFound` when the message has no file).
+    fn media_file(&self, message: Id) -> Result<crate::media::MediaFileInfo>;
 
     // Ingest
     /// Applies one webhook delivery's events in one transaction: all of them, or none and an error.

@@ -257,7 +257,8 @@ pub struct MessageItem {
     #[serde(rename = "type")]
     #[schema(example = "text")]
     pub kind: &'static str,
-    /// By type: text `{text}`; image, video, sticker `{url, mimeType, caption}`; document `{url,
+    /// By type (a media `url` is a signed link to Rosetta's copy of a received file, good for an
+    /// hour, null until it is fetched; or the link a file was sent by): text `{text}`; image, video, sticker `{url, mimeType, caption}`; document `{url,
     /// mimeType, filename}`; audio `{url, mimeType}`; location `{latitude, longitude, name,
     /// address}`; interactive `{id, title}`; button `{text, payload}`; reaction `{emoji,
     /// messageId}`; template `{name, text}`; unsupported `{type}`.
@@ -276,8 +277,7 @@ pub struct MessageItem {
     pub error: Option<MessageError>,
 }
 
-fn content(kind: ContentType, b: &MessageBody) -> Value {
-    let url = b.media_url.clone().or_else(|| b.media_id.clone());
+fn content(kind: ContentType, b: &MessageBody, url: Option<String>) -> Value {
     match kind {
         ContentType::Text => json!({"text": b.text}),
         ContentType::Image | ContentType::Video | ContentType::Sticker => {
@@ -297,15 +297,17 @@ fn content(kind: ContentType, b: &MessageBody) -> Value {
     }
 }
 
-impl From<Message> for MessageItem {
-    fn from(m: Message) -> Self {
+impl MessageItem {
+    /// The message as the envelope shows it; `content.url` by the one rule (`rosetta_http::media`).
+    pub fn new(m: Message, urls: &rosetta_http::media::MediaUrls) -> Self {
+        let url = urls.url(&m);
         MessageItem {
             id: env_id(EntityKind::Message, m.id),
             wa_message_id: m.wamid,
             conversation_id: env_id(EntityKind::Conversation, m.conversation_id),
             direction: m.direction.as_str(),
             kind: m.content_type.as_str(),
-            content: content(m.content_type, &m.body),
+            content: content(m.content_type, &m.body, url),
             status: m.status.as_str(),
             timestamp: time(m.created_at),
             sender_id: m.sender_user_id.map(|u| env_id(EntityKind::User, u)),

@@ -57,11 +57,12 @@ pub async fn list(
         },
     )
     .await?;
+    let urls = rosetta_http::media::MediaUrls::for_request(&req, &envelope.state);
     Ok(HttpResponse::Ok().json(MessagePageResponse::from(MessagePage {
         total: found.total.unwrap_or(0),
         page: 1,
         has_next: found.has_more,
-        data: found.items.into_iter().map(MessageItem::from).collect(),
+        data: found.items.into_iter().map(|m| MessageItem::new(m, &urls)).collect(),
     })))
 }
 
@@ -183,6 +184,7 @@ pub async fn send(
         Ok((conversation, content, key))
     })();
     let deadline_at = envelope.state.sending.deadline();
+    let urls = rosetta_http::media::MediaUrls::for_request(&req, &envelope.state);
     let (queued, status, body) = dialect::call(
         &req,
         &envelope.state,
@@ -210,7 +212,7 @@ pub async fn send(
                 SendResult::Earlier { sent, .. } => (sent.message, false),
                 SendResult::Queued(sent) => (sent.message, true),
             };
-            let body = serde_json::to_string(&MessageResponse::from(MessageItem::from(message)))
+            let body = serde_json::to_string(&MessageResponse::from(MessageItem::new(message, &urls)))
                 .map_err(|e| EnvelopeError::from(Error::Internal(e.to_string())))?;
             if let Some(k) = &key {
                 let stored = StoredResponse {

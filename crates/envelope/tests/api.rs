@@ -169,6 +169,7 @@ async fn app(
         jwt_secret: Some(JWT_SECRET),
         app_secret: Some(APP_SECRET),
         graph: None,
+        media: None,
         ..testkit::Dialects::all()
     };
     testkit::app(state, dialects).await

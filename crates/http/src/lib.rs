@@ -8,6 +8,7 @@ pub mod dialect;
 pub mod docs;
 pub mod errors;
 pub mod jwt;
+pub mod media;
 pub mod rate_limit;
 pub mod request_id;
 pub mod sending;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub inline_reads: bool,
     /// Send settings and the signals between the send endpoints and the dispatcher.
     pub sending: Arc<sending::Sending>,
+    /// The signer of media links (the store's key).
+    pub media_links: rosetta_core::media::MediaLinks,
 }
 
 impl std::fmt::Debug for AppState {
@@ -43,6 +46,7 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
         AppState {
+            media_links: store.media_links(),
             store,
             key_usage: auth::KeyUsage::default(),
             inline_reads: false,
@@ -152,6 +156,9 @@ mod tests {
         };
     }
     impl Store for Down {
+        fn media_links(&self) -> rosetta_core::media::MediaLinks {
+            rosetta_core::media::MediaLinks::new(b"down")
+        }
         down! {
             ping() -> ();
             create_organization(&str) -> Organization;
@@ -194,6 +201,7 @@ mod tests {
             ingest(&[IngestEvent]) -> IngestReport;
             claim_media(Timestamp, i64, u32) -> Vec<rosetta_core::media::MediaJob>;
             finish_media(Id, rosetta_core::media::MediaOutcome) -> ();
+            media_file(Id) -> rosetta_core::media::MediaFileInfo;
             touch_api_keys(&[(Id, Timestamp)]) -> ();
         }
     }

@@ -367,7 +367,8 @@ pub enum MessageObjectKind {
 pub struct MessageMedia {
     /// Meta's media id.
     pub id: Option<String>,
-    /// The link an outbound message was sent from.
+    /// A received file: a signed link to Rosetta's copy, good for an hour (null until the file is
+    /// fetched, or if it could not be). A file sent by link: that link.
     pub link: Option<String>,
     pub mime_type: Option<String>,
     pub filename: Option<String>,
@@ -405,15 +406,17 @@ pub fn error_code(provider_code: Option<i64>) -> &'static str {
     }
 }
 
-impl From<Message> for MessageDto {
-    fn from(m: Message) -> Self {
+impl MessageDto {
+    /// The message as kirim shows it; the media `link` by the one rule (`rosetta_http::media`).
+    pub fn new(m: Message, urls: &rosetta_http::media::MediaUrls) -> Self {
+        let link = urls.url(&m);
         let media = matches!(
             m.content_type,
             ContentType::Image | ContentType::Video | ContentType::Audio | ContentType::Document | ContentType::Sticker
         )
         .then(|| MessageMedia {
             id: m.body.media_id.clone(),
-            link: m.body.media_url.clone(),
+            link,
             mime_type: m.body.mime_type.clone(),
             filename: m.body.filename.clone(),
         });

@@ -282,6 +282,7 @@ pub async fn send(
     let deadline_at = kirim.state.sending.deadline();
     let request_id = current_request_id();
     let graph = kirim.graph.clone();
+    let urls = rosetta_http::media::MediaUrls::for_request(&req, &kirim.state);
     let (org, queued, answer) = dialect::call(
         &req,
         &kirim.state,
@@ -320,7 +321,7 @@ pub async fn send(
                 SendResult::Queued(sent) => (sent.message, true),
             };
             let body = serde_json::to_string(&MessageData {
-                data: message.into(),
+                data: MessageDto::new(message, &urls),
                 request_id,
             })
             .map_err(|e| KirimError::from(Error::Internal(e.to_string())))?;
@@ -431,10 +432,11 @@ pub async fn list(
         },
     )
     .await?;
+    let urls = rosetta_http::media::MediaUrls::for_request(&req, &kirim.state);
     Ok(HttpResponse::Ok().json(MessageList {
         has_more: page.has_more,
         next_cursor: page.next_cursor,
-        data: page.items.into_iter().map(MessageDto::from).collect(),
+        data: page.items.into_iter().map(|m| MessageDto::new(m, &urls)).collect(),
         request_id: current_request_id(),
     }))
 }

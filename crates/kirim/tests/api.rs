@@ -94,6 +94,7 @@ async fn app(
         jwt_secret: None,
         app_secret: None,
         graph: None,
+        media: None,
     };
     testkit::app(state, dialects).await
 }

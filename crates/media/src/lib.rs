@@ -15,3 +15,4 @@
 
 pub mod blobs;
 pub mod fetch;
+pub mod serve;

@@ -3,10 +3,11 @@
 //! URL; a gone file, an oversize one and a checksum mismatch fail, on the message; on SQLite and
 //! (when configured) PostgreSQL.
 
+mod support;
 use std::sync::Arc;
 use std::time::Duration;
+use support::{received, PNID};
 
-use rosetta_core::ingest::{InboundMessage, IngestEvent};
 use rosetta_core::*;
 use rosetta_graph::standin::{MediaFault, StandIn};
 use rosetta_graph::{GraphClient, GraphConfig};
@@ -14,7 +15,6 @@ use rosetta_media::blobs::LocalBlobs;
 use rosetta_media::fetch::{FetchConfig, Fetcher};
 use rosetta_store::testing::TestDb;
 
-const PNID: &str = "106540352242922";
 const TOKEN: &str = "EAAG-media-token";
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -26,23 +26,6 @@ fn sha256_b64(bytes: &[u8]) -> String {
     use base64::Engine;
     use sha2::{Digest, Sha256};
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
-}
-
-fn received(wamid: &str, kind: ContentType, media_id: &str, mime: &str, sha: Option<String>) -> IngestEvent {
-    IngestEvent::Message(InboundMessage {
-        phone_number_id: PNID.into(),
-        wa_id: "16505551234".into(),
-        profile_name: None,
-        wamid: wamid.into(),
-        timestamp: Timestamp::now(),
-        content_type: kind,
-        body: MessageBody {
-            media_id: Some(media_id.into()),
-            mime_type: Some(mime.into()),
-            ..Default::default()
-        },
-        media_sha256: sha,
-    })
 }
 
 #[actix_web::test]

@@ -89,6 +89,7 @@ pub struct DieselStore {
     /// SQLite: deliveries are group-committed by one writer thread.
     ingest_queue: Option<Arc<group_commit::IngestQueue>>,
     cursors: CursorCodec,
+    media_links: rosetta_core::media::MediaLinks,
     /// Seals and opens access tokens; `None` refuses to store one.
     secret_key: Option<secrets::SecretKey>,
     migrations_applied: usize,
@@ -153,17 +154,18 @@ impl DieselStore {
             write_lock,
             ingest_queue,
             cursors: CursorCodec::new(b"unset"),
+            media_links: rosetta_core::media::MediaLinks::new(b"unset"),
             secret_key,
             migrations_applied: 0,
         };
         if options.migrate {
             store.migrations_applied = store.migrate()?;
         }
-        store.cursors = CursorCodec::new(
-            &store
-                .cursor_secret()
-                .map_err(|e| OpenError::Migrate(format!("{e:?}")))?,
-        );
+        let secret = store
+            .cursor_secret()
+            .map_err(|e| OpenError::Migrate(format!("{e:?}")))?;
+        store.cursors = CursorCodec::new(&secret);
+        store.media_links = rosetta_core::media::MediaLinks::new(&secret);
         Ok(store)
     }
 
@@ -512,6 +514,14 @@ impl Store for DieselStore {
 
     fn finish_media(&self, message: Id, outcome: rosetta_core::media::MediaOutcome) -> Result<()> {
         self.write(|c| media::finish(c, message, outcome))
+    }
+
+    fn media_links(&self) -> rosetta_core::media::MediaLinks {
+        self.media_links.clone()
+    }
+
+    fn media_file(&self, message: Id) -> Result<rosetta_core::media::MediaFileInfo> {
+        self.read(|c| media::file(c, message))
     }
 
     fn ingest(&self, events: &[IngestEvent]) -> Result<IngestReport> {

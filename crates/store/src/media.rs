@@ -125,6 +125,50 @@ pub fn claim(c: &mut DbConnection, now: Timestamp, lease_millis: i64, limit: u32
         .collect()
 }
 
+/// `Store::media_file`: the file of a message, whichever organization's (a signed link names it).
+pub fn file(c: &mut DbConnection, message: Id) -> Result<rosetta_core::media::MediaFileInfo> {
+    type Row = (
+        Vec<u8>,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = media_files::table
+        .inner_join(messages::table.on(messages::id.eq(media_files::message_id)))
+        .filter(media_files::message_id.eq(b(message)))
+        .select((
+            media_files::org_id,
+            messages::media_state,
+            messages::content_type,
+            media_files::blob,
+            media_files::size,
+            media_files::mime_type,
+            messages::filename,
+            media_files::error,
+        ))
+        .first(c)
+        .optional()
+        .map_err(map_error)?;
+    let (org, state, content_type, blob, size, mime_type, filename, error) =
+        row.ok_or(Error::NotFound(EntityKind::Message))?;
+    let state = state.unwrap_or_else(|| MediaState::Pending.as_str().to_owned());
+    Ok(rosetta_core::media::MediaFileInfo {
+        org_id: id(&org)?,
+        state: MediaState::parse(&state).ok_or_else(|| corrupt("messages.media_state", &state))?,
+        content_type: ContentType::parse(&content_type)
+            .ok_or_else(|| corrupt("messages.content_type", &content_type))?,
+        blob,
+        size,
+        mime_type,
+        filename,
+        error,
+    })
+}
+
 /// Records a fetch's outcome on its job and its message.
 pub fn finish(c: &mut DbConnection, message: Id, outcome: MediaOutcome) -> Result<()> {
     let now = Timestamp::now().millis();

@@ -1168,6 +1168,8 @@ fn every_store_operation_has_a_tenancy_case() {
         "finish_dispatches",   // the same, several at once
         "claim_media",         // fetch workers fetch for every organization
         "finish_media",        // by the id of a job a worker claimed
+        "media_links",         // the database's signer, no tenant data
+        "media_file",          // by the message a signed link names: the link is the permission
     ];
     let core = include_str!("../../core/src/store.rs");
     let trait_body = &core[core.find("pub trait Store").unwrap()..];

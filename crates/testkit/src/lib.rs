@@ -51,6 +51,8 @@ pub struct Dialects {
     pub app_secret: Option<&'static str>,
     /// Meta's Graph API (a stand-in's client) for what kirim asks of Meta while a request waits.
     pub graph: Option<rosetta_graph::GraphClient>,
+    /// Mounts `/media/{token}` over this blob store.
+    pub media: Option<rosetta_media::blobs::LocalBlobs>,
 }
 
 impl Dialects {
@@ -63,6 +65,7 @@ impl Dialects {
             jwt_secret: None,
             app_secret: None,
             graph: None,
+            media: None,
         }
     }
 }
@@ -77,6 +80,9 @@ pub async fn app(
         app = app.configure(rosetta_http::webhook::routes(
             rosetta_http::webhook::WebhookConfig::new(Some(secret), None),
         ));
+    }
+    if let Some(blobs) = dialects.media.clone() {
+        app = app.configure(rosetta_media::serve::routes(blobs));
     }
     if let Some(limit) = dialects.wacrm {
         app = app.configure(rosetta_wacrm::routes(web::Data::new(rosetta_wacrm::Wacrm {
@@ -107,6 +113,8 @@ pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub headers: HeaderMap,
+    /// The body as it came.
+    pub raw: Vec<u8>,
 }
 
 impl Reply {
@@ -141,6 +149,7 @@ pub async fn send(
         status,
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         headers,
+        raw: bytes.to_vec(),
     }
 }
 

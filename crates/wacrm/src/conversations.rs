@@ -140,10 +140,11 @@ pub async fn messages(
         move |s, p, page| Ok(s.list_messages(p.org, id.ok_or(Error::NotFound(EntityKind::Conversation))?, &page)?),
     )
     .await?;
+    let urls = rosetta_http::media::MediaUrls::for_request(&req, &wacrm.state);
     Ok(HttpResponse::Ok().json(MessageList {
         meta: Meta {
             next_cursor: page.next_cursor,
         },
-        data: page.items.into_iter().map(MessageDto::from).collect(),
+        data: page.items.into_iter().map(|m| MessageDto::new(m, &urls)).collect(),
     }))
 }

@@ -67,6 +67,8 @@ pub struct MessageDto {
     /// text, image, video, document, audio, location, template, interactive or unsupported.
     pub content_type: String,
     pub content_text: Option<String>,
+    /// A received file: a signed link to Rosetta's copy, good for an hour (null until the file is
+    /// fetched, or if it could not be). A file sent by link: that link.
     pub media_url: Option<String>,
     pub template_name: Option<String>,
     pub whatsapp_message_id: Option<String>,
@@ -218,8 +220,10 @@ pub fn content_type(t: ContentType) -> &'static str {
     }
 }
 
-impl From<Message> for MessageDto {
-    fn from(m: Message) -> Self {
+impl MessageDto {
+    /// The message as wacrm shows it; `media_url` by the one rule (`rosetta_http::media`).
+    pub fn new(m: Message, urls: &rosetta_http::media::MediaUrls) -> Self {
+        let media_url = urls.url(&m);
         let interactive_reply_id = match m.content_type {
             ContentType::Interactive => m.body.interactive_reply_id.clone(),
             ContentType::Button => m.body.button_payload.clone(),
@@ -232,7 +236,7 @@ impl From<Message> for MessageDto {
             sender_type: m.sender_type.as_str().to_owned(),
             content_type: content_type(m.content_type).to_owned(),
             content_text: m.body.text,
-            media_url: m.body.media_url,
+            media_url,
             template_name: m.body.template_name,
             whatsapp_message_id: m.wamid,
             status: m.status.as_str().to_owned(),

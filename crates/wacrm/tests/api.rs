@@ -162,6 +162,7 @@ async fn app(
         jwt_secret: None,
         app_secret: None,
         graph: None,
+        media: None,
     };
     testkit::app(state, dialects).await
 }

@@ -1,0 +1,209 @@
+//! Received files served through signed links, in every dialect: the list shows a link once the
+//! file is kept (none before), the link answers the bytes with their type, length, ETag, Range and
+//! disposition; a tampered or expired link is refused; an active type is an attachment.
+
+mod support;
+use std::sync::Arc;
+use std::time::Duration;
+use support::{named, received, PNID};
+
+use rosetta_core::key::KeyStyle;
+use rosetta_core::*;
+use rosetta_graph::standin::StandIn;
+use rosetta_media::blobs::LocalBlobs;
+use rosetta_media::fetch::{FetchConfig, Fetcher};
+use rosetta_store::testing::TestDb;
+use rosetta_testkit as testkit;
+use serde_json::Value;
+
+/// The path of a signed link (the test app answers any host).
+fn path_of(url: &str) -> String {
+    let at = url.find("/media/").expect("a media link");
+    url[at..].to_owned()
+}
+
+#[actix_web::test]
+async fn kept_files_are_served_through_signed_links() {
+    for db in TestDb::all() {
+        let (store, state) = testkit::state(&db);
+        let s = store.as_ref();
+        let org = s.create_organization("Acme").unwrap().id;
+        let account = s.create_account(org, PNID, "+15550783881", None).unwrap().id;
+        let standin: StandIn = testkit::standin(s, org, account, PNID);
+        let photo: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+        let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec();
+        standin.add_media("PHOTO", photo.clone(), "image/jpeg");
+        standin.add_media("SVG", svg.clone(), "image/svg+xml");
+        s.ingest(&[
+            received("wamid.photo", ContentType::Image, "PHOTO", "image/jpeg", None),
+            named(
+                received("wamid.svg", ContentType::Document, "SVG", "image/svg+xml", None),
+                "drawing.svg",
+            ),
+        ])
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("rosetta-serve-{}", Id::new().to_string().to_lowercase()));
+        let blobs = LocalBlobs::open(&dir).unwrap();
+        let dialects = testkit::Dialects {
+            media: Some(blobs.clone()),
+            ..testkit::Dialects::all()
+        };
+        let app = testkit::app(state.clone(), dialects).await;
+        let wacrm = testkit::key(s, org, KeyStyle::Wacrm, None).secret;
+        let auth = vec![("Authorization", format!("Bearer {wacrm}"))];
+        let conversation = s.message_by_wamid(org, "wamid.photo").unwrap().conversation_id;
+        let list = |app| {
+            let uri = format!(
+                "/api/v1/conversations/{}/messages",
+                conversation.render(EntityKind::Conversation, Spelling::Uuid)
+            );
+            let auth = auth.clone();
+            async move { testkit::send(app, "GET", &uri, &auth, None).await }
+        };
+        // Not fetched yet: no link (never one that would not answer).
+        let before = list(&app).await;
+        assert!(
+            before.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["media_url"].is_null()),
+            "{}",
+            before.body
+        );
+
+        let fetcher = Fetcher::new(
+            Arc::new(db.instance()),
+            testkit::graph(standin.url()),
+            blobs.clone(),
+            FetchConfig {
+                base_backoff: Duration::from_millis(10),
+                ..FetchConfig::default()
+            },
+        );
+        while s.message_by_wamid(org, "wamid.svg").unwrap().media == Some(MediaState::Pending)
+            || s.message_by_wamid(org, "wamid.photo").unwrap().media == Some(MediaState::Pending)
+        {
+            fetcher.run_once().await.unwrap();
+        }
+        let after = list(&app).await;
+        let url_of = |body: &Value, kind: &str| -> String {
+            body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["content_type"] == kind)
+                .and_then(|m| m["media_url"].as_str())
+                .expect("a media link")
+                .to_owned()
+        };
+        let photo_url = url_of(&after.body, "image");
+        assert!(photo_url.starts_with("http://localhost:8080/media/"), "{photo_url}");
+
+        // The bytes, with their type, length, ETag, and no sniffing.
+        let got = testkit::send(&app, "GET", &path_of(&photo_url), &[], None).await;
+        assert_eq!(got.status, 200);
+        assert_eq!(got.raw, photo);
+        assert_eq!(got.header("content-type"), Some("image/jpeg"));
+        // Content-Length is written by the HTTP layer from the sized body (not in a test service's
+        // headers): the body is the whole file.
+        assert_eq!(got.header("x-content-type-options"), Some("nosniff"));
+        assert!(got.header("content-disposition").unwrap().starts_with("inline"));
+        let etag = got.header("etag").expect("an ETag").to_owned();
+        // A Range request, and a conditional one.
+        let part = testkit::send(
+            &app,
+            "GET",
+            &path_of(&photo_url),
+            &[("Range", "bytes=100-199".into())],
+            None,
+        )
+        .await;
+        assert_eq!((part.status, part.raw.as_slice()), (206, &photo[100..200]));
+        assert_eq!(part.header("content-range"), Some("bytes 100-199/50000"));
+        let unchanged = testkit::send(&app, "GET", &path_of(&photo_url), &[("If-None-Match", etag)], None).await;
+        assert_eq!(unchanged.status, 304);
+
+        // An SVG is an attachment, with its filename, never inline.
+        let svg_url = url_of(&after.body, "document");
+        let got = testkit::send(&app, "GET", &path_of(&svg_url), &[], None).await;
+        assert_eq!((got.status, got.raw.as_slice()), (200, svg.as_slice()));
+        assert_eq!(
+            got.header("content-disposition"),
+            Some("attachment; filename=\"drawing.svg\"")
+        );
+
+        // Tampered, or expired: refused.
+        let mut tampered = path_of(&photo_url);
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        let r = testkit::send(&app, "GET", &tampered, &[], None).await;
+        assert_eq!((r.status, r.body["error"].as_str()), (403, Some("Invalid media link")));
+        let photo_id = s.message_by_wamid(org, "wamid.photo").unwrap().id;
+        let expired = state.media_links.sign(photo_id, Timestamp::now().millis() / 1000 - 1);
+        let r = testkit::send(&app, "GET", &format!("/media/{expired}"), &[], None).await;
+        assert_eq!(r.status, 410);
+
+        // The other dialects show the same kept file.
+        let envelope = testkit::key(s, org, KeyStyle::Envelope, None).secret;
+        let r = testkit::send(
+            &app,
+            "GET",
+            &format!(
+                "/api/whatsapp/messages?conversationId={}",
+                conversation.render(EntityKind::Conversation, Spelling::Envelope)
+            ),
+            &[
+                ("Authorization", format!("Bearer {envelope}")),
+                ("x-org-id", org.render(EntityKind::Organization, Spelling::Envelope)),
+            ],
+            None,
+        )
+        .await;
+        let image = r.body["data"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["type"] == "image")
+            .unwrap()
+            .clone();
+        let got = testkit::send(
+            &app,
+            "GET",
+            &path_of(image["content"]["url"].as_str().unwrap()),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(got.raw, photo);
+        let kirim = testkit::key(s, org, KeyStyle::Kirim, None).secret;
+        let r = testkit::send(
+            &app,
+            "GET",
+            &format!(
+                "/v1/{PNID}/conversations/{}/messages",
+                conversation.render(EntityKind::Conversation, Spelling::Kirim)
+            ),
+            &[("Authorization", format!("Bearer {kirim}"))],
+            None,
+        )
+        .await;
+        let image = r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["type"] == "image")
+            .unwrap()
+            .clone();
+        let got = testkit::send(
+            &app,
+            "GET",
+            &path_of(image["media"]["link"].as_str().unwrap()),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(got.raw, photo);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
