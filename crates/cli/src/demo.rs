@@ -228,6 +228,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             recipient_spacing_millis: 6000,
             no_dispatch: false,
             media_dir: None,
+            media_retention_days: None,
         },
     )
 }

@@ -52,3 +52,20 @@ pub fn run_main(work: impl FnOnce() -> Result<(), String>) -> ExitCode {
         }
     }
 }
+
+/// `30d`, `12h`, `90m`, `3600s` (or bare seconds) as a duration.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30d, 12h, 90m or 3600s"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?} is not a duration like 30d, 12h, 90m or 3600s")),
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(seconds)))
+}

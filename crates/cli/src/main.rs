@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Received media.
+    Media {
+        #[command(subcommand)]
+        command: MediaCommand,
+    },
     /// Tags on contacts.
     Tag {
         #[command(subcommand)]
@@ -96,6 +101,19 @@ struct StandinArgs {
     webhook_url: Option<String>,
     #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
     whatsapp_app_secret: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum MediaCommand {
+    /// Removes the files of messages received longer ago than --older-than (`30d`, `12h`, `90m`,
+    /// `3600s`); those messages then say their file was pruned. A file a newer message shares stays.
+    Prune {
+        #[arg(long, value_parser = rosetta::parse_duration)]
+        older_than: std::time::Duration,
+        /// The media directory (default: as `serve` picks it).
+        #[arg(long, env = "ROSETTA_MEDIA_DIR")]
+        media_dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -473,6 +491,21 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Standin(args) => standin(args),
+        Command::Media {
+            command: MediaCommand::Prune { older_than, media_dir },
+        } => {
+            let dir = media_dir.unwrap_or_else(|| rosetta::server::default_media_dir(&url));
+            let blobs = rosetta_media::blobs::LocalBlobs::open(&dir)
+                .map_err(|e| format!("media directory {}: {e}", dir.display()))?;
+            let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(open(&url, 2)?);
+            let before =
+                rosetta_core::Timestamp(rosetta_core::Timestamp::now().millis() - older_than.as_millis() as i64);
+            let (files, deleted) = actix_web::rt::System::new()
+                .block_on(rosetta_media::prune(store, &blobs, before))
+                .map_err(explain)?;
+            println!("pruned {files} files ({deleted} blobs deleted)");
+            Ok(())
+        }
     }
 }
 

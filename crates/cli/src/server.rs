@@ -84,6 +84,9 @@ pub struct ServeOptions {
     /// the SQLite file (`<file>.media`), or `rosetta-media` in the working directory on PostgreSQL.
     #[arg(long, env = "ROSETTA_MEDIA_DIR")]
     pub media_dir: Option<std::path::PathBuf>,
+    /// Remove received files older than this many days (checked hourly); unset keeps them.
+    #[arg(long, env = "ROSETTA_MEDIA_RETENTION_DAYS")]
+    pub media_retention_days: Option<u64>,
     /// Do not dispatch sends from this instance (another instance over the same database does).
     #[arg(long, env = "ROSETTA_NO_DISPATCH")]
     pub no_dispatch: bool,
@@ -170,6 +173,21 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             }
             if let Some(fetcher) = fetcher {
                 actix_web::rt::spawn(fetcher.run());
+            }
+            if let Some(days) = options.media_retention_days {
+                let (store, blobs) = (store.clone(), blobs.clone());
+                actix_web::rt::spawn(async move {
+                    loop {
+                        let before =
+                            rosetta_core::Timestamp(rosetta_core::Timestamp::now().millis() - days as i64 * 86_400_000);
+                        match rosetta_media::prune(store.clone(), &blobs, before).await {
+                            Ok((0, _)) => {}
+                            Ok((files, deleted)) => tracing::info!(files, deleted, "media retention pruned files"),
+                            Err(e) => tracing::warn!(error = ?e, "media retention failed"),
+                        }
+                        actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
+                    }
+                });
             }
             let app_state = state.clone();
             // Built once, shared by every worker: rate-limit counters must be too.

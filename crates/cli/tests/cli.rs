@@ -329,6 +329,24 @@ fn migrate_is_idempotent() {
     assert!(String::from_utf8_lossy(&second.stdout).starts_with("0 migration(s) applied"));
 }
 
+#[test]
+fn media_prune_reports_and_refuses_a_bad_duration() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["media", "prune", "--older-than", "30d"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "pruned 0 files (0 blobs deleted)\n"
+    );
+    assert!(
+        sb.dir.join("cli.db.media").is_dir(),
+        "the default media directory is beside the database"
+    );
+    let bad = sb.run(&["media", "prune", "--older-than", "soon"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a duration like 30d"));
+}
+
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;

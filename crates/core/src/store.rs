@@ -234,6 +234,10 @@ pub trait Store: Send + Sync + 'static {
     fn claim_media(&self, now: Timestamp, lease_millis: i64, limit: u32) -> Result<Vec<crate::media::MediaJob>>;
     /// Records what came of a fetch, on its job and its message.
     fn finish_media(&self, message: Id, outcome: crate::media::MediaOutcome) -> Result<()>;
+    /// Retention: every kept file received before `before` is marked pruned (its message then says
+    /// so); returns how many it pruned and the blobs no kept file uses any more, for the caller to
+    /// delete from the blob store. At most `limit` files a call.
+    fn prune_media(&self, before: Timestamp, limit: u32) -> Result<(usize, Vec<String>)>;
     /// The signer of media links, under this database's key (every instance over it agrees).
     fn media_links(&self) -> crate::media::MediaLinks;
     /// A message's file, by the message a signed media link names (the link is the permission;

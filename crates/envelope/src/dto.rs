@@ -307,7 +307,14 @@ impl MessageItem {
             conversation_id: env_id(EntityKind::Conversation, m.conversation_id),
             direction: m.direction.as_str(),
             kind: m.content_type.as_str(),
-            content: content(m.content_type, &m.body, url),
+            content: {
+                let mut content = content(m.content_type, &m.body, url);
+                // A received file says what became of it: pending, stored, failed or pruned.
+                if let (Some(state), Some(object)) = (m.media, content.as_object_mut()) {
+                    object.insert("status".into(), Value::from(state.as_str()));
+                }
+                content
+            },
             status: m.status.as_str(),
             timestamp: time(m.created_at),
             sender_id: m.sender_user_id.map(|u| env_id(EntityKind::User, u)),

@@ -202,6 +202,7 @@ mod tests {
             claim_media(Timestamp, i64, u32) -> Vec<rosetta_core::media::MediaJob>;
             finish_media(Id, rosetta_core::media::MediaOutcome) -> ();
             media_file(Id) -> rosetta_core::media::MediaFileInfo;
+            prune_media(Timestamp, u32) -> (usize, Vec<String>);
             touch_api_keys(&[(Id, Timestamp)]) -> ();
         }
     }

@@ -372,6 +372,9 @@ pub struct MessageMedia {
     pub link: Option<String>,
     pub mime_type: Option<String>,
     pub filename: Option<String>,
+    /// For a received file: pending (being fetched), stored, failed or pruned (removed by
+    /// retention); null for a file sent by link.
+    pub status: Option<&'static str>,
 }
 
 #[derive(Serialize, ToSchema, Debug)]
@@ -419,6 +422,7 @@ impl MessageDto {
             link,
             mime_type: m.body.mime_type.clone(),
             filename: m.body.filename.clone(),
+            status: m.media.map(MediaState::as_str),
         });
         let error = (m.status == MessageStatus::Failed).then(|| MessageError {
             code: error_code(m.error_code),

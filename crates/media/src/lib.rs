@@ -16,3 +16,30 @@
 pub mod blobs;
 pub mod fetch;
 pub mod serve;
+
+/// Retention: marks every kept file received before `before` pruned and deletes the blobs no kept
+/// file uses any more; `(files pruned, blobs deleted)`. Safe to run on several instances at once.
+pub async fn prune(
+    store: std::sync::Arc<dyn rosetta_core::Store>,
+    blobs: &blobs::LocalBlobs,
+    before: rosetta_core::Timestamp,
+) -> Result<(usize, usize), rosetta_core::Error> {
+    let (mut files, mut deleted) = (0, 0);
+    loop {
+        let s = store.clone();
+        let (n, unused) = tokio::task::spawn_blocking(move || s.prune_media(before, 500))
+            .await
+            .map_err(|e| rosetta_core::Error::Internal(format!("blocking task failed: {e}")))??;
+        for blob in &unused {
+            blobs
+                .remove(blob)
+                .await
+                .map_err(|e| rosetta_core::Error::Internal(format!("cannot delete blob {blob}: {e}")))?;
+        }
+        deleted += unused.len();
+        files += n;
+        if n == 0 {
+            return Ok((files, deleted));
+        }
+    }
+}

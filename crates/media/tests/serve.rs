@@ -16,6 +16,11 @@ use rosetta_store::testing::TestDb;
 use rosetta_testkit as testkit;
 use serde_json::Value;
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// The path of a signed link (the test app answers any host).
 fn path_of(url: &str) -> String {
     let at = url.find("/media/").expect("a media link");
@@ -204,6 +209,34 @@ async fn kept_files_are_served_through_signed_links() {
         )
         .await;
         assert_eq!(got.raw, photo);
+        assert_eq!(image["media"]["status"], "stored");
+
+        // Retention: the files go, the messages say so, old links say why.
+        let later = Timestamp(Timestamp::now().millis() + 1_000);
+        let pruned = rosetta_media::prune(store.clone(), &blobs, later).await.unwrap();
+        assert_eq!(pruned, (2, 2));
+        assert!(!blobs.contains(&sha256_hex(&photo)).await.unwrap());
+        let r = testkit::send(&app, "GET", &path_of(&photo_url), &[], None).await;
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (410, Some("The file was removed by the retention policy"))
+        );
+        let listed = list(&app).await;
+        let photo_row = listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["content_type"] == "image")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (photo_row["media_url"].clone(), photo_row["media_status"].clone()),
+            (Value::Null, Value::from("pruned"))
+        );
+        assert_eq!(
+            rosetta_media::prune(store.clone(), &blobs, later).await.unwrap(),
+            (0, 0)
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -516,6 +516,10 @@ impl Store for DieselStore {
         self.write(|c| media::finish(c, message, outcome))
     }
 
+    fn prune_media(&self, before: Timestamp, limit: u32) -> Result<(usize, Vec<String>)> {
+        self.write(|c| media::prune(c, before, limit))
+    }
+
     fn media_links(&self) -> rosetta_core::media::MediaLinks {
         self.media_links.clone()
     }

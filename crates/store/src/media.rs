@@ -169,6 +169,45 @@ pub fn file(c: &mut DbConnection, message: Id) -> Result<rosetta_core::media::Me
     })
 }
 
+/// `Store::prune_media`.
+pub fn prune(c: &mut DbConnection, before: Timestamp, limit: u32) -> Result<(usize, Vec<String>)> {
+    let old: Vec<(Vec<u8>, Option<String>)> = media_files::table
+        .inner_join(messages::table.on(messages::id.eq(media_files::message_id)))
+        .filter(messages::media_state.eq(MediaState::Stored.as_str()))
+        .filter(media_files::created_at.lt(before.millis()))
+        .select((media_files::message_id, media_files::blob))
+        .limit(i64::from(limit))
+        .load(c)
+        .map_err(map_error)?;
+    if old.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    let pruned = old.len();
+    let ids: Vec<Vec<u8>> = old.iter().map(|(id, _)| id.clone()).collect();
+    crate::per_backend!(c, |conn| diesel::update(
+        messages::table.filter(BlobIn::new(messages::id, &ids))
+    )
+    .set(messages::media_state.eq(Some(MediaState::Pruned.as_str())))
+    .execute(conn))
+    .map_err(map_error)?;
+    let mut blobs: Vec<String> = old.into_iter().filter_map(|(_, blob)| blob).collect();
+    blobs.sort();
+    blobs.dedup();
+    // A blob another kept file still uses (the same file received later) stays.
+    let still_used: Vec<Option<String>> = media_files::table
+        .inner_join(messages::table.on(messages::id.eq(media_files::message_id)))
+        .filter(messages::media_state.eq(MediaState::Stored.as_str()))
+        .filter(media_files::blob.eq_any(&blobs))
+        .select(media_files::blob)
+        .load(c)
+        .map_err(map_error)?;
+    let unused = blobs
+        .into_iter()
+        .filter(|b| !still_used.iter().any(|u| u.as_deref() == Some(b.as_str())))
+        .collect();
+    Ok((pruned, unused))
+}
+
 /// Records a fetch's outcome on its job and its message.
 pub fn finish(c: &mut DbConnection, message: Id, outcome: MediaOutcome) -> Result<()> {
     let now = Timestamp::now().millis();

@@ -1170,6 +1170,7 @@ fn every_store_operation_has_a_tenancy_case() {
         "finish_media",        // by the id of a job a worker claimed
         "media_links",         // the database's signer, no tenant data
         "media_file",          // by the message a signed link names: the link is the permission
+        "prune_media",         // retention is the deployment's, across organizations
     ];
     let core = include_str!("../../core/src/store.rs");
     let trait_body = &core[core.find("pub trait Store").unwrap()..];

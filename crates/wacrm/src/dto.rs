@@ -70,6 +70,10 @@ pub struct MessageDto {
     /// A received file: a signed link to Rosetta's copy, good for an hour (null until the file is
     /// fetched, or if it could not be). A file sent by link: that link.
     pub media_url: Option<String>,
+    /// For a received file only: pending (being fetched), stored, failed or pruned (removed by
+    /// retention).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_status: Option<&'static str>,
     pub template_name: Option<String>,
     pub whatsapp_message_id: Option<String>,
     /// received (inbound), or sending, sent, delivered, read, failed (outbound).
@@ -237,6 +241,7 @@ impl MessageDto {
             content_type: content_type(m.content_type).to_owned(),
             content_text: m.body.text,
             media_url,
+            media_status: m.media.map(MediaState::as_str),
             template_name: m.body.template_name,
             whatsapp_message_id: m.wamid,
             status: m.status.as_str().to_owned(),
