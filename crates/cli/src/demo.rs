@@ -229,6 +229,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             no_dispatch: false,
             media_dir: None,
             media_retention_days: None,
+            media_lease_secs: 660,
         },
     )
 }

@@ -84,6 +84,10 @@ pub struct ServeOptions {
     /// the SQLite file (`<file>.media`), or `rosetta-media` in the working directory on PostgreSQL.
     #[arg(long, env = "ROSETTA_MEDIA_DIR")]
     pub media_dir: Option<std::path::PathBuf>,
+    /// How long a media fetch holds its claim before another worker may take it up again (its
+    /// worker died mid-download); longer than a download may take.
+    #[arg(long, env = "ROSETTA_MEDIA_LEASE_SECS", default_value_t = 660)]
+    pub media_lease_secs: u64,
     /// Remove received files older than this many days (checked hourly); unset keeps them.
     #[arg(long, env = "ROSETTA_MEDIA_RETENTION_DAYS")]
     pub media_retention_days: Option<u64>,
@@ -124,8 +128,17 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
         .unwrap_or_else(|| default_media_dir(database_url));
     let blobs = rosetta_media::blobs::LocalBlobs::open(&media_dir)
         .map_err(|e| format!("media directory {}: {e}", media_dir.display()))?;
-    let fetcher = (!options.no_dispatch)
-        .then(|| rosetta_media::fetch::Fetcher::new(store.clone(), graph.clone(), blobs.clone(), Default::default()));
+    let fetcher = (!options.no_dispatch).then(|| {
+        rosetta_media::fetch::Fetcher::new(
+            store.clone(),
+            graph.clone(),
+            blobs.clone(),
+            rosetta_media::fetch::FetchConfig {
+                lease: Duration::from_secs(options.media_lease_secs.max(1)),
+                ..Default::default()
+            },
+        )
+    });
     let dispatcher = (!options.no_dispatch).then(|| {
         rosetta_graph::dispatch::Dispatcher::new(
             store.clone(),
