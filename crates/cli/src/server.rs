@@ -138,6 +138,7 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
                 ..Default::default()
             },
         )
+        .with_signals(state.sending.clone())
     });
     let dispatcher = (!options.no_dispatch).then(|| {
         rosetta_graph::dispatch::Dispatcher::new(

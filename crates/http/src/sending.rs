@@ -28,6 +28,9 @@ pub struct Sending {
     pub queued: Notify,
     /// The message of every finished attempt (sent, failed, retried or unknown).
     pub attempted: broadcast::Sender<Id>,
+    /// Notified after a webhook delivery stored messages (some may have files to fetch): the
+    /// media fetcher wakes.
+    pub received: Notify,
 }
 
 /// A send is retried for an hour by default.
@@ -45,6 +48,7 @@ impl Default for Sending {
             wait_for_attempt: DEFAULT_WAIT_FOR_ATTEMPT,
             queued: Notify::new(),
             attempted: broadcast::channel(1024).0,
+            received: Notify::new(),
         }
     }
 }

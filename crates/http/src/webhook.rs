@@ -202,6 +202,9 @@ async fn receive(
     let count = events.len();
     match state.run(move |store| store.ingest(&events)).await {
         Ok(report) => {
+            if report.messages > 0 {
+                state.sending.received.notify_one();
+            }
             for pnid in &report.unknown_accounts {
                 tracing::info!(phone_number_id = %pnid, "webhook for an unknown phone_number_id acknowledged and skipped");
             }

@@ -43,6 +43,7 @@ pub struct Fetcher {
     graph: GraphClient,
     blobs: LocalBlobs,
     config: FetchConfig,
+    signals: Option<Arc<rosetta_http::sending::Sending>>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -72,7 +73,15 @@ impl Fetcher {
             graph,
             blobs,
             config,
+            signals: None,
         }
+    }
+
+    /// Wakes when a webhook delivery stored messages in this process (instead of waiting for the
+    /// next poll).
+    pub fn with_signals(mut self, signals: Arc<rosetta_http::sending::Sending>) -> Fetcher {
+        self.signals = Some(signals);
+        self
     }
 
     /// One round: claims due jobs, fetches them at once, records each; how many it claimed.
@@ -97,7 +106,12 @@ impl Fetcher {
     pub async fn run(self) {
         loop {
             match self.run_once().await {
-                Ok(0) => actix_web::rt::time::sleep(self.config.idle_poll).await,
+                Ok(0) => match &self.signals {
+                    Some(signals) => {
+                        let _ = actix_web::rt::time::timeout(self.config.idle_poll, signals.received.notified()).await;
+                    }
+                    None => actix_web::rt::time::sleep(self.config.idle_poll).await,
+                },
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = ?e, "media fetch round failed");
