@@ -381,6 +381,65 @@ impl GraphClient {
     }
 }
 
+impl GraphClient {
+    /// `POST /{version}/{phone_number_id}/media`: uploads the file at `path` (streamed from disk)
+    /// for sending by id; Meta's media id.
+    pub async fn upload_media(
+        &self,
+        phone_number_id: &str,
+        token: &AccessToken,
+        path: &std::path::Path,
+        mime_type: &str,
+        filename: &str,
+    ) -> Result<String, GraphError> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| GraphError::Connect(format!("cannot read the file to upload: {e}")))?;
+        let length = file
+            .metadata()
+            .await
+            .map_err(|e| GraphError::Connect(format!("cannot read the file to upload: {e}")))?
+            .len();
+        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(file), length)
+            .file_name(filename.to_owned())
+            .mime_str(mime_type)
+            .map_err(|e| GraphError::Malformed(format!("bad media type {mime_type:?}: {e}")))?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime_type.to_owned())
+            .part("file", part);
+        let url = format!(
+            "{}/{}/{}/media",
+            self.config.base_url.trim_end_matches('/'),
+            self.config.version,
+            phone_number_id
+        );
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(token.expose())
+            .multipart(form)
+            .timeout(DOWNLOAD_TIMEOUT)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        if !(200..300).contains(&status) {
+            return Err(GraphError::Http {
+                status,
+                meta: parse_error(&bytes),
+            });
+        }
+        let answer: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| GraphError::Malformed(e.to_string()))?;
+        answer["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| GraphError::Malformed(format!("no media id: {answer}")))
+    }
+}
+
 /// Whether Meta's declared checksum (base64 or hex of the sha256) names these bytes (`hex`).
 pub fn checksum_matches(declared: &str, hex_sha256: &str) -> bool {
     use base64::Engine;

@@ -124,6 +124,7 @@ impl StandIn {
                             .app_data(web::PayloadConfig::new(1024 * 1024))
                             .route("/{version}/{phone_number_id}/messages", web::post().to(messages))
                             .route("/media-download/{media_id}", web::get().to(media_download))
+                            .route("/{version}/{phone_number_id}/media", web::post().to(media_upload))
                             .route("/{version}/{media_id}", web::get().to(media_info))
                     })
                     .workers(1)
@@ -290,6 +291,58 @@ async fn media_info(
         "file_size": media.bytes.len(),
         "id": media_id,
     }))
+}
+
+/// `POST /{version}/{phone_number_id}/media`: a multipart upload (`messaging_product`, `type`,
+/// `file`) with the number's token; the file becomes a media id it serves like a received one.
+async fn media_upload(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    mut form: actix_multipart::Multipart,
+    shared: web::Data<Arc<Mutex<Shared>>>,
+) -> HttpResponse {
+    use futures_util::StreamExt;
+    let (_, pnid) = path.into_inner();
+    {
+        let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+        shared.requests += 1;
+        let expected = shared.tokens.get(&pnid).cloned();
+        if expected.is_none() || bearer(&req) != expected.as_deref() {
+            return meta_error(401, 190, "Invalid OAuth access token - Cannot parse access token", None);
+        }
+    }
+    let (mut product, mut kind, mut file) = (None, None, None);
+    while let Some(Ok(mut field)) = form.next().await {
+        let name = field.name().map(str::to_owned).unwrap_or_default();
+        let mut bytes = Vec::new();
+        while let Some(Ok(chunk)) = field.next().await {
+            bytes.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "messaging_product" => product = Some(String::from_utf8_lossy(&bytes).into_owned()),
+            "type" => kind = Some(String::from_utf8_lossy(&bytes).into_owned()),
+            "file" => file = Some(bytes),
+            _ => {}
+        }
+    }
+    let (Some("whatsapp"), Some(kind), Some(file)) = (product.as_deref(), kind, file) else {
+        return meta_error(
+            400,
+            100,
+            "(#100) Invalid parameter",
+            Some("messaging_product, type and file are required"),
+        );
+    };
+    let id = format!("{}", rand::random::<u64>());
+    shared.lock().unwrap_or_else(|p| p.into_inner()).media.insert(
+        id.clone(),
+        Media {
+            bytes: file,
+            mime_type: kind,
+            ..Default::default()
+        },
+    );
+    HttpResponse::Ok().json(json!({ "id": id }))
 }
 
 /// The download behind a media URL: the token required, refused once expired.
