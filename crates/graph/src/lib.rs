@@ -233,15 +233,7 @@ impl GraphClient {
             .send()
             .await
             .map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(transport_error)?;
-        if !(200..300).contains(&status) {
-            return Err(GraphError::Http {
-                status,
-                meta: parse_error(&bytes),
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|e| GraphError::Malformed(e.to_string()))
+        answer(response).await
     }
 }
 
@@ -312,15 +304,7 @@ impl GraphClient {
             .send()
             .await
             .map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(transport_error)?;
-        if !(200..300).contains(&status) {
-            return Err(GraphError::Http {
-                status,
-                meta: parse_error(&bytes),
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|e| GraphError::Malformed(e.to_string()))
+        answer(response).await
     }
 
     /// Downloads `url` (with the token, as Meta requires) into `sink`, chunk by chunk (never the
@@ -423,21 +407,25 @@ impl GraphClient {
             .send()
             .await
             .map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(transport_error)?;
-        if !(200..300).contains(&status) {
-            return Err(GraphError::Http {
-                status,
-                meta: parse_error(&bytes),
-            });
-        }
-        let answer: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| GraphError::Malformed(e.to_string()))?;
+        let answer: serde_json::Value = answer(response).await?;
         answer["id"]
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| GraphError::Malformed(format!("no media id: {answer}")))
     }
+}
+
+/// A Graph API answer: its JSON body, or Meta's error (parsed once) for a non-2xx status.
+async fn answer<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, GraphError> {
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.map_err(transport_error)?;
+    if !(200..300).contains(&status) {
+        return Err(GraphError::Http {
+            status,
+            meta: parse_error(&bytes),
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| GraphError::Malformed(e.to_string()))
 }
 
 /// Whether Meta's declared checksum (base64 or hex of the sha256) names these bytes (`hex`).
