@@ -25,19 +25,7 @@ const KEY_HEX: &str = "4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4
 const TOKEN: &str = "EAAG-media-bench";
 
 fn cli(url: &str, args: &[&str], stdin: &str) -> serde_json::Value {
-    use std::io::Write;
-    let mut child = rosetta()
-        .env("ROSETTA_SECRET_KEY", KEY_HEX)
-        .args(["--database-url", url])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    admin(KEY_HEX, url, args, stdin)
 }
 
 fn rss_mib(pid: u32, field: &str) -> f64 {

@@ -39,24 +39,7 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 fn cli(url: &str, args: &[&str], stdin: &str) -> serde_json::Value {
-    use std::io::Write;
-    let mut child = rosetta()
-        .env("ROSETTA_SECRET_KEY", KEY_HEX)
-        .args(["--database-url", url])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    admin(KEY_HEX, url, args, stdin)
 }
 
 fn server(url: &str, port: u16, graph: &str, rate: &str) -> KillOnDrop {

@@ -20,29 +20,7 @@ const KEY_HEX: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5
 const TOKEN: &str = "EAAG-send-crash-token";
 
 fn cli(url: &str, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
-    use std::io::Write;
-    let mut child = rosetta()
-        .env("ROSETTA_SECRET_KEY", KEY_HEX)
-        .args(["--database-url", url])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.unwrap_or("").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    admin(KEY_HEX, url, args, stdin.unwrap_or(""))
 }
 
 fn server(url: &str, port: u16, graph: &str) -> KillOnDrop {

@@ -240,3 +240,25 @@ impl Output {
         self.text.0.lock().unwrap().clone()
     }
 }
+
+/// Runs an admin command on `url` with the secret key `key_hex` and `stdin`; its JSON output
+/// (`null` when it printed none). A failure panics with its stderr.
+pub fn admin(key_hex: &str, url: &str, args: &[&str], stdin: &str) -> serde_json::Value {
+    let mut child = rosetta()
+        .env("ROSETTA_SECRET_KEY", key_hex)
+        .args(["--database-url", url])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
