@@ -227,7 +227,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             recipient_burst: 10,
             recipient_spacing_millis: 6000,
             no_dispatch: false,
-            media_dir: None,
+            media: Default::default(),
             media_retention_days: None,
             media_lease_secs: 660,
         },

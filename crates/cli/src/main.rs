@@ -76,7 +76,7 @@ enum Command {
     /// Fill an organization with realistic synthetic data (the same for the same --seed).
     Seed(SeedArgs),
     /// Start the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run a stand-in for Meta's Graph API (for tests and demos; never what a production
     /// configuration reaches): it takes sends for one number with one token (read from standard
     /// input), answers wamids, and posts signed status webhooks (sent, delivered, read) to
@@ -110,9 +110,9 @@ enum MediaCommand {
     Prune {
         #[arg(long, value_parser = rosetta::parse_duration)]
         older_than: std::time::Duration,
-        /// The media directory (default: as `serve` picks it).
-        #[arg(long, env = "ROSETTA_MEDIA_DIR")]
-        media_dir: Option<std::path::PathBuf>,
+        /// The media store (as `serve` is given it).
+        #[command(flatten)]
+        media: rosetta::server::MediaStore,
     },
 }
 
@@ -485,18 +485,19 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Seed(args) => seed(&url, args),
         Command::Demo(args) => rosetta::demo::run(args),
-        Command::Serve(args) => serve(&url, args.dialect, args.options),
+        Command::Serve(args) => {
+            let args = *args;
+            serve(&url, args.dialect, args.options)
+        }
         Command::Openapi { dialect } => {
             print!("{}", openapi(dialect.dialect())?);
             Ok(())
         }
         Command::Standin(args) => standin(args),
         Command::Media {
-            command: MediaCommand::Prune { older_than, media_dir },
+            command: MediaCommand::Prune { older_than, media },
         } => {
-            let dir = media_dir.unwrap_or_else(|| rosetta::server::default_media_dir(&url));
-            let blobs = rosetta_media::blobs::LocalBlobs::open(&dir)
-                .map_err(|e| format!("media directory {}: {e}", dir.display()))?;
+            let blobs = media.open(&url)?;
             let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(open(&url, 2)?);
             let before =
                 rosetta_core::Timestamp(rosetta_core::Timestamp::now().millis() - older_than.as_millis() as i64);

@@ -80,10 +80,8 @@ pub struct ServeOptions {
     /// The spacing, in milliseconds, of messages to one customer past the burst.
     #[arg(long, env = "ROSETTA_RECIPIENT_SPACING_MILLIS", default_value_t = 6000)]
     pub recipient_spacing_millis: u64,
-    /// Where received media is kept (a directory, content-addressed by sha256). Default: beside
-    /// the SQLite file (`<file>.media`), or `rosetta-media` in the working directory on PostgreSQL.
-    #[arg(long, env = "ROSETTA_MEDIA_DIR")]
-    pub media_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub media: MediaStore,
     /// How long a media fetch holds its claim before another worker may take it up again (its
     /// worker died mid-download); longer than a download may take.
     #[arg(long, env = "ROSETTA_MEDIA_LEASE_SECS", default_value_t = 660)]
@@ -122,12 +120,7 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
         version: options.graph_api_version.clone(),
         ..Default::default()
     })?;
-    let media_dir = options
-        .media_dir
-        .clone()
-        .unwrap_or_else(|| default_media_dir(database_url));
-    let blobs = rosetta_media::blobs::LocalBlobs::open(&media_dir)
-        .map_err(|e| format!("media directory {}: {e}", media_dir.display()))?;
+    let blobs = options.media.open(database_url)?;
     let fetcher = (!options.no_dispatch).then(|| {
         rosetta_media::fetch::Fetcher::new(
             store.clone(),
@@ -265,6 +258,40 @@ pub fn blocking_threads_per_worker(backend: &str, pool_size: u32, workers: usize
     match backend {
         "sqlite" => 512 / workers.max(1),
         _ => (pool_size as usize).div_ceil(workers.max(1)).max(1),
+    }
+}
+
+/// Where media is kept: the blob store's settings, for `serve` and `media prune`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MediaStore {
+    /// Where media is kept (a directory, content-addressed by sha256). Default: beside the SQLite
+    /// file (`<file>.media`), or `rosetta-media` in the working directory on PostgreSQL. With
+    /// --media-s3-url it holds only files on their way into the bucket.
+    #[arg(long, env = "ROSETTA_MEDIA_DIR")]
+    pub media_dir: Option<std::path::PathBuf>,
+    /// Keep media in an S3-compatible bucket instead (AWS S3, MinIO, R2, …), for several instances:
+    /// `s3://bucket` or `s3://bucket/prefix`. Credentials, region and endpoint come from the
+    /// standard variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT (MinIO,
+    /// R2), AWS_ALLOW_HTTP=true for a plain-HTTP endpoint.
+    #[arg(long, env = "ROSETTA_MEDIA_S3_URL")]
+    pub media_s3_url: Option<String>,
+}
+
+impl MediaStore {
+    /// Opens the blob store these settings name.
+    pub fn open(&self, database_url: &str) -> Result<rosetta_media::blobs::Blobs, String> {
+        let dir = self
+            .media_dir
+            .clone()
+            .unwrap_or_else(|| default_media_dir(database_url));
+        match &self.media_s3_url {
+            Some(url) => rosetta_media::blobs::S3Blobs::open(url, &[], &dir)
+                .map(Into::into)
+                .map_err(|e| format!("media store {url}: {e}")),
+            None => rosetta_media::blobs::LocalBlobs::open(&dir)
+                .map(Into::into)
+                .map_err(|e| format!("media directory {}: {e}", dir.display())),
+        }
     }
 }
 

@@ -366,25 +366,18 @@ impl GraphClient {
 }
 
 impl GraphClient {
-    /// `POST /{version}/{phone_number_id}/media`: uploads the file at `path` (streamed from disk)
-    /// for sending by id; Meta's media id.
+    /// `POST /{version}/{phone_number_id}/media`: uploads a file (`body`, `length` bytes, streamed:
+    /// a file on disk or an object in a bucket) for sending by id; Meta's media id.
     pub async fn upload_media(
         &self,
         phone_number_id: &str,
         token: &AccessToken,
-        path: &std::path::Path,
+        body: reqwest::Body,
+        length: u64,
         mime_type: &str,
         filename: &str,
     ) -> Result<String, GraphError> {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| GraphError::Connect(format!("cannot read the file to upload: {e}")))?;
-        let length = file
-            .metadata()
-            .await
-            .map_err(|e| GraphError::Connect(format!("cannot read the file to upload: {e}")))?
-            .len();
-        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(file), length)
+        let part = reqwest::multipart::Part::stream_with_length(body, length)
             .file_name(filename.to_owned())
             .mime_str(mime_type)
             .map_err(|e| GraphError::Malformed(format!("bad media type {mime_type:?}: {e}")))?;

@@ -238,14 +238,17 @@ async fn uploads_become_media_ids() {
     let standin = StandIn::start("127.0.0.1:0").unwrap();
     standin.allow(PNID, TOKEN);
     let graph = client(&standin, Duration::from_secs(5));
-    let dir = std::env::temp_dir().join(format!("rosetta-upload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("invoice.pdf");
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
-    std::fs::write(&path, &bytes).unwrap();
     let token = AccessToken::new(TOKEN).unwrap();
     let id = graph
-        .upload_media(PNID, &token, &path, "application/pdf", "invoice.pdf")
+        .upload_media(
+            PNID,
+            &token,
+            bytes.clone().into(),
+            300_000,
+            "application/pdf",
+            "invoice.pdf",
+        )
         .await
         .unwrap();
     let info = graph.media_info(&id, &token).await.unwrap();
@@ -255,12 +258,18 @@ async fn uploads_become_media_ids() {
     );
     let mut back = Vec::new();
     let got = graph.download(&info.url, &token, 1 << 20, &mut back).await.unwrap();
-    assert_eq!((back, got.size), (bytes, 300_000));
+    assert_eq!((&back, got.size), (&bytes, 300_000));
     let wrong = AccessToken::new("EAAG-wrong").unwrap();
     let refused = graph
-        .upload_media(PNID, &wrong, &path, "application/pdf", "invoice.pdf")
+        .upload_media(
+            PNID,
+            &wrong,
+            bytes.clone().into(),
+            300_000,
+            "application/pdf",
+            "invoice.pdf",
+        )
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Some(190));
-    let _ = std::fs::remove_dir_all(dir);
 }

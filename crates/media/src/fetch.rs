@@ -8,7 +8,7 @@ use rosetta_core::outbox::backoff;
 use rosetta_core::{Error, Store, Timestamp};
 use rosetta_graph::{checksum_matches, DownloadError, GraphClient, GraphError};
 
-use crate::blobs::LocalBlobs;
+use crate::blobs::Blobs;
 
 /// How the worker claims.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ impl Default for FetchConfig {
 pub struct Fetcher {
     store: Arc<dyn Store>,
     graph: GraphClient,
-    blobs: LocalBlobs,
+    blobs: Blobs,
     config: FetchConfig,
     signals: Option<Arc<rosetta_http::sending::Sending>>,
 }
@@ -67,11 +67,11 @@ enum Failure {
 }
 
 impl Fetcher {
-    pub fn new(store: Arc<dyn Store>, graph: GraphClient, blobs: LocalBlobs, config: FetchConfig) -> Fetcher {
+    pub fn new(store: Arc<dyn Store>, graph: GraphClient, blobs: impl Into<Blobs>, config: FetchConfig) -> Fetcher {
         Fetcher {
             store,
             graph,
-            blobs,
+            blobs: blobs.into(),
             config,
             signals: None,
         }

@@ -3,8 +3,9 @@
 //! token) and kept in the blob store.
 //!
 //! - `blobs`: the blob store, content-addressed by sha256, so one file sent twice is kept once; a
-//!   local directory (by default beside the SQLite file). A file enters it only whole and checked:
-//!   it is written to a temporary file and renamed into place.
+//!   local directory (by default beside the SQLite file) or an S3-compatible bucket. A file enters
+//!   it only whole and checked: it is written to a temporary file, then renamed into place or
+//!   uploaded.
 //! - `fetch`: the worker. It claims the store's durable fetch jobs (queued with each media message,
 //!   in its transaction), asks Meta for a fresh URL on every attempt, streams the download (never
 //!   the whole file in memory) within Meta's size limit for the type, checks it against the
@@ -21,7 +22,7 @@ pub mod serve;
 /// file uses any more; `(files pruned, blobs deleted)`. Safe to run on several instances at once.
 pub async fn prune(
     store: std::sync::Arc<dyn rosetta_core::Store>,
-    blobs: &blobs::LocalBlobs,
+    blobs: &blobs::Blobs,
     before: rosetta_core::Timestamp,
 ) -> Result<(usize, usize), rosetta_core::Error> {
     let (mut files, mut deleted) = (0, 0);

@@ -10,7 +10,7 @@ use support::{named, received, PNID};
 use rosetta_core::key::KeyStyle;
 use rosetta_core::*;
 use rosetta_graph::standin::StandIn;
-use rosetta_media::blobs::LocalBlobs;
+use rosetta_media::blobs::{Blobs, LocalBlobs};
 use rosetta_media::fetch::{FetchConfig, Fetcher};
 use rosetta_store::testing::TestDb;
 use rosetta_testkit as testkit;
@@ -30,7 +30,36 @@ fn path_of(url: &str) -> String {
 #[actix_web::test]
 async fn kept_files_are_served_through_signed_links() {
     for db in TestDb::all() {
-        let (store, state) = testkit::state(&db);
+        let dir = std::env::temp_dir().join(format!("rosetta-serve-{}", Id::new().to_string().to_lowercase()));
+        let blobs = LocalBlobs::open(&dir).unwrap();
+        served_through_signed_links(&db, blobs.into()).await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The same from an S3 bucket on a real S3-protocol server (`s3s-fs`): fetched into the bucket,
+/// served from it (whole, a Range, a conditional request), pruned from it.
+#[actix_web::test]
+async fn kept_files_are_served_from_an_s3_bucket() {
+    let Some(s3) = testkit::s3::S3Server::start() else {
+        return;
+    };
+    for db in TestDb::all() {
+        let spool = std::env::temp_dir().join(format!("rosetta-spool-{}", Id::new().to_string().to_lowercase()));
+        let blobs = s3.blobs(db.backend(), &spool);
+        served_through_signed_links(&db, blobs.into()).await;
+        assert_eq!(
+            std::fs::read_dir(spool.join("tmp")).unwrap().count(),
+            0,
+            "no temporary file left"
+        );
+        let _ = std::fs::remove_dir_all(spool);
+    }
+}
+
+async fn served_through_signed_links(db: &TestDb, blobs: Blobs) {
+    {
+        let (store, state) = testkit::state(db);
         let s = store.as_ref();
         let org = s.create_organization("Acme").unwrap().id;
         let account = s.create_account(org, PNID, "+15550783881", None).unwrap().id;
@@ -47,8 +76,6 @@ async fn kept_files_are_served_through_signed_links() {
             ),
         ])
         .unwrap();
-        let dir = std::env::temp_dir().join(format!("rosetta-serve-{}", Id::new().to_string().to_lowercase()));
-        let blobs = LocalBlobs::open(&dir).unwrap();
         let dialects = testkit::Dialects {
             media: Some(blobs.clone()),
             ..testkit::Dialects::all()
@@ -237,6 +264,5 @@ async fn kept_files_are_served_through_signed_links() {
             rosetta_media::prune(store.clone(), &blobs, later).await.unwrap(),
             (0, 0)
         );
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

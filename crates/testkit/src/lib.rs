@@ -17,6 +17,8 @@ use serde_json::Value;
 
 pub use rosetta_store::testing::Shortcuts;
 
+pub mod s3;
+
 /// The time every test rate limiter reads: 30 s into a minute, forever.
 pub const FIXED_NOW: i64 = 1_800_000_030;
 
@@ -52,7 +54,7 @@ pub struct Dialects {
     /// Meta's Graph API (a stand-in's client) for what kirim asks of Meta while a request waits.
     pub graph: Option<rosetta_graph::GraphClient>,
     /// Mounts `/media/{token}` over this blob store.
-    pub media: Option<rosetta_media::blobs::LocalBlobs>,
+    pub media: Option<rosetta_media::blobs::Blobs>,
 }
 
 impl Dialects {
