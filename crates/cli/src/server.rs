@@ -149,6 +149,7 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             },
         )
         .with_signals(state.sending.clone())
+        .with_files(std::sync::Arc::new(blobs.clone()))
     });
     let webhook = rosetta_http::webhook::WebhookConfig::new(
         options.whatsapp_app_secret.as_deref(),

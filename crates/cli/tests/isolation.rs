@@ -221,7 +221,19 @@ async fn no_operation_of_any_dialect_reaches_another_organization() {
             .set_account_token(a.id, a_account, &AccessToken::new("EAAG-isolation").unwrap())
             .unwrap();
         let state = AppState::new(store.clone());
-        let app = rosetta_testkit::app(state, rosetta_testkit::Dialects::all()).await;
+        // A media store, so the upload routes are reached (a JSON body there is A's bad request;
+        // kirim's names B's number in its path).
+        let media_dir =
+            std::env::temp_dir().join(format!("rosetta-isolation-{}", Id::new().to_string().to_lowercase()));
+        let blobs = rosetta_media::blobs::LocalBlobs::open(&media_dir).unwrap();
+        let app = rosetta_testkit::app(
+            state,
+            rosetta_testkit::Dialects {
+                media: Some(blobs.into()),
+                ..rosetta_testkit::Dialects::all()
+            },
+        )
+        .await;
         // B's cursors, made by B's own calls.
         let b_cursor = |d: D, path: &str| {
             let app = &app;
@@ -409,6 +421,7 @@ async fn no_operation_of_any_dialect_reaches_another_organization() {
                 }
             }
         }
+        let _ = std::fs::remove_dir_all(&media_dir);
         eprintln!("isolation matrix: {calls} calls on {}", db.backend());
         assert!(calls >= 30, "the matrix made only {calls} calls");
         // Nothing of B changed.

@@ -20,6 +20,8 @@ pub enum EntityKind {
     Message,
     ApiKey,
     Request,
+    /// A file uploaded to send.
+    Media,
 }
 
 /// The ways of writing an id down.
@@ -48,6 +50,7 @@ impl EntityKind {
             EntityKind::Message => "msg_",
             EntityKind::ApiKey => "key_",
             EntityKind::Request => "req_",
+            EntityKind::Media => "med_",
         }
     }
 
@@ -63,6 +66,7 @@ impl EntityKind {
             EntityKind::Message => "msg_",
             EntityKind::ApiKey => "key_",
             EntityKind::Request => "req_",
+            EntityKind::Media => "media_",
         }
     }
 
@@ -77,6 +81,7 @@ impl EntityKind {
             EntityKind::Message => "message",
             EntityKind::ApiKey => "API key",
             EntityKind::Request => "request",
+            EntityKind::Media => "media file",
         }
     }
 }

@@ -174,3 +174,47 @@ mod tests {
         assert_eq!(links.verify("nope", 0), Err(LinkError::Malformed));
     }
 }
+
+/// The largest file a client may upload to send (Meta's largest, a document's).
+pub const MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
+
+/// How long Rosetta reuses Meta's id for a file it uploaded (Meta keeps an uploaded file 30 days;
+/// a day's margin).
+pub const META_UPLOAD_REUSE_MILLIS: i64 = 29 * 24 * 3600 * 1000;
+
+/// A file received from a client, kept in the blob store, to be uploaded as one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUpload {
+    /// The WhatsApp number it was uploaded for (kirim's path names one).
+    pub account_id: Option<Id>,
+    /// Its sha256 (hex): its address in the blob store.
+    pub sha256: String,
+    pub size: i64,
+    pub mime_type: String,
+    pub filename: Option<String>,
+}
+
+/// A file a client uploaded to send by id: Rosetta's id for it, scoped to its organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub id: Id,
+    pub org_id: Id,
+    pub account_id: Option<Id>,
+    pub sha256: String,
+    pub size: i64,
+    pub mime_type: String,
+    pub filename: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// The file a claimed send carries (a send of an uploaded file): the dispatcher uploads it to Meta
+/// unless `media_id` (Meta's id for it through this account, still fresh) is known, and sends by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFile {
+    /// The upload it came from (pruned uploads leave `None`: the message's own copy is sent).
+    pub upload_id: Option<Id>,
+    pub blob: String,
+    pub mime_type: String,
+    pub filename: String,
+    pub media_id: Option<String>,
+}

@@ -58,6 +58,9 @@ pub struct DispatchJob {
     /// Attempts so far, this one included.
     pub attempts: u32,
     pub deadline_at: Timestamp,
+    /// A send of an uploaded file: the file, to upload to Meta before the send (`payload`'s media
+    /// object then gets Meta's `id`).
+    pub file: Option<crate::media::JobFile>,
 }
 
 /// What came of one attempt.

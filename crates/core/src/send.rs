@@ -30,8 +30,11 @@ pub const MAX_TEMPLATE_NAME_CHARS: usize = 512;
 pub enum MediaSource {
     /// An `https://` (or `http://`) URL Meta fetches.
     Link(String),
-    /// A media id Meta already holds (an upload).
+    /// A media id Meta already holds (uploaded to Meta directly).
     Id(String),
+    /// A file uploaded to Rosetta (its id, in the sender's organization): the dispatcher uploads it
+    /// to Meta and sends by Meta's id.
+    Upload(crate::Id),
 }
 
 /// What a message says, in Meta's send types.
@@ -198,6 +201,17 @@ impl Content {
         Ok(())
     }
 
+    /// The uploaded file it sends, if it sends one.
+    pub fn upload(&self) -> Option<crate::Id> {
+        match self {
+            Content::Media {
+                source: MediaSource::Upload(id),
+                ..
+            } => Some(*id),
+            _ => None,
+        }
+    }
+
     /// The stored message's type.
     pub fn content_type(&self) -> ContentType {
         match self {
@@ -225,6 +239,8 @@ impl Content {
                 let (media_url, media_id) = match source {
                     MediaSource::Link(link) => (Some(link.clone()), None),
                     MediaSource::Id(id) => (None, Some(id.clone())),
+                    // The message's file is the upload (`media_files`), served like a received one.
+                    MediaSource::Upload(_) => (None, None),
                 };
                 MessageBody {
                     text: caption.clone(),
@@ -267,6 +283,8 @@ impl Content {
                 match source {
                     MediaSource::Link(link) => object.insert("link".into(), json!(link)),
                     MediaSource::Id(id) => object.insert("id".into(), json!(id)),
+                    // Meta's id is put in by the dispatcher once the file is uploaded.
+                    MediaSource::Upload(_) => None,
                 };
                 if let Some(caption) = caption {
                     object.insert("caption".into(), json!(caption));

@@ -243,6 +243,12 @@ pub trait Store: Send + Sync + 'static {
     /// A message's file, by the message a signed media link names (the link is the permission;
     /// `NotFound` when the message has no file).
     fn media_file(&self, message: Id) -> Result<crate::media::MediaFileInfo>;
+    /// Records a file a client uploaded to send (already in the blob store); `NotFound` for an
+    /// account not the organization's.
+    fn create_upload(&self, org: Id, upload: crate::media::NewUpload) -> Result<crate::media::Upload>;
+    /// After the dispatcher uploaded a send's file to Meta through `account`: Meta's id, on the
+    /// message's file and (for reuse while Meta keeps it) on the upload it came from.
+    fn remember_meta_media(&self, message: Id, upload: Option<Id>, account: Id, media_id: &str) -> Result<()>;
 
     // Ingest
     /// Applies one webhook delivery's events in one transaction: all of them, or none and an error.

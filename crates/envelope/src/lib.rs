@@ -41,6 +41,7 @@
 mod conversations;
 pub mod dto;
 pub mod error;
+mod media;
 mod messages;
 pub mod params;
 
@@ -112,7 +113,7 @@ impl utoipa::Modify for SecurityAddon {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Rosetta: envelope dialect", version = "1", description = "Manage WhatsApp Business conversations: list, read, close and assign, in the envelope API dialect. Every body is {\"success\": true, \"data\": …} or {\"success\": false, \"error\": \"…\"}."),
-    paths(conversations::list, conversations::get, conversations::close, conversations::assign, messages::list, messages::send),
+    paths(conversations::list, conversations::get, conversations::close, conversations::assign, messages::list, messages::send, media::upload),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
     tags((name = "Conversations"), (name = "Messages"))
@@ -148,7 +149,8 @@ pub fn routes(envelope: web::Data<Envelope>) -> impl FnOnce(&mut web::ServiceCon
                     resource("/messages", "GET, POST")
                         .route(web::get().to(messages::list))
                         .route(web::post().to(messages::send)),
-                );
+                )
+                .service(resource("/media", "POST").route(web::post().to(media::upload)));
         }));
     }
 }

@@ -76,7 +76,8 @@ pub struct SendMessage {
     #[schema(example = "text")]
     r#type: Option<String>,
     /// Shaped like a message's `content` of that type: text `{text}`; media `{url, mimeType,
-    /// caption, filename}`; template `{name, language, components}` (components as Meta takes them).
+    /// caption, filename}` (or `mediaId`, a file uploaded with `POST /api/whatsapp/media`, in place
+    /// of `url`); template `{name, language, components}` (components as Meta takes them).
     #[schema(value_type = Object)]
     content: serde_json::Value,
 }
@@ -107,10 +108,23 @@ fn read_send(body: &[u8]) -> Result<(rosetta_core::Id, rosetta_core::Content), E
         }
     };
     let media = |kind: ContentType| -> Result<Content, EnvelopeError> {
-        let url = text("url")?.ok_or_else(|| EnvelopeError::bad_request("content.url is required"))?;
+        let source = match (text("url")?, text("mediaId")?) {
+            (Some(url), None) => MediaSource::Link(url),
+            // A file uploaded to Rosetta (`POST /api/whatsapp/media`).
+            (None, Some(id)) => MediaSource::Upload(
+                rosetta_core::Id::parse_any(rosetta_core::EntityKind::Media, &id)
+                    .map_err(|_| EnvelopeError::bad_request("content.mediaId is not a media id"))?,
+            ),
+            (Some(_), Some(_)) => {
+                return Err(EnvelopeError::bad_request(
+                    "content.url and content.mediaId cannot both be given",
+                ))
+            }
+            (None, None) => return Err(EnvelopeError::bad_request("content.url is required")),
+        };
         Ok(Content::Media {
             kind,
-            source: MediaSource::Link(url),
+            source,
             caption: text("caption")?,
             filename: text("filename")?,
         })

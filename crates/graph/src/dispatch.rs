@@ -8,6 +8,12 @@
 //! - fail (131047, 131026, 131048, 131049, 368, 100, 132xxx, 190, other 4xx): failed at once with
 //!   Meta's code and details; an account without a token fails as not configured.
 //!
+//! A send of a file uploaded to Rosetta (`DispatchJob::file`) first uploads it to Meta (`POST
+//! /{phone_number_id}/media`, streamed from the blob store through `FileSource`) unless Meta's id
+//! for it is known and fresh, remembers Meta's id (on the message's file and the upload, so one file
+//! sent often goes up once in Meta's 30 days), and sends by that id. An upload that got no answer is
+//! simply tried again (a second upload is harmless, unlike a second send).
+//!
 //! A worker that dies mid-attempt leaves its claim to run out: the store then treats the job as
 //! outcome unknown too (`Store::claim_dispatch`). Store calls run on the blocking pool.
 
@@ -62,6 +68,15 @@ impl Default for DispatchConfig {
     }
 }
 
+/// A file opened for upload: its bytes as a streamed request body, and its length.
+pub type OpenedFile<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<(reqwest::Body, u64)>> + Send + 'a>>;
+
+/// Where the dispatcher reads the files of sends from (the blob store).
+pub trait FileSource: Send + Sync + std::fmt::Debug {
+    fn open<'a>(&'a self, blob: &'a str) -> OpenedFile<'a>;
+}
+
 /// Claims, sends and records; `run` loops until the process stops.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -70,6 +85,7 @@ pub struct Dispatcher {
     config: DispatchConfig,
     signals: Option<Arc<Sending>>,
     pacer: Arc<Pacer>,
+    files: Option<Arc<dyn FileSource>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -95,7 +111,15 @@ impl Dispatcher {
             pacer: Arc::new(Pacer::new(config.pacing.clone())),
             config,
             signals: None,
+            files: None,
         }
+    }
+
+    /// Reads the files of sends of uploaded files from `files` (without it such a send fails,
+    /// saying so).
+    pub fn with_files(mut self, files: Arc<dyn FileSource>) -> Dispatcher {
+        self.files = Some(files);
+        self
     }
 
     /// Wakes on every send queued in this process (instead of waiting for the next poll), and
@@ -296,44 +320,159 @@ impl Dispatcher {
                 title: "whatsapp_not_configured: the WhatsApp account has no access token (rosetta account set-token)"
                     .into(),
             },
-            Ok(Some(token)) => match self.send_paced(&job, &token).await {
-                Ok(accepted) => DispatchOutcome::Sent { wamid: accepted.wamid },
-                Err(e) => {
-                    let error = e.to_string();
-                    match e.disposition() {
-                        Disposition::Retry => DispatchOutcome::Retry {
-                            at: later(retry_wait),
-                            error,
-                        },
-                        Disposition::RetryRecipientLater => DispatchOutcome::Retry {
-                            at: later(retry_wait.max(self.config.recipient_spacing)),
-                            error,
-                        },
-                        Disposition::OutcomeUnknown => DispatchOutcome::Unknown {
-                            until: later(self.config.unknown_for),
-                            error,
-                        },
-                        Disposition::Fail => DispatchOutcome::Failed {
+            Ok(Some(token)) => match self.with_media_id(job, &token, later(retry_wait)).await {
+                Err(outcome) => outcome,
+                Ok(job) => self.sent(job, &token, retry_wait, later).await,
+            },
+        }
+    }
+
+    /// A send of an uploaded file, with Meta's id for it in its payload (uploading it first when
+    /// Meta has none fresh); any other send as it is. `Err` is the attempt's outcome when the
+    /// upload did not succeed (nothing was sent).
+    async fn with_media_id(
+        &self,
+        mut job: DispatchJob,
+        token: &AccessToken,
+        retry_at: Timestamp,
+    ) -> Result<DispatchJob, DispatchOutcome> {
+        let Some(file) = job.file.clone() else {
+            return Ok(job);
+        };
+        let media_id = match file.media_id {
+            Some(media_id) => media_id,
+            None => {
+                let Some(files) = &self.files else {
+                    return Err(DispatchOutcome::Failed {
+                        code: None,
+                        title: "this instance has no media store to read the uploaded file from".into(),
+                    });
+                };
+                let (body, length) = match files.open(&file.blob).await {
+                    Ok(opened) => opened,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(DispatchOutcome::Failed {
+                            code: None,
+                            title: "the uploaded file was removed (retention) before it was sent".into(),
+                        })
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read a file to upload");
+                        return Err(DispatchOutcome::Retry {
+                            at: retry_at,
+                            error: format!("the file could not be read from the media store: {e}"),
+                        });
+                    }
+                };
+                let uploaded = self
+                    .graph
+                    .upload_media(
+                        &job.phone_number_id,
+                        token,
+                        body,
+                        length,
+                        &file.mime_type,
+                        &file.filename,
+                    )
+                    .await;
+                match uploaded {
+                    Ok(media_id) => {
+                        let store = self.store.clone();
+                        let (message, upload, account, id) =
+                            (job.message_id, file.upload_id, job.account_id, media_id.clone());
+                        if let Err(e) = blocking(move || store.remember_meta_media(message, upload, account, &id)).await
+                        {
+                            // Only reuse is lost: the next attempt uploads again.
+                            tracing::warn!(error = ?e, "could not remember Meta's id for an uploaded file");
+                        }
+                        media_id
+                    }
+                    Err(e) => {
+                        let error = format!("uploading the file to Meta failed: {e}");
+                        return Err(match e.disposition() {
+                            Disposition::Retry | Disposition::RetryRecipientLater | Disposition::OutcomeUnknown => {
+                                DispatchOutcome::Retry { at: retry_at, error }
+                            }
+                            Disposition::Fail => DispatchOutcome::Failed {
+                                code: e.code(),
+                                title: format!("uploading the file to Meta failed: {}", e.title()),
+                            },
+                            Disposition::FailTokenInvalid => {
+                                self.flag_token(&job).await;
+                                DispatchOutcome::Failed {
+                                    code: e.code(),
+                                    title: e.title(),
+                                }
+                            }
+                        });
+                    }
+                }
+            }
+        };
+        let kind = job.payload["type"].as_str().unwrap_or_default().to_owned();
+        match job.payload.get_mut(&kind).and_then(|o| o.as_object_mut()) {
+            Some(object) => {
+                object.insert("id".into(), serde_json::Value::String(media_id));
+            }
+            None => {
+                return Err(DispatchOutcome::Failed {
+                    code: None,
+                    title: format!("the queued send has no {kind} object to put the file in"),
+                })
+            }
+        }
+        Ok(job)
+    }
+
+    /// The account needs a new token: sends are refused as not configured until `rosetta account
+    /// set-token`.
+    async fn flag_token(&self, job: &DispatchJob) {
+        let store = self.store.clone();
+        let (org, account) = (job.org_id, job.account_id);
+        if let Err(e) = blocking(move || store.flag_account_token(org, account)).await {
+            tracing::warn!(error = ?e, "could not flag an account's token");
+        }
+        tracing::error!(account = %job.account_id, "Meta refused the account's access token (190): set a new one");
+    }
+
+    /// Sends, and what came of it.
+    async fn sent(
+        &self,
+        job: DispatchJob,
+        token: &AccessToken,
+        retry_wait: Duration,
+        later: impl Fn(Duration) -> Timestamp,
+    ) -> DispatchOutcome {
+        match self.send_paced(&job, token).await {
+            Ok(accepted) => DispatchOutcome::Sent { wamid: accepted.wamid },
+            Err(e) => {
+                let error = e.to_string();
+                match e.disposition() {
+                    Disposition::Retry => DispatchOutcome::Retry {
+                        at: later(retry_wait),
+                        error,
+                    },
+                    Disposition::RetryRecipientLater => DispatchOutcome::Retry {
+                        at: later(retry_wait.max(self.config.recipient_spacing)),
+                        error,
+                    },
+                    Disposition::OutcomeUnknown => DispatchOutcome::Unknown {
+                        until: later(self.config.unknown_for),
+                        error,
+                    },
+                    Disposition::Fail => DispatchOutcome::Failed {
+                        code: e.code(),
+                        title: e.title(),
+                    },
+                    Disposition::FailTokenInvalid => {
+                        self.flag_token(&job).await;
+                        DispatchOutcome::Failed {
                             code: e.code(),
                             title: e.title(),
-                        },
-                        Disposition::FailTokenInvalid => {
-                            // The account needs a new token: sends are refused as not configured
-                            // until `rosetta account set-token`.
-                            let store = self.store.clone();
-                            let (org, account) = (job.org_id, job.account_id);
-                            if let Err(e) = blocking(move || store.flag_account_token(org, account)).await {
-                                tracing::warn!(error = ?e, "could not flag an account's token");
-                            }
-                            tracing::error!(account = %job.account_id, "Meta refused the account's access token (190): set a new one");
-                            DispatchOutcome::Failed {
-                                code: e.code(),
-                                title: e.title(),
-                            }
                         }
                     }
                 }
-            },
+            }
         }
     }
 

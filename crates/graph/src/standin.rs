@@ -89,6 +89,8 @@ struct Shared {
     media: HashMap<String, Media>,
     /// Downloads served whole.
     downloads: usize,
+    /// Uploads accepted.
+    uploads: usize,
 }
 
 /// A running stand-in; stopped when dropped.
@@ -213,6 +215,19 @@ impl StandIn {
         self.lock().downloads
     }
 
+    /// Uploads accepted so far.
+    pub fn uploads(&self) -> usize {
+        self.lock().uploads
+    }
+
+    /// The bytes and type of a media id it serves (an upload, or one added).
+    pub fn media(&self, media_id: &str) -> Option<(Vec<u8>, String)> {
+        self.lock()
+            .media
+            .get(media_id)
+            .map(|m| (m.bytes.clone(), m.mime_type.clone()))
+    }
+
     /// Every request seen, accepted or refused.
     pub fn requests(&self) -> usize {
         self.lock().requests
@@ -334,7 +349,9 @@ async fn media_upload(
         );
     };
     let id = format!("{}", rand::random::<u64>());
-    shared.lock().unwrap_or_else(|p| p.into_inner()).media.insert(
+    let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+    shared.uploads += 1;
+    shared.media.insert(
         id.clone(),
         Media {
             bytes: file,

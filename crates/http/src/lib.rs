@@ -202,6 +202,8 @@ mod tests {
             claim_media(Timestamp, i64, u32) -> Vec<rosetta_core::media::MediaJob>;
             finish_media(Id, rosetta_core::media::MediaOutcome) -> ();
             media_file(Id) -> rosetta_core::media::MediaFileInfo;
+            create_upload(Id, rosetta_core::media::NewUpload) -> rosetta_core::media::Upload;
+            remember_meta_media(Id, Option<Id>, Id, &str) -> ();
             prune_media(Timestamp, u32) -> (usize, Vec<String>);
             touch_api_keys(&[(Id, Timestamp)]) -> ();
         }

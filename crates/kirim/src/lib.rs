@@ -35,6 +35,7 @@ mod contacts;
 mod conversations;
 pub mod dto;
 pub mod error;
+mod media;
 mod messages;
 pub mod params;
 
@@ -108,6 +109,7 @@ impl utoipa::Modify for SecurityAddon {
         conversations::update,
         messages::list,
         messages::send,
+        media::upload,
         contacts::list,
         contacts::create,
         contacts::get,
@@ -152,6 +154,7 @@ pub fn routes(kirim: web::Data<Kirim>) -> impl FnOnce(&mut web::ServiceConfig) {
                         .route(web::get().to(messages::list)),
                 )
                 .service(resource("/{phone_number_id}/messages", "POST").route(web::post().to(messages::send)))
+                .service(resource("/{phone_number_id}/media", "POST").route(web::post().to(media::upload)))
                 .service(
                     resource("/{phone_number_id}/contacts", "GET, POST")
                         .route(web::get().to(contacts::list))

@@ -146,6 +146,13 @@ fn read_body(body: &[u8]) -> Result<Asked, KirimError> {
             string(o, "id", &format!("{name}.id"))?,
         ) {
             (Some(link), None) => MediaSource::Link(link),
+            // A `med_` id is a file uploaded to Rosetta (`POST /v1/{phone_number_id}/media`);
+            // anything else is Meta's own media id.
+            (None, Some(id)) if id.starts_with(EntityKind::Media.kirim_prefix()) => {
+                MediaSource::Upload(Id::parse(EntityKind::Media, Spelling::Kirim, &id).map_err(|_| {
+                    KirimError::invalid_field(&format!("{name}.id"), format!("{name}.id is not a media id"))
+                })?)
+            }
             (None, Some(id)) => MediaSource::Id(id),
             _ => {
                 return Err(KirimError::invalid_field(

@@ -350,3 +350,10 @@ impl Blobs {
         }
     }
 }
+
+/// The dispatcher reads the files of sends from the blob store.
+impl rosetta_graph::dispatch::FileSource for Blobs {
+    fn open<'a>(&'a self, blob: &'a str) -> rosetta_graph::dispatch::OpenedFile<'a> {
+        Box::pin(self.body(blob))
+    }
+}

@@ -17,6 +17,7 @@
 pub mod blobs;
 pub mod fetch;
 pub mod serve;
+pub mod upload;
 
 /// Retention: marks every kept file received before `before` pruned and deletes the blobs no kept
 /// file uses any more; `(files pruned, blobs deleted)`. Safe to run on several instances at once.

@@ -23,6 +23,7 @@ pub mod secrets;
 pub mod seed;
 mod sql;
 pub mod testing;
+mod uploads;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -517,7 +518,12 @@ impl Store for DieselStore {
     }
 
     fn prune_media(&self, before: Timestamp, limit: u32) -> Result<(usize, Vec<String>)> {
-        self.write(|c| media::prune(c, before, limit))
+        self.write(|c| {
+            let (files, mut blobs) = media::prune(c, before, limit)?;
+            let (uploads, uploaded) = uploads::prune(c, before, limit)?;
+            blobs.extend(uploaded);
+            Ok((files + uploads, media::unused(c, blobs)?))
+        })
     }
 
     fn media_links(&self) -> rosetta_core::media::MediaLinks {
@@ -526,6 +532,14 @@ impl Store for DieselStore {
 
     fn media_file(&self, message: Id) -> Result<rosetta_core::media::MediaFileInfo> {
         self.read(|c| media::file(c, message))
+    }
+
+    fn create_upload(&self, org: Id, upload: rosetta_core::media::NewUpload) -> Result<rosetta_core::media::Upload> {
+        self.write(|c| uploads::create(c, org, upload))
+    }
+
+    fn remember_meta_media(&self, message: Id, upload: Option<Id>, account: Id, media_id: &str) -> Result<()> {
+        self.write(|c| uploads::remember(c, message, upload, account, media_id))
     }
 
     fn ingest(&self, events: &[IngestEvent]) -> Result<IngestReport> {

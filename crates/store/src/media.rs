@@ -169,7 +169,8 @@ pub fn file(c: &mut DbConnection, message: Id) -> Result<rosetta_core::media::Me
     })
 }
 
-/// `Store::prune_media`.
+/// Retention for kept files: those made before `before` are marked pruned; their blobs, for
+/// `unused` to check.
 pub fn prune(c: &mut DbConnection, before: Timestamp, limit: u32) -> Result<(usize, Vec<String>)> {
     let old: Vec<(Vec<u8>, Option<String>)> = media_files::table
         .inner_join(messages::table.on(messages::id.eq(media_files::message_id)))
@@ -190,22 +191,34 @@ pub fn prune(c: &mut DbConnection, before: Timestamp, limit: u32) -> Result<(usi
     .set(messages::media_state.eq(Some(MediaState::Pruned.as_str())))
     .execute(conn))
     .map_err(map_error)?;
-    let mut blobs: Vec<String> = old.into_iter().filter_map(|(_, blob)| blob).collect();
+    Ok((pruned, old.into_iter().filter_map(|(_, blob)| blob).collect()))
+}
+
+/// Of `blobs`, those no kept file and no upload uses any more (a file received again later, or
+/// uploaded to send, keeps its blob).
+pub fn unused(c: &mut DbConnection, mut blobs: Vec<String>) -> Result<Vec<String>> {
     blobs.sort();
     blobs.dedup();
-    // A blob another kept file still uses (the same file received later) stays.
-    let still_used: Vec<Option<String>> = media_files::table
+    if blobs.is_empty() {
+        return Ok(blobs);
+    }
+    let mut still_used: Vec<Option<String>> = media_files::table
         .inner_join(messages::table.on(messages::id.eq(media_files::message_id)))
         .filter(messages::media_state.eq(MediaState::Stored.as_str()))
         .filter(media_files::blob.eq_any(&blobs))
         .select(media_files::blob)
         .load(c)
         .map_err(map_error)?;
-    let unused = blobs
+    let uploaded: Vec<String> = uploads::table
+        .filter(uploads::blob.eq_any(&blobs))
+        .select(uploads::blob)
+        .load(c)
+        .map_err(map_error)?;
+    still_used.extend(uploaded.into_iter().map(Some));
+    Ok(blobs
         .into_iter()
         .filter(|b| !still_used.iter().any(|u| u.as_deref() == Some(b.as_str())))
-        .collect();
-    Ok((pruned, unused))
+        .collect())
 }
 
 /// Records a fetch's outcome on its job and its message.

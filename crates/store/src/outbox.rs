@@ -34,6 +34,8 @@ pub struct DispatchJobRow {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A send of an uploaded file (`uploads`).
+    pub upload_id: Option<Vec<u8>>,
 }
 
 impl DispatchJobRow {
@@ -49,6 +51,7 @@ impl DispatchJobRow {
             attempts: u32::try_from(r.attempts)
                 .map_err(|_| corrupt("dispatch_jobs.attempts", &r.attempts.to_string()))?,
             deadline_at: Timestamp(r.deadline_at),
+            file: None,
         })
     }
 }
@@ -58,11 +61,18 @@ impl DispatchJobRow {
 /// the 24-hour window is `Error::WindowClosed` and writes nothing.
 pub fn enqueue(c: &mut DbConnection, org: Id, send: NewSend) -> Result<Message> {
     let conversation = crate::conversations::load_for_update(c, org, send.message.conversation_id)?;
-    enqueue_to(c, org, conversation, send)
+    enqueue_to(c, org, conversation, send, None)
 }
 
-/// `enqueue` on a conversation row already loaded for update.
-fn enqueue_to(c: &mut DbConnection, org: Id, conversation: ConversationRow, send: NewSend) -> Result<Message> {
+/// `enqueue` on a conversation row already loaded for update; a send of an uploaded file attaches
+/// it to the message (its own file, kept) and names it on the job.
+fn enqueue_to(
+    c: &mut DbConnection,
+    org: Id,
+    conversation: ConversationRow,
+    send: NewSend,
+    upload: Option<&rosetta_core::media::Upload>,
+) -> Result<Message> {
     // The 24-hour rule, checked on the locked row: free-form messages only while the window is open.
     let open = rosetta_core::outbox::window_open(conversation.last_inbound_at.map(Timestamp), Timestamp::now());
     if send.message.content_type != ContentType::Template && !open {
@@ -92,9 +102,13 @@ fn enqueue_to(c: &mut DbConnection, org: Id, conversation: ConversationRow, send
             last_error: None,
             created_at: now,
             updated_at: now,
+            upload_id: upload.map(|u| b(u.id)),
         })
         .execute(c)
         .map_err(map_error)?;
+    if let Some(upload) = upload {
+        crate::uploads::attach(c, org, account, message.id, upload)?;
+    }
     Ok(message)
 }
 
@@ -154,6 +168,16 @@ pub fn send(c: &mut DbConnection, org: Id, request: SendRequest) -> Result<SendR
             });
         }
     }
+    // An uploaded file must be this organization's, and within Meta's limit for the type, before
+    // anything is written.
+    let upload = match request.content.upload() {
+        Some(upload_id) => {
+            let upload = crate::uploads::load(c, org, upload_id)?;
+            crate::uploads::check_for(&upload, request.content.content_type())?;
+            Some(upload)
+        }
+        None => None,
+    };
     let now = Timestamp::now();
     // The conversation, locked for the rest of the transaction (the 24-hour rule reads it).
     let (row, contact, phone, contact_created) = match &request.recipient {
@@ -200,6 +224,13 @@ pub fn send(c: &mut DbConnection, org: Id, request: SendRequest) -> Result<SendR
     }
     let recipient = phone.trim_start_matches('+').to_owned();
     let mut body = request.content.stored();
+    if let Some(upload) = upload
+        .as_ref()
+        .filter(|_| request.content.content_type() == ContentType::Document)
+    {
+        // A document keeps the name it was uploaded with unless the send names it.
+        body.filename = body.filename.or_else(|| upload.filename.clone());
+    }
     body.reply_to_message_id = reply_to_message_id;
     body.context_wamid = context.clone();
     let payload = request.content.meta_body(&recipient, context.as_deref());
@@ -223,6 +254,7 @@ pub fn send(c: &mut DbConnection, org: Id, request: SendRequest) -> Result<SendR
             recipient,
             deadline_at: request.deadline_at,
         },
+        upload.as_ref(),
     )?;
     if let Some(key) = &request.idempotency {
         diesel::insert_into(k::table)
@@ -322,8 +354,13 @@ pub fn claim(
         .select((DispatchJobRow::as_select(), whatsapp_accounts::phone_number_id))
         .load(conn))
     .map_err(map_error)?;
+    let mut files = crate::uploads::job_files(c, &ids, now)?;
     rows.into_iter()
-        .map(|(row, phone_number_id)| row.into_job(phone_number_id))
+        .map(|(row, phone_number_id)| {
+            let mut job = row.into_job(phone_number_id)?;
+            job.file = files.remove(&job.message_id);
+            Ok(job)
+        })
         .collect()
 }
 

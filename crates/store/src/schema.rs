@@ -186,6 +186,23 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        upload_id -> Nullable<Binary>,
+    }
+}
+
+diesel::table! {
+    uploads (id) {
+        id -> Binary,
+        org_id -> Binary,
+        account_id -> Nullable<Binary>,
+        blob -> Text,
+        size -> BigInt,
+        mime_type -> Text,
+        filename -> Nullable<Text>,
+        meta_account_id -> Nullable<Binary>,
+        meta_media_id -> Nullable<Text>,
+        meta_uploaded_at -> Nullable<BigInt>,
+        created_at -> BigInt,
     }
 }
 
@@ -215,6 +232,7 @@ diesel::joinable!(contact_tags -> contacts (contact_id));
 diesel::allow_tables_to_appear_in_same_query!(
     dispatch_jobs,
     media_files,
+    uploads,
     settings,
     organizations,
     whatsapp_accounts,

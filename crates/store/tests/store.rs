@@ -1093,6 +1093,34 @@ fn no_operation_reaches_another_organization() {
         nf(s.set_account_token(b.org, a.account, &token), Account);
         nf(s.account_token(b.org, a.account).map(|_| ()), Account);
         nf(s.flag_account_token(b.org, a.account), Account);
+        // A's uploaded file: B can neither upload for A's number nor send A's file, even to its own
+        // conversation; nothing of B's is written by the refusal.
+        let upload = |account| rosetta_core::media::NewUpload {
+            account_id: account,
+            sha256: "ab".repeat(32),
+            size: 1000,
+            mime_type: "image/png".into(),
+            filename: None,
+        };
+        nf(s.create_upload(b.org, upload(Some(a.account))).map(|_| ()), Account);
+        let a_file = s.create_upload(a.org, upload(Some(a.account))).unwrap().id;
+        let b_contact_conv = {
+            let c = contact(s, b.org, "+971501230000", "Bee");
+            s.open_conversation(b.org, b.account, c).unwrap().id
+        };
+        let mut sending_a_file = foreign(Recipient::Conversation(b_contact_conv));
+        sending_a_file.content = Content::Media {
+            kind: ContentType::Image,
+            source: MediaSource::Upload(a_file),
+            caption: None,
+            filename: None,
+        };
+        nf(s.send(b.org, sending_a_file).map(|_| ()), Media);
+        assert!(s
+            .list_messages(b.org, b_contact_conv, &PageRequest::first(10))
+            .unwrap()
+            .items
+            .is_empty());
         // Creating in B never touches or reveals A's rows.
         let made = s
             .create_contact(
@@ -1171,6 +1199,7 @@ fn every_store_operation_has_a_tenancy_case() {
         "media_links",         // the database's signer, no tenant data
         "media_file",          // by the message a signed link names: the link is the permission
         "prune_media",         // retention is the deployment's, across organizations
+        "remember_meta_media", // by the message of a job a worker claimed
     ];
     let core = include_str!("../../core/src/store.rs");
     let trait_body = &core[core.find("pub trait Store").unwrap()..];

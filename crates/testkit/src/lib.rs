@@ -133,15 +133,38 @@ pub async fn send(
     headers: &[(&str, String)],
     body: Option<&str>,
 ) -> Reply {
+    match body {
+        Some(body) => send_bytes(app, method, uri, headers, "application/json", body.as_bytes().to_vec()).await,
+        None => call(app, test::TestRequest::default(), method, uri, headers).await,
+    }
+}
+
+/// `send` with a body of `content_type`.
+pub async fn send_bytes(
+    app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, String)],
+    content_type: &str,
+    body: Vec<u8>,
+) -> Reply {
+    let req = test::TestRequest::default()
+        .insert_header(("Content-Type", content_type))
+        .set_payload(body);
+    call(app, req, method, uri, headers).await
+}
+
+async fn call(
+    app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+    req: test::TestRequest,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, String)],
+) -> Reply {
     let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
-    let mut req = test::TestRequest::default().method(method).uri(uri);
+    let mut req = req.method(method).uri(uri);
     for (name, value) in headers {
         req = req.insert_header((*name, value.as_str()));
-    }
-    if let Some(body) = body {
-        req = req
-            .insert_header(("Content-Type", "application/json"))
-            .set_payload(body.to_owned());
     }
     let resp = test::call_service(app, req.to_request()).await;
     let status = resp.status().as_u16();
@@ -153,6 +176,60 @@ pub async fn send(
         headers,
         raw: bytes.to_vec(),
     }
+}
+
+/// One part of a `multipart/form-data` body.
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    pub name: &'a str,
+    pub filename: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Part<'a> {
+    /// A text field.
+    pub fn text(name: &'a str, value: &'a str) -> Part<'a> {
+        Part {
+            name,
+            filename: None,
+            content_type: None,
+            bytes: value.as_bytes(),
+        }
+    }
+
+    /// A file.
+    pub fn file(filename: &'a str, content_type: &'a str, bytes: &'a [u8]) -> Part<'a> {
+        Part {
+            name: "file",
+            filename: Some(filename),
+            content_type: Some(content_type),
+            bytes,
+        }
+    }
+}
+
+/// A `multipart/form-data` body of `parts`: its `Content-Type` and bytes.
+pub fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
+    const BOUNDARY: &str = "rosetta-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{}\"", part.name).as_bytes(),
+        );
+        if let Some(filename) = part.filename {
+            body.extend_from_slice(format!("; filename=\"{filename}\"").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        if let Some(content_type) = part.content_type {
+            body.extend_from_slice(format!("Content-Type: {content_type}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(part.bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={BOUNDARY}"), body)
 }
 
 /// An API key of `org` in `style`, with `scopes` (`None`: every scope).
@@ -261,7 +338,16 @@ pub fn standin(store: &dyn Store, org: Id, account: Id, phone_number_id: &str) -
 /// Runs a dispatch worker for `state` against the stand-in at `url` on the test's runtime, woken by
 /// the state's send signals as `serve` runs it; retries come after milliseconds, not seconds.
 pub fn dispatch(state: &AppState, url: &str) {
-    let dispatcher = rosetta_graph::dispatch::Dispatcher::new(
+    actix_web::rt::spawn(dispatcher(state, url).run());
+}
+
+/// `dispatch`, reading the files of sends of uploaded files from `blobs` as `serve` does.
+pub fn dispatch_with_media(state: &AppState, url: &str, blobs: rosetta_media::blobs::Blobs) {
+    actix_web::rt::spawn(dispatcher(state, url).with_files(Arc::new(blobs)).run());
+}
+
+fn dispatcher(state: &AppState, url: &str) -> rosetta_graph::dispatch::Dispatcher {
+    rosetta_graph::dispatch::Dispatcher::new(
         state.store.clone(),
         graph(url),
         rosetta_graph::dispatch::DispatchConfig {
@@ -272,8 +358,7 @@ pub fn dispatch(state: &AppState, url: &str) {
             ..Default::default()
         },
     )
-    .with_signals(state.sending.clone());
-    actix_web::rt::spawn(dispatcher.run());
+    .with_signals(state.sending.clone())
 }
 
 /// Waits, on the dispatcher's signals (never a sleep), until `message` is no longer `sending`

@@ -197,6 +197,7 @@ impl DialectError for WacrmError {
             Error::NotFound(EntityKind::Contact) => WacrmError::NotFound("Contact"),
             Error::NotFound(EntityKind::Conversation) => WacrmError::NotFound("Conversation"),
             Error::NotFound(EntityKind::Tag) => WacrmError::NotFound("Tag"),
+            Error::NotFound(EntityKind::Media) => WacrmError::NotFound("Media"),
             // A user who is not a member is, for this organization, a user that does not exist.
             Error::NotFound(EntityKind::User) | Error::NotMember => WacrmError::NotFound("User"),
             Error::NotFound(_) => WacrmError::NotFound("Resource"),

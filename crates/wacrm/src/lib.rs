@@ -32,6 +32,7 @@ mod contacts;
 mod conversations;
 pub mod dto;
 pub mod error;
+mod media;
 mod messages;
 pub mod params;
 
@@ -76,7 +77,7 @@ impl utoipa::Modify for SecurityAddon {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Rosetta: wacrm dialect", version = "1", description = "Conversations, messages and contacts, in the wacrm Conversations API dialect: read them, send messages through the WhatsApp Cloud API, write contacts. Errors are {\"error\":{\"code\",\"message\"}}."),
-    paths(conversations::list, conversations::get, conversations::messages, messages::send, contacts::list, contacts::create, contacts::get, contacts::update, contacts::me),
+    paths(conversations::list, conversations::get, conversations::messages, messages::send, media::upload, contacts::list, contacts::create, contacts::get, contacts::update, contacts::me),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&SecurityAddon),
     tags((name = "Conversations"), (name = "Messages"), (name = "Contacts"), (name = "Account"))
@@ -117,6 +118,7 @@ pub fn routes(wacrm: web::Data<Wacrm>) -> impl FnOnce(&mut web::ServiceConfig) {
                     web::get().to(conversations::messages),
                 ))
                 .service(resource::<WacrmError>("/messages", "POST").route(web::post().to(messages::send)))
+                .service(resource::<WacrmError>("/media", "POST").route(web::post().to(media::upload)))
                 .service(
                     resource::<WacrmError>("/contacts", "GET, POST")
                         .route(web::get().to(contacts::list))

@@ -45,8 +45,11 @@ pub struct SendMessage {
     /// The message (text), or the caption (media, at most 1024 characters).
     #[schema(example = "Your order has shipped!")]
     text: Option<String>,
-    /// The file's public URL (media types).
+    /// The file's public URL (media types), or
     media_url: Option<String>,
+    /// a file uploaded to Rosetta (`POST /api/v1/media`): its id (media types; exactly one of the two).
+    #[schema(format = Uuid)]
+    media_id: Option<String>,
     /// A document's filename.
     filename: Option<String>,
     template: Option<TemplateSpec>,
@@ -262,11 +265,17 @@ fn read_body(body: &[u8]) -> Result<Asked, WacrmError> {
     let kind = string(&map, "type")?.unwrap_or_else(|| "text".into());
     let text = string(&map, "text")?;
     let media = |kind: ContentType| -> Result<Content, WacrmError> {
-        let link = string(&map, "media_url")?
-            .ok_or_else(|| bad(format!("'media_url' is required for {} messages", kind.as_str())))?;
+        let source = match (string(&map, "media_url")?, string(&map, "media_id")?) {
+            (Some(link), None) => MediaSource::Link(link),
+            (None, Some(id)) => MediaSource::Upload(
+                Id::parse(EntityKind::Media, Spelling::Uuid, &id).map_err(|_| bad("'media_id' must be a UUID"))?,
+            ),
+            (Some(_), Some(_)) => return Err(bad("'media_url' and 'media_id' cannot both be given")),
+            (None, None) => return Err(bad(format!("'media_url' is required for {} messages", kind.as_str()))),
+        };
         Ok(Content::Media {
             kind,
-            source: MediaSource::Link(link),
+            source,
             caption: text.clone().filter(|t| !t.is_empty()),
             filename: if kind == ContentType::Document {
                 string(&map, "filename")?
