@@ -399,3 +399,54 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// A file over 100 MB is refused with each dialect's 413 as it streams in, and nothing of it is
+/// left behind (no temporary file, no blob, no upload).
+#[actix_web::test]
+async fn an_upload_over_100_mb_is_413_and_leaves_nothing() {
+    let db = TestDb::sqlite();
+    let (store, state) = testkit::state(&db);
+    let s = store.as_ref();
+    let org = s.create_organization("Acme").unwrap().id;
+    s.create_account(org, PNID, "+15550783881", None).unwrap();
+    let dir = std::env::temp_dir().join(format!("rosetta-upload-{}", Id::new().to_string().to_lowercase()));
+    let blobs: Blobs = LocalBlobs::open(&dir).unwrap().into();
+    let app = testkit::app(
+        state,
+        testkit::Dialects {
+            media: Some(blobs),
+            ..testkit::Dialects::all()
+        },
+    )
+    .await;
+    let huge = vec![0u8; rosetta_core::media::MAX_UPLOAD_BYTES as usize + 1];
+    let (content_type, body) = testkit::multipart(&[Part::file("huge.pdf", "application/pdf", &huge)]);
+    drop(huge);
+    let kirim = vec![(
+        "Authorization",
+        format!("Bearer {}", testkit::key(s, org, KeyStyle::Kirim, None).secret),
+    )];
+    let r = testkit::send_bytes(&app, "POST", &format!("/v1/{PNID}/media"), &kirim, &content_type, body).await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert_eq!(r.body["error"]["type"], "invalid_request_error", "{}", r.body);
+    let files: Vec<_> = walk(&dir);
+    assert!(files.is_empty(), "left behind: {files:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
