@@ -5,6 +5,7 @@
 
 pub mod cursor;
 pub mod error;
+pub mod events;
 pub mod id;
 pub mod idempotency;
 pub mod ingest;

@@ -250,6 +250,11 @@ pub trait Store: Send + Sync + 'static {
     /// message's file and (for reuse while Meta keeps it) on the upload it came from.
     fn remember_meta_media(&self, message: Id, upload: Option<Id>, account: Id, media_id: &str) -> Result<()>;
 
+    // Events out
+    /// The organization's events after `seq` (0: from the start), oldest first, at most `limit`:
+    /// what changed, written with each change (`events`).
+    fn events_after(&self, org: Id, seq: i64, limit: u32) -> Result<Vec<crate::events::Event>>;
+
     // Ingest
     /// Applies one webhook delivery's events in one transaction: all of them, or none and an error.
     /// Accounts are found by `phone_number_id` across organizations (Meta names only the number);

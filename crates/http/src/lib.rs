@@ -203,6 +203,7 @@ mod tests {
             finish_media(Id, rosetta_core::media::MediaOutcome) -> ();
             media_file(Id) -> rosetta_core::media::MediaFileInfo;
             create_upload(Id, rosetta_core::media::NewUpload) -> rosetta_core::media::Upload;
+            events_after(Id, i64, u32) -> Vec<rosetta_core::events::Event>;
             remember_meta_media(Id, Option<Id>, Id, &str) -> ();
             prune_media(Timestamp, u32) -> (usize, Vec<String>);
             touch_api_keys(&[(Id, Timestamp)]) -> ();

@@ -93,6 +93,7 @@ pub fn create(c: &mut DbConnection, org: Id, new: &CheckedContact) -> Result<Con
         .values(&row)
         .execute(c)
         .map_err(map_error)?;
+    crate::events::contact_created(c, &row)?;
     Ok(ContactCreated {
         contact: ContactWithTags {
             contact: row.try_into()?,
@@ -360,6 +361,16 @@ pub fn detach_tag(c: &mut DbConnection, org: Id, contact: Id, tag: Id) -> Result
 /// `Store::update_contact`: each given field checked by the new-contact rules, then written.
 pub fn update(c: &mut DbConnection, org: Id, contact: Id, changes: ContactChanges) -> Result<ContactWithTags> {
     let mut row = load(c, org, contact)?;
+    let fields = |r: &ContactRow| {
+        (
+            r.phone.clone(),
+            r.name.clone(),
+            r.email.clone(),
+            r.company.clone(),
+            r.metadata.clone(),
+        )
+    };
+    let before = fields(&row);
     // The rules of a new contact, once: the changed fields over the current ones.
     let current = row.clone();
     let pick = |change: Option<Option<String>>, now: Option<String>| change.unwrap_or(now);
@@ -398,6 +409,9 @@ pub fn update(c: &mut DbConnection, org: Id, contact: Id, changes: ContactChange
         ))
         .execute(c)
         .map_err(map_error)?;
+    if fields(&row) != before {
+        crate::events::contact_updated(c, &row)?;
+    }
     with_tags(c, row)
 }
 

@@ -69,15 +69,15 @@ fn message(
     // The contact name rule `create_contact` applies, for a name Meta sends.
     let profile_name = validate::profile_name(m.profile_name.as_deref());
     let contact = match crate::contacts::find_by_phone(c, org, &phone)? {
-        Some(row) => {
+        Some(mut row) => {
             if let Some(name) = profile_name.filter(|n| row.name.as_deref() != Some(n.as_str())) {
+                row.updated_at = Timestamp::now().millis();
                 diesel::update(contacts::table.find(row.id.clone()))
-                    .set((
-                        contacts::name.eq(name),
-                        contacts::updated_at.eq(Timestamp::now().millis()),
-                    ))
+                    .set((contacts::name.eq(&name), contacts::updated_at.eq(row.updated_at)))
                     .execute(c)
                     .map_err(map_error)?;
+                row.name = Some(name);
+                crate::events::contact_updated(c, &row)?;
             }
             id(&row.id)?
         }
@@ -99,6 +99,7 @@ fn message(
                 .values(&row)
                 .execute(c)
                 .map_err(map_error)?;
+            crate::events::contact_created(c, &row)?;
             id(&row.id)?
         }
     };
@@ -168,8 +169,10 @@ fn status(c: &mut DbConnection, org: Id, s: &StatusUpdate, report: &mut IngestRe
     let (code, title) = if s.status == MessageStatus::Failed {
         (s.error_code, s.error_title.clone())
     } else {
-        (row.error_code, row.error_title)
+        (row.error_code, row.error_title.clone())
     };
+    let error = (s.status == MessageStatus::Failed).then(|| (code, title.as_deref().unwrap_or_default()));
+    crate::events::status_moved(c, &row, s.status, None, error)?;
     diesel::update(messages::table.find(row.id))
         .set((
             messages::status.eq(s.status.as_str()),

@@ -8,6 +8,7 @@ mod contacts;
 mod conversations;
 pub mod db;
 mod directory;
+mod events;
 mod explain;
 mod group_commit;
 mod idempotency;
@@ -532,6 +533,10 @@ impl Store for DieselStore {
 
     fn media_file(&self, message: Id) -> Result<rosetta_core::media::MediaFileInfo> {
         self.read(|c| media::file(c, message))
+    }
+
+    fn events_after(&self, org: Id, seq: i64, limit: u32) -> Result<Vec<rosetta_core::events::Event>> {
+        self.read(|c| events::after(c, org, seq, limit.min(1000)))
     }
 
     fn create_upload(&self, org: Id, upload: rosetta_core::media::NewUpload) -> Result<rosetta_core::media::Upload> {

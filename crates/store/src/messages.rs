@@ -190,7 +190,15 @@ pub fn append_to(c: &mut DbConnection, org: Id, mut conversation: ConversationRo
         .values(&MessageRow::from_domain(&message))
         .execute(c)
         .map_err(map_error)?;
+    crate::events::message_stored(
+        c,
+        id(&conversation.account_id)?,
+        id(&conversation.contact_id)?,
+        &message,
+    )?;
 
+    // A closed conversation an inbound message reopens announces it.
+    let closed = (conversation.status == ConversationStatus::Closed.as_str()).then(|| conversation.clone());
     conversation.record_message(
         message.direction,
         message.created_at.millis(),
@@ -201,5 +209,8 @@ pub fn append_to(c: &mut DbConnection, org: Id, mut conversation: ConversationRo
         .set(conversation.activity())
         .execute(c)
         .map_err(map_error)?;
+    if let Some(before) = closed {
+        crate::events::conversation_changed(c, &before, &conversation)?;
+    }
     Ok(message)
 }

@@ -276,6 +276,17 @@ pub fn send(c: &mut DbConnection, org: Id, request: SendRequest) -> Result<SendR
     }))
 }
 
+/// A message's row (the dispatch job's message), as it is before an outcome moves it.
+fn message_row(c: &mut DbConnection, message: Id) -> Result<MessageRow> {
+    messages::table
+        .find(b(message))
+        .select(MessageRow::as_select())
+        .first(c)
+        .optional()
+        .map_err(map_error)?
+        .ok_or(Error::NotFound(EntityKind::Message))
+}
+
 /// Jobs whose outcome nobody knows: a claim whose lease ran out (the worker died mid-attempt)
 /// becomes unknown until `now + unknown_for_millis`; an unknown job past that fails, on its message
 /// too, with `OUTCOME_UNKNOWN`.
@@ -393,6 +404,10 @@ pub fn finish(c: &mut DbConnection, message: Id, outcome: DispatchOutcome) -> Re
     };
     let (state, due_at, last_error) = match &outcome {
         DispatchOutcome::Sent { wamid } => {
+            let row = message_row(c, message)?;
+            if row.status == MessageStatus::Sending.as_str() {
+                crate::events::status_moved(c, &row, MessageStatus::Sent, Some(wamid), None)?;
+            }
             // A status webhook may have moved the message on already: only `sending` becomes `sent`.
             let status = diesel::dsl::case_when::<_, _, diesel::sql_types::Text>(
                 messages::status.eq(MessageStatus::Sending.as_str()),
@@ -427,13 +442,10 @@ pub fn finish(c: &mut DbConnection, message: Id, outcome: DispatchOutcome) -> Re
         }
         DispatchOutcome::Unknown { until, error } => (UNKNOWN, Some(until.millis()), Some(error.clone())),
         DispatchOutcome::Failed { code, title } => {
-            let current: String = messages::table
-                .find(b(message))
-                .select(messages::status)
-                .first(c)
-                .map_err(map_error)?;
-            let current = MessageStatus::parse(&current).ok_or_else(|| corrupt("messages.status", &current))?;
+            let row = message_row(c, message)?;
+            let current = MessageStatus::parse(&row.status).ok_or_else(|| corrupt("messages.status", &row.status))?;
             if current.can_advance_to(MessageStatus::Failed) {
+                crate::events::status_moved(c, &row, MessageStatus::Failed, None, Some((*code, title.as_str())))?;
                 diesel::update(messages::table.find(b(message)))
                     .set((
                         messages::status.eq(MessageStatus::Failed.as_str()),

@@ -117,6 +117,7 @@ pub fn find_or_open(
                 .values(&row)
                 .execute(c)
                 .map_err(map_error)?;
+            crate::events::conversation_created(c, &row)?;
             Ok(row)
         }
     }

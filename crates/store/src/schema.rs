@@ -191,6 +191,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    events (seq) {
+        seq -> BigInt,
+        id -> Binary,
+        org_id -> Binary,
+        kind -> Text,
+        account_id -> Nullable<Binary>,
+        conversation_id -> Nullable<Binary>,
+        message_id -> Nullable<Binary>,
+        contact_id -> Nullable<Binary>,
+        data -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     uploads (id) {
         id -> Binary,
         org_id -> Binary,
@@ -233,6 +248,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     dispatch_jobs,
     media_files,
     uploads,
+    events,
     settings,
     organizations,
     whatsapp_accounts,

@@ -1093,6 +1093,9 @@ fn no_operation_reaches_another_organization() {
         nf(s.set_account_token(b.org, a.account, &token), Account);
         nf(s.account_token(b.org, a.account).map(|_| ()), Account);
         nf(s.flag_account_token(b.org, a.account), Account);
+        // A's events are A's: B's log has only B's own.
+        assert!(!s.events_after(a.org, 0, 100).unwrap().is_empty());
+        assert!(s.events_after(b.org, 0, 100).unwrap().iter().all(|e| e.org_id == b.org));
         // A's uploaded file: B can neither upload for A's number nor send A's file, even to its own
         // conversation; nothing of B's is written by the refusal.
         let upload = |account| rosetta_core::media::NewUpload {

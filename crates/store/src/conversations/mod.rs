@@ -314,8 +314,10 @@ pub fn update(c: &mut DbConnection, org: Id, conversation: Id, update: &Conversa
     for user in [update.actor, update.assignee.flatten()].into_iter().flatten() {
         directory::member(c, org, user)?;
     }
+    let before = row.clone();
     if row.apply_update(update, Timestamp::now().millis())? {
         save(c, &row)?;
+        crate::events::conversation_changed(c, &before, &row)?;
     }
     Ok(())
 }

@@ -1,0 +1,20 @@
+-- Events out (the transactional outbox): one row per change a product announces (a message
+-- received, created, its status moved; a conversation created, closed, reopened, assigned; a contact
+-- created, updated), written in the transaction that made the change, whichever path made it.
+-- Webhook deliveries and live streams read it in seq order.
+CREATE TABLE events (
+    seq BIGSERIAL PRIMARY KEY,
+    -- The public id (a ULID): kirim's evt_, wacrm's dedupe id.
+    id BYTEA NOT NULL UNIQUE,
+    org_id BYTEA NOT NULL REFERENCES organizations (id),
+    kind TEXT NOT NULL,
+    account_id BYTEA,
+    conversation_id BYTEA,
+    message_id BYTEA,
+    contact_id BYTEA,
+    -- A snapshot of what the renderers need, taken with the change (JSON).
+    data TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX events_org_seq ON events (org_id, seq);
+CREATE INDEX events_created ON events (created_at);
