@@ -120,3 +120,25 @@ pub fn message_data(
     }
     data
 }
+
+/// What a renderer knows of an event's subjects beyond the event itself, looked up when it is
+/// delivered: the WhatsApp number and the customer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subjects {
+    /// The account's Meta `phone_number_id` and its display number (E.164).
+    pub phone_number_id: Option<String>,
+    pub display_phone_number: Option<String>,
+    /// The customer's phone (E.164) and name.
+    pub contact_phone: Option<String>,
+    pub contact_name: Option<String>,
+}
+
+/// An event in a dialect's words: its event name, its body, and the key a receiver dedupes on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub name: &'static str,
+    pub body: Value,
+    pub dedupe_key: String,
+    /// kirim: `meta` for Meta's own payloads, `kirim` otherwise.
+    pub source: &'static str,
+}

@@ -22,6 +22,8 @@ pub enum EntityKind {
     Request,
     /// A file uploaded to send.
     Media,
+    /// An event out.
+    Event,
 }
 
 /// The ways of writing an id down.
@@ -51,6 +53,7 @@ impl EntityKind {
             EntityKind::ApiKey => "key_",
             EntityKind::Request => "req_",
             EntityKind::Media => "med_",
+            EntityKind::Event => "evt_",
         }
     }
 
@@ -67,6 +70,7 @@ impl EntityKind {
             EntityKind::ApiKey => "key_",
             EntityKind::Request => "req_",
             EntityKind::Media => "media_",
+            EntityKind::Event => "evt_",
         }
     }
 
@@ -82,6 +86,7 @@ impl EntityKind {
             EntityKind::ApiKey => "API key",
             EntityKind::Request => "request",
             EntityKind::Media => "media file",
+            EntityKind::Event => "event",
         }
     }
 }

@@ -41,6 +41,7 @@
 mod conversations;
 pub mod dto;
 pub mod error;
+pub mod events;
 mod media;
 mod messages;
 pub mod params;

@@ -12,6 +12,7 @@ pub mod media;
 pub mod rate_limit;
 pub mod request_id;
 pub mod sending;
+pub mod signing;
 pub mod webhook;
 
 use std::sync::Arc;

@@ -76,9 +76,7 @@ impl WebhookConfig {
 
 /// Signs a body the way Meta does: `sha256=<hex>` (for tests, load generators and demos).
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("sha256={}", crate::signing::plain(secret, body))
 }
 
 fn error(status: actix_web::http::StatusCode, code: &str, message: &str) -> HttpResponse {

@@ -32,6 +32,7 @@ mod contacts;
 mod conversations;
 pub mod dto;
 pub mod error;
+pub mod events;
 mod media;
 mod messages;
 pub mod params;

@@ -1,0 +1,378 @@
+//! Every event kind through every dialect's renderer: changes made through the store's real paths
+//! (ingest, a send and its dispatch, Meta's statuses, conversation updates, contact writes), read
+//! back from the event log, rendered in wacrm's, kirim's and envelope's words (exact bodies), and
+//! signed; each signature checked with an HMAC-SHA256 written here from SHA-256 alone (RFC 2104),
+//! not the signer's own code. On SQLite and (when configured) PostgreSQL.
+
+use rosetta_core::events::{Event, Subjects};
+use rosetta_core::ingest::{InboundMessage, IngestEvent, StatusUpdate};
+use rosetta_core::send::{Recipient, SendRequest, SendResult};
+use rosetta_core::*;
+use rosetta_store::testing::{Shortcuts, TestDb};
+use serde_json::{json, Value};
+
+const PNID: &str = "106540352242922";
+
+/// HMAC-SHA256 (RFC 2104), from SHA-256 alone.
+fn hmac(key: &[u8], message: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::digest([pad(0x36), message.to_vec()].concat());
+    hex::encode(Sha256::digest([pad(0x5c), inner.to_vec()].concat()))
+}
+
+fn customer_says(wamid: &str, text: &str, at: i64) -> IngestEvent {
+    IngestEvent::Message(InboundMessage {
+        phone_number_id: PNID.into(),
+        wa_id: "971501234567".into(),
+        profile_name: Some("Ahmed".into()),
+        wamid: wamid.into(),
+        timestamp: Timestamp::from_unix_seconds(at),
+        content_type: ContentType::Text,
+        body: MessageBody {
+            text: Some(text.into()),
+            ..Default::default()
+        },
+        media_sha256: None,
+    })
+}
+
+fn spelled(kind: EntityKind, id: Option<Id>, spelling: Spelling) -> Value {
+    id.map_or(Value::Null, |id| json!(id.render(kind, spelling)))
+}
+fn u(kind: EntityKind, id: Option<Id>) -> Value {
+    spelled(kind, id, Spelling::Uuid)
+}
+fn k(kind: EntityKind, id: Option<Id>) -> Value {
+    spelled(kind, id, Spelling::Kirim)
+}
+fn e(kind: EntityKind, id: Option<Id>) -> Value {
+    spelled(kind, id, Spelling::Envelope)
+}
+
+#[test]
+fn every_event_in_every_dialect() {
+    for db in TestDb::all() {
+        let s = db.instance();
+        let org = s.create_organization("Acme").unwrap().id;
+        let account = s.create_account(org, PNID, "+15550783881", None).unwrap().id;
+        let agent = s.create_user(org, "Alice", "alice@acme.test").unwrap().id;
+        s.set_account_token(org, account, &AccessToken::new("EAAG-events").unwrap())
+            .unwrap();
+        s.ingest(&[customer_says("wamid.in1", "hello", 1_779_000_000)]).unwrap();
+        let conversation = s.message_by_wamid(org, "wamid.in1").unwrap().conversation_id;
+        let SendResult::Queued(sent) = s
+            .send(
+                org,
+                SendRequest {
+                    recipient: Recipient::Conversation(conversation),
+                    // A template: the customer's messages are older than 24 hours.
+                    content: Content::Template {
+                        name: "order_update".into(),
+                        language: "en_US".into(),
+                        components: None,
+                    },
+                    reply_to: None,
+                    sender_type: SenderType::Agent,
+                    sender_user_id: Some(agent),
+                    idempotency: None,
+                    deadline_at: Timestamp(i64::MAX),
+                },
+            )
+            .unwrap()
+        else {
+            panic!("queued")
+        };
+        s.claim_dispatch(Timestamp::now(), 60_000, 600_000, 10).unwrap();
+        s.finish_dispatch(
+            sent.message.id,
+            DispatchOutcome::Sent {
+                wamid: "wamid.out1".into(),
+            },
+        )
+        .unwrap();
+        s.ingest(&[IngestEvent::Status(StatusUpdate {
+            phone_number_id: PNID.into(),
+            wamid: "wamid.out1".into(),
+            status: MessageStatus::Failed,
+            timestamp: Timestamp::now(),
+            error_code: Some(131026),
+            error_title: Some("Message undeliverable".into()),
+            callback_data: None,
+        })])
+        .unwrap();
+        s.assign(org, conversation, Some(agent)).unwrap();
+        s.update_conversation(org, conversation, ConversationUpdate::close(None, Some(agent)))
+            .unwrap();
+        let contact = s.get_conversation(org, conversation).unwrap().contact.contact.id;
+        s.update_contact(
+            org,
+            contact,
+            ContactChanges {
+                email: Some(Some("ahmed@example.com".into())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        s.ingest(&[customer_says("wamid.in2", "back again", 1_779_000_100)])
+            .unwrap();
+
+        let events = s.events_after(org, 0, 100).unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "contact.created",
+                "conversation.created",
+                "message.received",
+                "message.created",
+                "message.status",
+                "message.status",
+                "conversation.assigned",
+                "conversation.closed",
+                "contact.updated",
+                "message.received",
+                "conversation.reopened",
+            ]
+        );
+        let subjects = Subjects {
+            phone_number_id: Some(PNID.into()),
+            display_phone_number: Some("+15550783881".into()),
+            contact_phone: Some("+971501234567".into()),
+            contact_name: Some("Ahmed".into()),
+        };
+        let at = |ev: &Event| ev.created_at.to_rfc3339();
+        let secs = |ev: &Event| (ev.created_at.millis() / 1000).to_string();
+        let user_k = agent.render(EntityKind::User, Spelling::Kirim);
+        let user_e = agent.render(EntityKind::User, Spelling::Envelope);
+        let meta = |value: Value| {
+            let mut value = value;
+            value["messaging_product"] = json!("whatsapp");
+            value["metadata"] = json!({"display_phone_number": "15550783881", "phone_number_id": PNID});
+            json!({"object": "whatsapp_business_account",
+                   "entry": [{"id": PNID, "changes": [{"field": "messages", "value": value}]}]})
+        };
+        // What each dialect makes of each event (None: that product has no such event).
+        for (i, ev) in events.iter().enumerate() {
+            let conv_u = u(EntityKind::Conversation, ev.conversation_id);
+            let contact_u = u(EntityKind::Contact, ev.contact_id);
+            let wacrm_event = |name: &str, data: Value| {
+                json!({"id": ev.id.render(EntityKind::Event, Spelling::Uuid), "event": name,
+                       "occurred_at": at(ev), "account_id": org.render(EntityKind::Organization, Spelling::Uuid),
+                       "data": data})
+            };
+            let kirim_event = |name: &str, data: Value| {
+                json!({"id": ev.id.render(EntityKind::Event, Spelling::Kirim), "type": name,
+                       "created_at": at(ev), "livemode": true, "data": data})
+            };
+            let envelope_event = |name: &str, data: Value| {
+                json!({"event": name, "timestamp": at(ev),
+                       "org_id": org.render(EntityKind::Organization, Spelling::Envelope), "data": data})
+            };
+            let contact_k = json!({"id": k(EntityKind::Contact, ev.contact_id), "object": "contact",
+                                   "phone_number": "+971501234567", "name": "Ahmed",
+                                   "email": ev.data["email"]});
+            let (wacrm, kirim, envelope): (Option<Value>, Option<Value>, Option<Value>) = match i {
+                0 => (
+                    Some(wacrm_event(
+                        "contact.created",
+                        json!({"contact_id": contact_u, "phone": "+971501234567", "name": "Ahmed"}),
+                    )),
+                    Some(kirim_event("contact.created", json!({"contact": contact_k}))),
+                    Some(envelope_event(
+                        "contact.created",
+                        json!({"contact_id": e(EntityKind::Contact, ev.contact_id), "phone": "+971501234567",
+                               "name": "Ahmed", "email": null}),
+                    )),
+                ),
+                1 => (
+                    Some(wacrm_event(
+                        "conversation.created",
+                        json!({"conversation_id": conv_u, "contact_id": contact_u}),
+                    )),
+                    None,
+                    Some(envelope_event(
+                        "conversation.created",
+                        json!({"conversation_id": e(EntityKind::Conversation, ev.conversation_id),
+                               "contact_id": e(EntityKind::Contact, ev.contact_id)}),
+                    )),
+                ),
+                2 => (
+                    Some(wacrm_event(
+                        "message.received",
+                        json!({"conversation_id": conv_u, "contact_id": contact_u,
+                               "whatsapp_message_id": "wamid.in1", "content_type": "text", "text": "hello"}),
+                    )),
+                    Some(meta(json!({
+                        "contacts": [{"profile": {"name": "Ahmed"}, "wa_id": "971501234567"}],
+                        "messages": [{"from": "971501234567", "id": "wamid.in1", "timestamp": "1779000000",
+                                      "type": "text", "text": {"body": "hello"}}],
+                    }))),
+                    Some(envelope_event(
+                        "message.received",
+                        json!({"message_id": e(EntityKind::Message, ev.message_id),
+                               "conversation_id": e(EntityKind::Conversation, ev.conversation_id),
+                               "from": "+971501234567", "contact_name": "Ahmed", "type": "text",
+                               "content": {"text": "hello"}, "timestamp": "2026-05-17T06:40:00.000Z"}),
+                    )),
+                ),
+                3 => (
+                    None,
+                    Some(kirim_event(
+                        "message.created",
+                        json!({"message": {"id": k(EntityKind::Message, ev.message_id), "object": "message",
+                               "conversation_id": k(EntityKind::Conversation, ev.conversation_id),
+                               "direction": "outbound", "type": "template", "status": "pending",
+                               "wamid": null, "text": null}}),
+                    )),
+                    None,
+                ),
+                4 => (
+                    Some(wacrm_event(
+                        "message.status_updated",
+                        json!({"whatsapp_message_id": "wamid.out1", "conversation_id": conv_u, "status": "sent"}),
+                    )),
+                    Some(meta(
+                        json!({"statuses": [{"id": "wamid.out1", "status": "sent", "timestamp": secs(ev),
+                                                   "recipient_id": "971501234567"}]}),
+                    )),
+                    Some(envelope_event(
+                        "message.sent",
+                        json!({"message_id": e(EntityKind::Message, ev.message_id),
+                               "conversation_id": e(EntityKind::Conversation, ev.conversation_id),
+                               "wa_message_id": "wamid.out1"}),
+                    )),
+                ),
+                5 => (
+                    Some(wacrm_event(
+                        "message.status_updated",
+                        json!({"whatsapp_message_id": "wamid.out1", "conversation_id": conv_u, "status": "failed"}),
+                    )),
+                    Some(meta(
+                        json!({"statuses": [{"id": "wamid.out1", "status": "failed", "timestamp": secs(ev),
+                                                   "recipient_id": "971501234567",
+                                                   "errors": [{"code": 131026, "title": "Message undeliverable"}]}]}),
+                    )),
+                    None,
+                ),
+                6 => (
+                    None,
+                    Some(kirim_event(
+                        "conversation.assigned",
+                        json!({"conversation": {"id": k(EntityKind::Conversation, ev.conversation_id),
+                                                "object": "conversation", "status": "open"},
+                               "assignee": {"user_id": user_k, "team_id": null, "previous_user_id": null}}),
+                    )),
+                    Some(envelope_event(
+                        "conversation.assigned",
+                        json!({"conversation_id": e(EntityKind::Conversation, ev.conversation_id),
+                               "contact_id": e(EntityKind::Contact, ev.contact_id),
+                               "assigned_to": user_e, "previous_assignee": null}),
+                    )),
+                ),
+                7 => (
+                    Some(wacrm_event(
+                        "conversation.closed",
+                        json!({"conversation_id": conv_u, "contact_id": contact_u}),
+                    )),
+                    Some(kirim_event(
+                        "conversation.closed",
+                        json!({"conversation": {"id": k(EntityKind::Conversation, ev.conversation_id),
+                                                "object": "conversation", "status": "resolved",
+                                                "closed_by_user_id": user_k}}),
+                    )),
+                    Some(envelope_event(
+                        "conversation.closed",
+                        json!({"conversation_id": e(EntityKind::Conversation, ev.conversation_id),
+                               "contact_id": e(EntityKind::Contact, ev.contact_id), "closed_by": user_e}),
+                    )),
+                ),
+                8 => (
+                    None,
+                    Some(kirim_event("contact.updated", json!({"contact": contact_k}))),
+                    Some(envelope_event(
+                        "contact.updated",
+                        json!({"contact_id": e(EntityKind::Contact, ev.contact_id), "phone": "+971501234567",
+                               "name": "Ahmed", "email": "ahmed@example.com"}),
+                    )),
+                ),
+                9 => (
+                    Some(wacrm_event(
+                        "message.received",
+                        json!({"conversation_id": conv_u, "contact_id": contact_u,
+                               "whatsapp_message_id": "wamid.in2", "content_type": "text", "text": "back again"}),
+                    )),
+                    Some(meta(json!({
+                        "contacts": [{"profile": {"name": "Ahmed"}, "wa_id": "971501234567"}],
+                        "messages": [{"from": "971501234567", "id": "wamid.in2", "timestamp": "1779000100",
+                                      "type": "text", "text": {"body": "back again"}}],
+                    }))),
+                    Some(envelope_event(
+                        "message.received",
+                        json!({"message_id": e(EntityKind::Message, ev.message_id),
+                               "conversation_id": e(EntityKind::Conversation, ev.conversation_id),
+                               "from": "+971501234567", "contact_name": "Ahmed", "type": "text",
+                               "content": {"text": "back again"}, "timestamp": "2026-05-17T06:41:40.000Z"}),
+                    )),
+                ),
+                // Reopening is announced by none of the three products.
+                10 => (None, None, None),
+                _ => unreachable!(),
+            };
+            let got = |r: Option<rosetta_core::events::Rendered>| r.map(|r| r.body);
+            assert_eq!(
+                got(rosetta_wacrm::events::render(ev, &subjects)),
+                wacrm,
+                "wacrm, event {i}"
+            );
+            assert_eq!(
+                got(rosetta_kirim::events::render(ev, &subjects)),
+                kirim,
+                "kirim, event {i}"
+            );
+            assert_eq!(
+                got(rosetta_envelope::events::render(ev, &subjects)),
+                envelope,
+                "envelope, event {i}"
+            );
+        }
+
+        // Dedupe keys: wacrm's body id, kirim's evt_ id or the wamid (and status), envelope's event id.
+        let received = rosetta_kirim::events::render(&events[2], &subjects).unwrap();
+        assert_eq!((received.dedupe_key.as_str(), received.source), ("wamid.in1", "meta"));
+        let status = rosetta_kirim::events::render(&events[4], &subjects).unwrap();
+        assert_eq!(status.dedupe_key, "wamid.out1.sent");
+        let assigned = rosetta_kirim::events::render(&events[6], &subjects).unwrap();
+        assert_eq!(
+            (assigned.dedupe_key.clone(), assigned.source),
+            (events[6].id.render(EntityKind::Event, Spelling::Kirim), "kirim")
+        );
+        assert!(assigned.dedupe_key.starts_with("evt_"));
+
+        // Signatures, checked independently.
+        let body = serde_json::to_vec(&rosetta_wacrm::events::render(&events[2], &subjects).unwrap().body).unwrap();
+        let t = 1_780_000_000;
+        let header = rosetta_wacrm::events::signature("whsec_wacrm", t, &body);
+        let signed = [format!("{t}.").into_bytes(), body.clone()].concat();
+        assert_eq!(header, format!("t={t},v1={}", hmac(b"whsec_wacrm", &signed)));
+        let header = rosetta_kirim::events::signature(&["whsec_old", "whsec_new"], t, &body);
+        assert_eq!(
+            header,
+            format!(
+                "t={t},v1={},v1={}",
+                hmac(b"whsec_old", &signed),
+                hmac(b"whsec_new", &signed)
+            )
+        );
+        assert_eq!(
+            rosetta_envelope::events::signature("env-secret", &body),
+            hmac(b"env-secret", &body)
+        );
+    }
+}
