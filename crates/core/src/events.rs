@@ -84,8 +84,9 @@ pub struct NewEvent {
 /// An event in the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    /// Its place in the log: increasing in commit order (what a stream resumes after).
-    pub seq: i64,
+    /// Its place in the log (given after commit by the sequencer, `Store::sequence_events`): a
+    /// reader that has read up to a position never misses a later one (what a stream resumes after).
+    pub pos: i64,
     /// Its public id (kirim's `evt_`, wacrm's dedupe UUID).
     pub id: Id,
     pub org_id: Id,

@@ -251,9 +251,16 @@ pub trait Store: Send + Sync + 'static {
     fn remember_meta_media(&self, message: Id, upload: Option<Id>, account: Id, media_id: &str) -> Result<()>;
 
     // Events out
-    /// The organization's events after `seq` (0: from the start), oldest first, at most `limit`:
-    /// what changed, written with each change (`events`).
-    fn events_after(&self, org: Id, seq: i64, limit: u32) -> Result<Vec<crate::events::Event>>;
+    /// The organization's events after position `pos` (0: from the start), in order, at most
+    /// `limit`: what changed, written with each change (`events`), once the sequencer gave them
+    /// their positions.
+    fn events_after(&self, org: Id, pos: i64, limit: u32) -> Result<Vec<crate::events::Event>>;
+    /// The newest position of the organization's log (0 when empty).
+    fn newest_event(&self, org: Id) -> Result<i64>;
+    /// The sequencer: gives committed events their positions in the log (`Event::pos`), in an order
+    /// no later commit can precede; how many. Run by `serve` a few times a second; safe on several
+    /// instances at once (one sequences, the others find nothing to do).
+    fn sequence_events(&self) -> Result<usize>;
 
     // Ingest
     /// Applies one webhook delivery's events in one transaction: all of them, or none and an error.

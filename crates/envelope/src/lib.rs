@@ -114,10 +114,10 @@ impl utoipa::Modify for SecurityAddon {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Rosetta: envelope dialect", version = "1", description = "Manage WhatsApp Business conversations: list, read, close and assign, in the envelope API dialect. Every body is {\"success\": true, \"data\": …} or {\"success\": false, \"error\": \"…\"}."),
-    paths(conversations::list, conversations::get, conversations::close, conversations::assign, messages::list, messages::send, media::upload),
+    paths(conversations::list, conversations::get, conversations::close, conversations::assign, messages::list, messages::send, media::upload, events::stream),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
-    tags((name = "Conversations"), (name = "Messages"))
+    tags((name = "Conversations"), (name = "Messages"), (name = "Events"))
 )]
 struct ApiDoc;
 
@@ -151,7 +151,8 @@ pub fn routes(envelope: web::Data<Envelope>) -> impl FnOnce(&mut web::ServiceCon
                         .route(web::get().to(messages::list))
                         .route(web::post().to(messages::send)),
                 )
-                .service(resource("/media", "POST").route(web::post().to(media::upload)));
+                .service(resource("/media", "POST").route(web::post().to(media::upload)))
+                .service(resource("/events/stream", "GET").route(web::get().to(events::stream)));
         }));
     }
 }

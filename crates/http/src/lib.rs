@@ -7,6 +7,7 @@ pub mod auth;
 pub mod dialect;
 pub mod docs;
 pub mod errors;
+pub mod events;
 pub mod jwt;
 pub mod media;
 pub mod rate_limit;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub sending: Arc<sending::Sending>,
     /// The signer of media links (the store's key).
     pub media_links: rosetta_core::media::MediaLinks,
+    /// The signal from the event sequencer to this process's event streams.
+    pub live: Arc<events::Live>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -52,6 +55,7 @@ impl AppState {
             key_usage: auth::KeyUsage::default(),
             inline_reads: false,
             sending: Arc::new(sending::Sending::default()),
+            live: Arc::default(),
         }
     }
 
@@ -205,6 +209,8 @@ mod tests {
             media_file(Id) -> rosetta_core::media::MediaFileInfo;
             create_upload(Id, rosetta_core::media::NewUpload) -> rosetta_core::media::Upload;
             events_after(Id, i64, u32) -> Vec<rosetta_core::events::Event>;
+            newest_event(Id) -> i64;
+            sequence_events() -> usize;
             remember_meta_media(Id, Option<Id>, Id, &str) -> ();
             prune_media(Timestamp, u32) -> (usize, Vec<String>);
             touch_api_keys(&[(Id, Timestamp)]) -> ();

@@ -170,3 +170,43 @@ pub const EVENT_NAMES: [&str; 7] = [
     "contact.created",
     "contact.updated",
 ];
+
+/// A live stream of the organization's events (Server-Sent Events), in kirim's webhook bodies: `id:`
+/// the event's position, `event:` its kirim type, `data:` its body (Meta's payload for
+/// `message.received` and `message.status`). Resumes after `Last-Event-ID` with no gap; without it,
+/// starts with what happens next.
+#[utoipa::path(
+    get,
+    path = "/v1/events/stream",
+    tag = "Events",
+    params(
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (its id in the stream)"),
+        ("last_event_id" = Option<i64>, Query, minimum = 0, description = "The same, for clients that cannot set headers"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The stream (text/event-stream)", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Last-Event-ID is not an id of this stream", body = crate::error::ErrorBody),
+        (status = 401, description = "Authentication failure", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = crate::error::ErrorBody),
+        (status = 503, description = "Database unavailable", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn stream(
+    req: actix_web::HttpRequest,
+    kirim: actix_web::web::Data<crate::Kirim>,
+) -> Result<actix_web::HttpResponse, crate::error::KirimError> {
+    let from =
+        rosetta_http::events::resume_from(&req).map_err(|e| crate::error::KirimError::from(e).param("Last-Event-ID"));
+    let (org, from) = rosetta_http::dialect::call(
+        &req,
+        &kirim.state,
+        kirim.checks(&req, crate::Access::Read, rosetta_http::auth::Cost::BoundedRead)?,
+        from,
+        |_, principal, from| Ok((principal.org, from)),
+    )
+    .await?;
+    rosetta_http::events::stream(kirim.state.clone(), org, from, render)
+        .await
+        .map_err(rosetta_http::dialect::from_core)
+}

@@ -111,6 +111,7 @@ impl utoipa::Modify for SecurityAddon {
         messages::list,
         messages::send,
         media::upload,
+        events::stream,
         contacts::list,
         contacts::create,
         contacts::get,
@@ -121,7 +122,7 @@ impl utoipa::Modify for SecurityAddon {
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&SecurityAddon),
-    tags((name = "Conversations"), (name = "Messages"), (name = "Contacts"), (name = "Account"))
+    tags((name = "Conversations"), (name = "Messages"), (name = "Contacts"), (name = "Account"), (name = "Events"))
 )]
 struct ApiDoc;
 
@@ -156,6 +157,7 @@ pub fn routes(kirim: web::Data<Kirim>) -> impl FnOnce(&mut web::ServiceConfig) {
                 )
                 .service(resource("/{phone_number_id}/messages", "POST").route(web::post().to(messages::send)))
                 .service(resource("/{phone_number_id}/media", "POST").route(web::post().to(media::upload)))
+                .service(resource("/events/stream", "GET").route(web::get().to(events::stream)))
                 .service(
                     resource("/{phone_number_id}/contacts", "GET, POST")
                         .route(web::get().to(contacts::list))

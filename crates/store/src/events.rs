@@ -182,10 +182,50 @@ pub fn contact_updated(c: &mut DbConnection, row: &ContactRow) -> Result<()> {
     record(c, id(&row.org_id)?, event)
 }
 
-/// `Store::events_after`: an organization's events after `seq`, oldest first, at most `limit`.
-pub fn after(c: &mut DbConnection, org: Id, seq: i64, limit: u32) -> Result<Vec<Event>> {
+/// `Store::sequence_events`: gives every committed event without a position the next ones, in
+/// one transaction, one sequencer at a time. SQLite has one writer, so its insert order is its commit
+/// order; on PostgreSQL a transaction-level advisory lock keeps a second sequencer out (it returns 0
+/// and tries again later), so positions become visible in increasing order.
+pub fn sequence(c: &mut DbConnection) -> Result<usize> {
+    use diesel::sql_types::{BigInt, Bool};
+    match c {
+        DbConnection::Sqlite(conn) => diesel::sql_query("UPDATE events SET pos = seq WHERE pos IS NULL")
+            .execute(conn)
+            .map_err(map_error),
+        DbConnection::Pg(conn) => {
+            #[derive(QueryableByName)]
+            struct Locked {
+                #[diesel(sql_type = Bool)]
+                locked: bool,
+            }
+            let locked: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+                .bind::<BigInt, _>(SEQUENCER_LOCK)
+                .get_result(conn)
+                .map_err(map_error)?;
+            if !locked.locked {
+                return Ok(0);
+            }
+            diesel::sql_query(
+                // Positions in insert order within the batch (a transaction's events keep theirs).
+                "UPDATE events SET pos = numbered.pos FROM \
+                 (SELECT seq, nextval('events_pos_seq') AS pos FROM \
+                  (SELECT seq FROM events WHERE pos IS NULL ORDER BY seq LIMIT 10000) AS waiting) AS numbered \
+                 WHERE events.seq = numbered.seq",
+            )
+            .execute(conn)
+            .map_err(map_error)
+        }
+    }
+}
+
+/// The advisory lock the sequencer holds (an arbitrary constant of Rosetta's).
+const SEQUENCER_LOCK: i64 = 0x526f_7365_7474_6131;
+
+/// `Store::events_after`: an organization's sequenced events after position `pos`, in order, at most
+/// `limit`.
+pub fn after(c: &mut DbConnection, org: Id, pos: i64, limit: u32) -> Result<Vec<Event>> {
     type Row = (
-        i64,
+        Option<i64>,
         Vec<u8>,
         Vec<u8>,
         String,
@@ -198,11 +238,11 @@ pub fn after(c: &mut DbConnection, org: Id, seq: i64, limit: u32) -> Result<Vec<
     );
     let rows: Vec<Row> = ev::table
         .filter(ev::org_id.eq(b(org)))
-        .filter(ev::seq.gt(seq))
-        .order(ev::seq.asc())
+        .filter(ev::pos.gt(pos))
+        .order(ev::pos.asc())
         .limit(i64::from(limit))
         .select((
-            ev::seq,
+            ev::pos,
             ev::id,
             ev::org_id,
             ev::kind,
@@ -218,9 +258,9 @@ pub fn after(c: &mut DbConnection, org: Id, seq: i64, limit: u32) -> Result<Vec<
     let opt = |raw: Option<Vec<u8>>| raw.as_deref().map(id).transpose();
     rows.into_iter()
         .map(
-            |(seq, event, org, kind, account, conversation, message, contact, data, created_at)| {
+            |(pos, event, org, kind, account, conversation, message, contact, data, created_at)| {
                 Ok(Event {
-                    seq,
+                    pos: pos.ok_or_else(|| corrupt("events.pos", "null"))?,
                     id: id(&event)?,
                     org_id: id(&org)?,
                     kind: EventKind::parse(&kind).ok_or_else(|| corrupt("events.kind", &kind))?,
@@ -234,4 +274,14 @@ pub fn after(c: &mut DbConnection, org: Id, seq: i64, limit: u32) -> Result<Vec<
             },
         )
         .collect()
+}
+
+/// The newest position of an organization's log (0 when empty): how far behind a reader is.
+pub fn newest(c: &mut DbConnection, org: Id) -> Result<i64> {
+    ev::table
+        .filter(ev::org_id.eq(b(org)))
+        .select(diesel::dsl::max(ev::pos))
+        .first::<Option<i64>>(c)
+        .map(|p| p.unwrap_or(0))
+        .map_err(map_error)
 }

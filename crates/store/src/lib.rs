@@ -535,8 +535,16 @@ impl Store for DieselStore {
         self.read(|c| media::file(c, message))
     }
 
-    fn events_after(&self, org: Id, seq: i64, limit: u32) -> Result<Vec<rosetta_core::events::Event>> {
-        self.read(|c| events::after(c, org, seq, limit.min(1000)))
+    fn events_after(&self, org: Id, pos: i64, limit: u32) -> Result<Vec<rosetta_core::events::Event>> {
+        self.read(|c| events::after(c, org, pos, limit.min(1000)))
+    }
+
+    fn newest_event(&self, org: Id) -> Result<i64> {
+        self.read(|c| events::newest(c, org))
+    }
+
+    fn sequence_events(&self) -> Result<usize> {
+        self.write(events::sequence)
     }
 
     fn create_upload(&self, org: Id, upload: rosetta_core::media::NewUpload) -> Result<rosetta_core::media::Upload> {

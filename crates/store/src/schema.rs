@@ -202,6 +202,7 @@ diesel::table! {
         contact_id -> Nullable<Binary>,
         data -> Text,
         created_at -> BigInt,
+        pos -> Nullable<BigInt>,
     }
 }
 

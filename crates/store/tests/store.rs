@@ -1094,7 +1094,9 @@ fn no_operation_reaches_another_organization() {
         nf(s.account_token(b.org, a.account).map(|_| ()), Account);
         nf(s.flag_account_token(b.org, a.account), Account);
         // A's events are A's: B's log has only B's own.
+        s.sequence_events().unwrap();
         assert!(!s.events_after(a.org, 0, 100).unwrap().is_empty());
+        assert!(s.newest_event(b.org).unwrap() < s.newest_event(a.org).unwrap());
         assert!(s.events_after(b.org, 0, 100).unwrap().iter().all(|e| e.org_id == b.org));
         // A's uploaded file: B can neither upload for A's number nor send A's file, even to its own
         // conversation; nothing of B's is written by the refusal.
@@ -1203,6 +1205,7 @@ fn every_store_operation_has_a_tenancy_case() {
         "media_file",          // by the message a signed link names: the link is the permission
         "prune_media",         // retention is the deployment's, across organizations
         "remember_meta_media", // by the message of a job a worker claimed
+        "sequence_events",     // the sequencer orders the whole log, every organization's
     ];
     let core = include_str!("../../core/src/store.rs");
     let trait_body = &core[core.find("pub trait Store").unwrap()..];

@@ -341,6 +341,11 @@ pub fn dispatch(state: &AppState, url: &str) {
     actix_web::rt::spawn(dispatcher(state, url).run());
 }
 
+/// Runs the event sequencer for `state` on the test's runtime, as `serve` does.
+pub fn sequence_events(state: &AppState) {
+    actix_web::rt::spawn(rosetta_http::events::sequencer(state.clone()));
+}
+
 /// `dispatch`, reading the files of sends of uploaded files from `blobs` as `serve` does.
 pub fn dispatch_with_media(state: &AppState, url: &str, blobs: rosetta_media::blobs::Blobs) {
     actix_web::rt::spawn(dispatcher(state, url).with_files(Arc::new(blobs)).run());

@@ -82,3 +82,42 @@ pub const EVENT_NAMES: [&str; 5] = [
     "conversation.closed",
     "contact.created",
 ];
+
+/// A live stream of the account's events (Server-Sent Events), in wacrm's webhook bodies: `id:` the
+/// event's position, `event:` its wacrm name, `data:` its body. Resumes after `Last-Event-ID` with
+/// no gap; without it, starts with what happens next. Scope `messages:read`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/stream",
+    tag = "Events",
+    params(
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (its id in the stream)"),
+        ("last_event_id" = Option<i64>, Query, minimum = 0, description = "The same, for clients that cannot set headers"),
+    ),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The stream (text/event-stream)", content_type = "text/event-stream", body = String),
+        (status = 400, description = "bad_request: Last-Event-ID is not an id of this stream", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::error::ErrorBody),
+        (status = 403, description = "The key lacks messages:read", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = crate::error::ErrorBody),
+        (status = 503, description = "Database unavailable", body = crate::error::ErrorBody),
+    )
+)]
+pub async fn stream(
+    req: actix_web::HttpRequest,
+    wacrm: actix_web::web::Data<crate::Wacrm>,
+) -> Result<actix_web::HttpResponse, crate::error::WacrmError> {
+    let from = rosetta_http::events::resume_from(&req).map_err(rosetta_http::dialect::from_core);
+    let (org, from) = rosetta_http::dialect::call(
+        &req,
+        &wacrm.state,
+        wacrm.checks(&req, Some("messages:read"), rosetta_http::auth::Cost::BoundedRead)?,
+        from,
+        |_, principal, from| Ok((principal.org, from)),
+    )
+    .await?;
+    rosetta_http::events::stream(wacrm.state.clone(), org, from, render)
+        .await
+        .map_err(rosetta_http::dialect::from_core)
+}

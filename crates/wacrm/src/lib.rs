@@ -78,10 +78,10 @@ impl utoipa::Modify for SecurityAddon {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Rosetta: wacrm dialect", version = "1", description = "Conversations, messages and contacts, in the wacrm Conversations API dialect: read them, send messages through the WhatsApp Cloud API, write contacts. Errors are {\"error\":{\"code\",\"message\"}}."),
-    paths(conversations::list, conversations::get, conversations::messages, messages::send, media::upload, contacts::list, contacts::create, contacts::get, contacts::update, contacts::me),
+    paths(conversations::list, conversations::get, conversations::messages, messages::send, media::upload, events::stream, contacts::list, contacts::create, contacts::get, contacts::update, contacts::me),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&SecurityAddon),
-    tags((name = "Conversations"), (name = "Messages"), (name = "Contacts"), (name = "Account"))
+    tags((name = "Conversations"), (name = "Messages"), (name = "Contacts"), (name = "Account"), (name = "Events"))
 )]
 struct ApiDoc;
 
@@ -120,6 +120,7 @@ pub fn routes(wacrm: web::Data<Wacrm>) -> impl FnOnce(&mut web::ServiceConfig) {
                 ))
                 .service(resource::<WacrmError>("/messages", "POST").route(web::post().to(messages::send)))
                 .service(resource::<WacrmError>("/media", "POST").route(web::post().to(media::upload)))
+                .service(get("/events/stream", web::get().to(events::stream)))
                 .service(
                     resource::<WacrmError>("/contacts", "GET, POST")
                         .route(web::get().to(contacts::list))

@@ -1,1 +1,2 @@
 DROP TABLE events;
+DROP SEQUENCE events_pos_seq;
