@@ -229,6 +229,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             no_dispatch: false,
             media: Default::default(),
             media_retention_days: None,
+            event_retention_days: 30,
             media_lease_secs: 660,
         },
     )

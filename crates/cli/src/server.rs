@@ -89,6 +89,10 @@ pub struct ServeOptions {
     /// Remove received files older than this many days (checked hourly); unset keeps them.
     #[arg(long, env = "ROSETTA_MEDIA_RETENTION_DAYS")]
     pub media_retention_days: Option<u64>,
+    /// Remove events (what the live streams and webhooks carry) older than this many days, hourly;
+    /// `0` keeps them.
+    #[arg(long, env = "ROSETTA_EVENT_RETENTION_DAYS", default_value_t = 30)]
+    pub event_retention_days: u64,
     /// Do not dispatch sends from this instance (another instance over the same database does).
     #[arg(long, env = "ROSETTA_NO_DISPATCH")]
     pub no_dispatch: bool,
@@ -184,6 +188,35 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             }
             if let Some(fetcher) = fetcher {
                 actix_web::rt::spawn(fetcher.run());
+            }
+            if options.event_retention_days > 0 {
+                let (store, days) = (store.clone(), options.event_retention_days as i64);
+                actix_web::rt::spawn(async move {
+                    loop {
+                        let before =
+                            rosetta_core::Timestamp(rosetta_core::Timestamp::now().millis() - days * 86_400_000);
+                        let mut removed = 0;
+                        loop {
+                            let s = store.clone();
+                            match tokio::task::spawn_blocking(move || s.prune_events(before, 1000)).await {
+                                Ok(Ok(0)) => break,
+                                Ok(Ok(n)) => removed += n,
+                                Ok(Err(e)) => {
+                                    tracing::warn!(error = ?e, "event retention failed");
+                                    break;
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "event retention failed");
+                                    break;
+                                }
+                            }
+                        }
+                        if removed > 0 {
+                            tracing::info!(removed, "event retention removed old events");
+                        }
+                        actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
+                    }
+                });
             }
             if let Some(days) = options.media_retention_days {
                 let (store, blobs) = (store.clone(), blobs.clone());

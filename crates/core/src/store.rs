@@ -261,6 +261,8 @@ pub trait Store: Send + Sync + 'static {
     /// no later commit can precede; how many. Run by `serve` a few times a second; safe on several
     /// instances at once (one sequences, the others find nothing to do).
     fn sequence_events(&self) -> Result<usize>;
+    /// Retention: removes up to `limit` events made before `before`, every organization's; how many.
+    fn prune_events(&self, before: Timestamp, limit: u32) -> Result<usize>;
 
     // Ingest
     /// Applies one webhook delivery's events in one transaction: all of them, or none and an error.

@@ -211,6 +211,7 @@ mod tests {
             events_after(Id, i64, u32) -> Vec<rosetta_core::events::Event>;
             newest_event(Id) -> i64;
             sequence_events() -> usize;
+            prune_events(Timestamp, u32) -> usize;
             remember_meta_media(Id, Option<Id>, Id, &str) -> ();
             prune_media(Timestamp, u32) -> (usize, Vec<String>);
             touch_api_keys(&[(Id, Timestamp)]) -> ();

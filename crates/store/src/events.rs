@@ -218,6 +218,25 @@ pub fn sequence(c: &mut DbConnection) -> Result<usize> {
     }
 }
 
+/// `Store::prune_events`: the oldest events made before `before`, at most `limit` (only placed
+/// ones: an event waiting for its position is never removed from under the sequencer).
+pub fn prune(c: &mut DbConnection, before: Timestamp, limit: u32) -> Result<usize> {
+    let old: Vec<i64> = ev::table
+        .filter(ev::created_at.lt(before.millis()))
+        .filter(ev::pos.is_not_null())
+        .order(ev::seq.asc())
+        .limit(i64::from(limit))
+        .select(ev::seq)
+        .load(c)
+        .map_err(map_error)?;
+    if old.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(ev::table.filter(ev::seq.eq_any(&old)))
+        .execute(c)
+        .map_err(map_error)
+}
+
 /// The advisory lock the sequencer holds (an arbitrary constant of Rosetta's).
 const SEQUENCER_LOCK: i64 = 0x526f_7365_7474_6131;
 

@@ -547,6 +547,10 @@ impl Store for DieselStore {
         self.write(events::sequence)
     }
 
+    fn prune_events(&self, before: Timestamp, limit: u32) -> Result<usize> {
+        self.write(|c| events::prune(c, before, limit))
+    }
+
     fn create_upload(&self, org: Id, upload: rosetta_core::media::NewUpload) -> Result<rosetta_core::media::Upload> {
         self.write(|c| uploads::create(c, org, upload))
     }

@@ -306,3 +306,28 @@ fn a_late_commit_is_never_skipped() {
         "the late commit comes after, not lost behind"
     );
 }
+
+/// Retention removes old placed events only, every organization's, in batches.
+#[test]
+fn retention_removes_old_events() {
+    each_backend(|db| {
+        let s = &db.store;
+        let w = world(s, "Acme", PNID);
+        s.ingest(&[customer_says("wamid.1", "Ahmed", "hello")]).unwrap();
+        let mut pos = 0;
+        assert_eq!(since(s, w.org, &mut pos).len(), 3);
+        // Not yet placed: kept, whatever its age.
+        s.ingest(&[customer_says("wamid.2", "Ahmed", "again")]).unwrap();
+        let later = Timestamp(Timestamp::now().millis() + 60_000);
+        assert_eq!(s.prune_events(later, 2).unwrap(), 2);
+        assert_eq!(s.prune_events(later, 1000).unwrap(), 1);
+        assert_eq!(s.prune_events(later, 1000).unwrap(), 0);
+        let left = since(s, w.org, &mut pos);
+        assert_eq!(kinds(&left), ["message.received"], "the unplaced one stayed");
+        assert_eq!(
+            s.prune_events(Timestamp(0), 1000).unwrap(),
+            0,
+            "nothing is older than the epoch"
+        );
+    });
+}

@@ -1206,6 +1206,7 @@ fn every_store_operation_has_a_tenancy_case() {
         "prune_media",         // retention is the deployment's, across organizations
         "remember_meta_media", // by the message of a job a worker claimed
         "sequence_events",     // the sequencer orders the whole log, every organization's
+        "prune_events",        // retention is the deployment's, across organizations
     ];
     let core = include_str!("../../core/src/store.rs");
     let trait_body = &core[core.find("pub trait Store").unwrap()..];
