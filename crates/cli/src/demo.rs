@@ -230,6 +230,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             media: Default::default(),
             media_retention_days: None,
             event_retention_days: 30,
+            allow_private_webhook_targets: true,
             media_lease_secs: 660,
         },
     )

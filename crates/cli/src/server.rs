@@ -93,6 +93,10 @@ pub struct ServeOptions {
     /// `0` keeps them.
     #[arg(long, env = "ROSETTA_EVENT_RETENTION_DAYS", default_value_t = 30)]
     pub event_retention_days: u64,
+    /// Let webhook endpoints be plain http://, loopback, private or link-local addresses (local
+    /// development and tests; never on a server that reaches an internal network).
+    #[arg(long, env = "ROSETTA_ALLOW_PRIVATE_WEBHOOK_TARGETS")]
+    pub allow_private_webhook_targets: bool,
     /// Do not dispatch sends from this instance (another instance over the same database does).
     #[arg(long, env = "ROSETTA_NO_DISPATCH")]
     pub no_dispatch: bool,
@@ -114,6 +118,7 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
     let store: Arc<dyn rosetta_core::Store> = Arc::new(store);
     let mut state = rosetta_http::AppState::new(store.clone());
     state.inline_reads = backend == "sqlite";
+    state.allow_private_webhook_targets = options.allow_private_webhook_targets;
     state.sending = Arc::new(rosetta_http::sending::Sending {
         retry_for: Duration::from_secs(options.send_retry_for_secs),
         wait_for_attempt: Duration::from_millis(options.send_wait_millis),

@@ -24,6 +24,8 @@ pub enum EntityKind {
     Media,
     /// An event out.
     Event,
+    /// A webhook subscription.
+    Webhook,
 }
 
 /// The ways of writing an id down.
@@ -54,6 +56,7 @@ impl EntityKind {
             EntityKind::Request => "req_",
             EntityKind::Media => "med_",
             EntityKind::Event => "evt_",
+            EntityKind::Webhook => "wbs_",
         }
     }
 
@@ -71,6 +74,7 @@ impl EntityKind {
             EntityKind::Request => "req_",
             EntityKind::Media => "media_",
             EntityKind::Event => "evt_",
+            EntityKind::Webhook => "webhook_",
         }
     }
 
@@ -87,6 +91,7 @@ impl EntityKind {
             EntityKind::Request => "request",
             EntityKind::Media => "media file",
             EntityKind::Event => "event",
+            EntityKind::Webhook => "webhook",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod store;
 pub mod time;
 pub mod token;
 pub mod validate;
+pub mod webhooks;
 
 pub use cursor::{CursorCodec, KeysetPosition};
 pub use error::{CursorError, Error, Result};

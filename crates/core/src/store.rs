@@ -264,6 +264,23 @@ pub trait Store: Send + Sync + 'static {
     /// Retention: removes up to `limit` events made before `before`, every organization's; how many.
     fn prune_events(&self, before: Timestamp, limit: u32) -> Result<usize>;
 
+    // Webhook subscriptions (each dialect sees its own)
+    /// Makes a subscription, active, receiving the events made from now on; its secret is in the
+    /// answer only.
+    fn create_webhook(&self, org: Id, new: crate::webhooks::NewWebhook) -> Result<crate::webhooks::CreatedWebhook>;
+    /// The organization's subscriptions of `dialect`, newest first.
+    fn list_webhooks(&self, org: Id, dialect: crate::status::Dialect) -> Result<Vec<crate::webhooks::Webhook>>;
+    /// One of them; another organization's or dialect's is `NotFound(Webhook)`.
+    fn get_webhook(&self, org: Id, dialect: crate::status::Dialect, id: Id) -> Result<crate::webhooks::Webhook>;
+    fn update_webhook(
+        &self,
+        org: Id,
+        dialect: crate::status::Dialect,
+        id: Id,
+        changes: crate::webhooks::WebhookChanges,
+    ) -> Result<crate::webhooks::Webhook>;
+    fn delete_webhook(&self, org: Id, dialect: crate::status::Dialect, id: Id) -> Result<()>;
+
     // Ingest
     /// Applies one webhook delivery's events in one transaction: all of them, or none and an error.
     /// Accounts are found by `phone_number_id` across organizations (Meta names only the number);

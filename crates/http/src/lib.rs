@@ -39,6 +39,9 @@ pub struct AppState {
     pub media_links: rosetta_core::media::MediaLinks,
     /// The signal from the event sequencer to this process's event streams.
     pub live: Arc<events::Live>,
+    /// Whether webhook endpoints may be plain `http://`, loopback, private or link-local
+    /// (`--allow-private-webhook-targets`: local development and tests).
+    pub allow_private_webhook_targets: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -56,6 +59,7 @@ impl AppState {
             inline_reads: false,
             sending: Arc::new(sending::Sending::default()),
             live: Arc::default(),
+            allow_private_webhook_targets: false,
         }
     }
 
@@ -212,6 +216,11 @@ mod tests {
             newest_event(Id) -> i64;
             sequence_events() -> usize;
             prune_events(Timestamp, u32) -> usize;
+            create_webhook(Id, rosetta_core::webhooks::NewWebhook) -> rosetta_core::webhooks::CreatedWebhook;
+            list_webhooks(Id, rosetta_core::Dialect) -> Vec<rosetta_core::webhooks::Webhook>;
+            get_webhook(Id, rosetta_core::Dialect, Id) -> rosetta_core::webhooks::Webhook;
+            update_webhook(Id, rosetta_core::Dialect, Id, rosetta_core::webhooks::WebhookChanges) -> rosetta_core::webhooks::Webhook;
+            delete_webhook(Id, rosetta_core::Dialect, Id) -> ();
             remember_meta_media(Id, Option<Id>, Id, &str) -> ();
             prune_media(Timestamp, u32) -> (usize, Vec<String>);
             touch_api_keys(&[(Id, Timestamp)]) -> ();

@@ -25,6 +25,7 @@ pub mod seed;
 mod sql;
 pub mod testing;
 mod uploads;
+mod webhooks;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -549,6 +550,37 @@ impl Store for DieselStore {
 
     fn prune_events(&self, before: Timestamp, limit: u32) -> Result<usize> {
         self.write(|c| events::prune(c, before, limit))
+    }
+
+    fn create_webhook(
+        &self,
+        org: Id,
+        new: rosetta_core::webhooks::NewWebhook,
+    ) -> Result<rosetta_core::webhooks::CreatedWebhook> {
+        let key = self.secret_key()?.clone();
+        self.write(|c| webhooks::create(c, &key, org, new))
+    }
+
+    fn list_webhooks(&self, org: Id, dialect: Dialect) -> Result<Vec<rosetta_core::webhooks::Webhook>> {
+        self.read(|c| webhooks::list(c, org, dialect))
+    }
+
+    fn get_webhook(&self, org: Id, dialect: Dialect, id: Id) -> Result<rosetta_core::webhooks::Webhook> {
+        self.read(|c| webhooks::get(c, org, dialect, id))
+    }
+
+    fn update_webhook(
+        &self,
+        org: Id,
+        dialect: Dialect,
+        id: Id,
+        changes: rosetta_core::webhooks::WebhookChanges,
+    ) -> Result<rosetta_core::webhooks::Webhook> {
+        self.write(|c| webhooks::update(c, org, dialect, id, changes))
+    }
+
+    fn delete_webhook(&self, org: Id, dialect: Dialect, id: Id) -> Result<()> {
+        self.write(|c| webhooks::delete(c, org, dialect, id))
     }
 
     fn create_upload(&self, org: Id, upload: rosetta_core::media::NewUpload) -> Result<rosetta_core::media::Upload> {

@@ -207,6 +207,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_subscriptions (id) {
+        id -> Binary,
+        org_id -> Binary,
+        dialect -> Text,
+        url -> Text,
+        events -> Text,
+        description -> Nullable<Text>,
+        secrets -> Binary,
+        is_active -> Bool,
+        failure_count -> Integer,
+        last_delivery_at -> Nullable<BigInt>,
+        cursor -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     uploads (id) {
         id -> Binary,
         org_id -> Binary,
@@ -250,6 +268,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     media_files,
     uploads,
     events,
+    webhook_subscriptions,
     settings,
     organizations,
     whatsapp_accounts,

@@ -1098,6 +1098,31 @@ fn no_operation_reaches_another_organization() {
         assert!(!s.events_after(a.org, 0, 100).unwrap().is_empty());
         assert!(s.newest_event(b.org).unwrap() < s.newest_event(a.org).unwrap());
         assert!(s.events_after(b.org, 0, 100).unwrap().iter().all(|e| e.org_id == b.org));
+        // A's webhook endpoints: B finds none, can change or remove none, and lists only its own.
+        let hook = s
+            .create_webhook(
+                a.org,
+                rosetta_core::webhooks::NewWebhook {
+                    dialect: Dialect::Wacrm,
+                    url: "https://hooks.a.test/in".into(),
+                    events: vec!["message.received".into()],
+                    description: None,
+                },
+            )
+            .unwrap()
+            .webhook
+            .id;
+        nf(s.get_webhook(b.org, Dialect::Wacrm, hook).map(|_| ()), Webhook);
+        nf(
+            s.update_webhook(b.org, Dialect::Wacrm, hook, Default::default())
+                .map(|_| ()),
+            Webhook,
+        );
+        nf(s.delete_webhook(b.org, Dialect::Wacrm, hook), Webhook);
+        assert!(s.list_webhooks(b.org, Dialect::Wacrm).unwrap().is_empty());
+        // Another dialect's endpoint is not this dialect's either.
+        nf(s.get_webhook(a.org, Dialect::Kirim, hook).map(|_| ()), Webhook);
+        assert_eq!(s.list_webhooks(a.org, Dialect::Wacrm).unwrap().len(), 1);
         // A's uploaded file: B can neither upload for A's number nor send A's file, even to its own
         // conversation; nothing of B's is written by the refusal.
         let upload = |account| rosetta_core::media::NewUpload {

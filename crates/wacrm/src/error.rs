@@ -198,6 +198,7 @@ impl DialectError for WacrmError {
             Error::NotFound(EntityKind::Conversation) => WacrmError::NotFound("Conversation"),
             Error::NotFound(EntityKind::Tag) => WacrmError::NotFound("Tag"),
             Error::NotFound(EntityKind::Media) => WacrmError::NotFound("Media"),
+            Error::NotFound(EntityKind::Webhook) => WacrmError::NotFound("Webhook"),
             // A user who is not a member is, for this organization, a user that does not exist.
             Error::NotFound(EntityKind::User) | Error::NotMember => WacrmError::NotFound("User"),
             Error::NotFound(_) => WacrmError::NotFound("Resource"),

@@ -36,6 +36,7 @@ pub mod events;
 mod media;
 mod messages;
 pub mod params;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -78,10 +79,10 @@ impl utoipa::Modify for SecurityAddon {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Rosetta: wacrm dialect", version = "1", description = "Conversations, messages and contacts, in the wacrm Conversations API dialect: read them, send messages through the WhatsApp Cloud API, write contacts. Errors are {\"error\":{\"code\",\"message\"}}."),
-    paths(conversations::list, conversations::get, conversations::messages, messages::send, media::upload, events::stream, contacts::list, contacts::create, contacts::get, contacts::update, contacts::me),
+    paths(conversations::list, conversations::get, conversations::messages, messages::send, media::upload, events::stream, webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete, contacts::list, contacts::create, contacts::get, contacts::update, contacts::me),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&SecurityAddon),
-    tags((name = "Conversations"), (name = "Messages"), (name = "Contacts"), (name = "Account"), (name = "Events"))
+    tags((name = "Conversations"), (name = "Messages"), (name = "Contacts"), (name = "Account"), (name = "Events"), (name = "Webhooks"))
 )]
 struct ApiDoc;
 
@@ -121,6 +122,17 @@ pub fn routes(wacrm: web::Data<Wacrm>) -> impl FnOnce(&mut web::ServiceConfig) {
                 .service(resource::<WacrmError>("/messages", "POST").route(web::post().to(messages::send)))
                 .service(resource::<WacrmError>("/media", "POST").route(web::post().to(media::upload)))
                 .service(get("/events/stream", web::get().to(events::stream)))
+                .service(
+                    resource::<WacrmError>("/webhooks", "GET, POST")
+                        .route(web::get().to(webhooks::list))
+                        .route(web::post().to(webhooks::create)),
+                )
+                .service(
+                    resource::<WacrmError>("/webhooks/{id}", "GET, PATCH, DELETE")
+                        .route(web::get().to(webhooks::get))
+                        .route(web::patch().to(webhooks::update))
+                        .route(web::delete().to(webhooks::delete)),
+                )
                 .service(
                     resource::<WacrmError>("/contacts", "GET, POST")
                         .route(web::get().to(contacts::list))
