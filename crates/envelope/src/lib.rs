@@ -45,6 +45,7 @@ pub mod events;
 mod media;
 mod messages;
 pub mod params;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -114,10 +115,10 @@ impl utoipa::Modify for SecurityAddon {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Rosetta: envelope dialect", version = "1", description = "Manage WhatsApp Business conversations: list, read, close and assign, in the envelope API dialect. Every body is {\"success\": true, \"data\": …} or {\"success\": false, \"error\": \"…\"}."),
-    paths(conversations::list, conversations::get, conversations::close, conversations::assign, messages::list, messages::send, media::upload, events::stream),
+    paths(conversations::list, conversations::get, conversations::close, conversations::assign, messages::list, messages::send, media::upload, events::stream, webhooks::register, webhooks::read, webhooks::remove),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
-    tags((name = "Conversations"), (name = "Messages"), (name = "Events"))
+    tags((name = "Conversations"), (name = "Messages"), (name = "Events"), (name = "Webhooks"))
 )]
 struct ApiDoc;
 
@@ -152,7 +153,13 @@ pub fn routes(envelope: web::Data<Envelope>) -> impl FnOnce(&mut web::ServiceCon
                         .route(web::post().to(messages::send)),
                 )
                 .service(resource("/media", "POST").route(web::post().to(media::upload)))
-                .service(resource("/events/stream", "GET").route(web::get().to(events::stream)));
+                .service(resource("/events/stream", "GET").route(web::get().to(events::stream)))
+                .service(
+                    resource("/webhooks", "GET, POST, DELETE")
+                        .route(web::get().to(webhooks::read))
+                        .route(web::post().to(webhooks::register))
+                        .route(web::delete().to(webhooks::remove)),
+                );
         }));
     }
 }
