@@ -27,6 +27,8 @@ struct Org {
     message: Id,
     tag: Id,
     keys: [String; 3],
+    /// A webhook subscription of each dialect's: wacrm's, kirim's.
+    webhooks: [Id; 2],
 }
 
 fn org(store: &dyn Store, name: &str, pnid: &'static str, phone: &str, person: &str, email: &str, text: &str) -> Org {
@@ -47,6 +49,22 @@ fn org(store: &dyn Store, name: &str, pnid: &'static str, phone: &str, person: &
         .contact
         .id;
     let tag = store.attach_tag(id, contact, &format!("{name}-tag"), None).unwrap().id;
+    let webhook = |dialect| {
+        store
+            .create_webhook(
+                id,
+                rosetta_core::webhooks::NewWebhook {
+                    dialect,
+                    url: format!("https://hooks.{name}.test/in").to_lowercase(),
+                    events: vec!["contact.created".into()],
+                    description: None,
+                },
+            )
+            .unwrap()
+            .webhook
+            .id
+    };
+    let webhooks = [webhook(Dialect::Wacrm), webhook(Dialect::Kirim)];
     let conversation = store.open_conversation(id, account, contact).unwrap().id;
     store.assign(id, conversation, Some(user)).unwrap();
     let message = store
@@ -106,6 +124,7 @@ fn org(store: &dyn Store, name: &str, pnid: &'static str, phone: &str, person: &
         message,
         tag,
         keys: [key(KeyStyle::Wacrm), key(KeyStyle::Kirim), key(KeyStyle::Envelope)],
+        webhooks,
     }
 }
 
@@ -300,7 +319,10 @@ async fn no_operation_of_any_dialect_reaches_another_organization() {
                             .replace("{conversationId}", &b.conversation.render(EntityKind::Conversation, sp))
                             .replace(
                                 "{id}",
-                                &if path.contains("/contacts/") {
+                                &if path.contains("/webhook") {
+                                    let hook = if d == D::Kirim { b.webhooks[1] } else { b.webhooks[0] };
+                                    hook.render(EntityKind::Webhook, sp)
+                                } else if path.contains("/contacts/") {
                                     b.contact.render(EntityKind::Contact, sp)
                                 } else {
                                     b.conversation.render(EntityKind::Conversation, sp)

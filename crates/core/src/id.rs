@@ -26,6 +26,8 @@ pub enum EntityKind {
     Event,
     /// A webhook subscription.
     Webhook,
+    /// One of a webhook subscription's signing secrets.
+    WebhookSecret,
 }
 
 /// The ways of writing an id down.
@@ -57,6 +59,7 @@ impl EntityKind {
             EntityKind::Media => "med_",
             EntityKind::Event => "evt_",
             EntityKind::Webhook => "wbs_",
+            EntityKind::WebhookSecret => "sec_",
         }
     }
 
@@ -75,6 +78,7 @@ impl EntityKind {
             EntityKind::Media => "media_",
             EntityKind::Event => "evt_",
             EntityKind::Webhook => "webhook_",
+            EntityKind::WebhookSecret => "secret_",
         }
     }
 
@@ -92,6 +96,7 @@ impl EntityKind {
             EntityKind::Media => "media file",
             EntityKind::Event => "event",
             EntityKind::Webhook => "webhook",
+            EntityKind::WebhookSecret => "webhook secret",
         }
     }
 }

@@ -280,6 +280,15 @@ pub trait Store: Send + Sync + 'static {
         changes: crate::webhooks::WebhookChanges,
     ) -> Result<crate::webhooks::Webhook>;
     fn delete_webhook(&self, org: Id, dialect: crate::status::Dialect, id: Id) -> Result<()>;
+    /// Adds a new signing secret; the ones before it expire at `old_expire_at` (until then every
+    /// unexpired secret signs, so receivers can switch over).
+    fn rotate_webhook_secret(
+        &self,
+        org: Id,
+        dialect: crate::status::Dialect,
+        id: Id,
+        old_expire_at: Timestamp,
+    ) -> Result<crate::webhooks::RotatedSecret>;
 
     // Ingest
     /// Applies one webhook delivery's events in one transaction: all of them, or none and an error.

@@ -32,8 +32,19 @@ pub struct Webhook {
     /// Consecutive failed deliveries (a success resets it; re-enabling too).
     pub failure_count: i64,
     pub last_delivery_at: Option<Timestamp>,
+    /// What may be shown of its signing secrets (never the secrets themselves).
+    pub secrets: Vec<SecretInfo>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// One signing secret, as it may be shown: every unexpired one signs each delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretInfo {
+    pub id: Id,
+    pub created_at: Timestamp,
+    /// When a rotation retires it; `None` while it is the newest.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// A subscription just made, with its secret: shown this once.
@@ -51,6 +62,13 @@ pub struct WebhookChanges {
     pub description: Option<Option<String>>,
     /// Re-enabling resets `failure_count`.
     pub is_active: Option<bool>,
+}
+
+/// Rotation: a new secret (shown once) and the webhook, whose older secrets now expire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatedSecret {
+    pub webhook: Webhook,
+    pub secret: String,
 }
 
 /// A new signing secret: `whsec_` and 32 random bytes in URL-safe base64.

@@ -221,6 +221,7 @@ mod tests {
             get_webhook(Id, rosetta_core::Dialect, Id) -> rosetta_core::webhooks::Webhook;
             update_webhook(Id, rosetta_core::Dialect, Id, rosetta_core::webhooks::WebhookChanges) -> rosetta_core::webhooks::Webhook;
             delete_webhook(Id, rosetta_core::Dialect, Id) -> ();
+            rotate_webhook_secret(Id, rosetta_core::Dialect, Id, Timestamp) -> rosetta_core::webhooks::RotatedSecret;
             remember_meta_media(Id, Option<Id>, Id, &str) -> ();
             prune_media(Timestamp, u32) -> (usize, Vec<String>);
             touch_api_keys(&[(Id, Timestamp)]) -> ();

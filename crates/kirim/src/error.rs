@@ -79,6 +79,11 @@ impl KirimError {
         .param("phone_number_id")
     }
 
+    /// A webhook URL that is not https, or names a private host: 400 `invalid_webhook_url`.
+    pub fn invalid_webhook_url(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, INVALID, "invalid_webhook_url", message).param("url")
+    }
+
     pub fn invalid_field(param: &str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, INVALID, "invalid_field_value", message).param(param)
     }
@@ -260,6 +265,7 @@ impl DialectError for KirimError {
                 EntityKind::Contact => "Contact",
                 EntityKind::Conversation => "Conversation",
                 EntityKind::User => "User",
+                EntityKind::Webhook => "Webhook subscription",
                 _ => "Resource",
             }),
             Error::Invalid { field, message } => KirimError::invalid_field(field, message),

@@ -39,6 +39,7 @@ pub mod events;
 mod media;
 mod messages;
 pub mod params;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -112,6 +113,12 @@ impl utoipa::Modify for SecurityAddon {
         messages::send,
         media::upload,
         events::stream,
+        webhooks::create,
+        webhooks::list,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::rotate,
         contacts::list,
         contacts::create,
         contacts::get,
@@ -122,7 +129,7 @@ impl utoipa::Modify for SecurityAddon {
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&SecurityAddon),
-    tags((name = "Conversations"), (name = "Messages"), (name = "Contacts"), (name = "Account"), (name = "Events"))
+    tags((name = "Conversations"), (name = "Messages"), (name = "Contacts"), (name = "Account"), (name = "Events"), (name = "Webhooks"))
 )]
 struct ApiDoc;
 
@@ -158,6 +165,20 @@ pub fn routes(kirim: web::Data<Kirim>) -> impl FnOnce(&mut web::ServiceConfig) {
                 .service(resource("/{phone_number_id}/messages", "POST").route(web::post().to(messages::send)))
                 .service(resource("/{phone_number_id}/media", "POST").route(web::post().to(media::upload)))
                 .service(resource("/events/stream", "GET").route(web::get().to(events::stream)))
+                .service(
+                    resource("/webhook_subscriptions", "GET, POST")
+                        .route(web::get().to(webhooks::list))
+                        .route(web::post().to(webhooks::create)),
+                )
+                .service(
+                    resource("/webhook_subscriptions/{id}", "GET, PATCH, DELETE")
+                        .route(web::get().to(webhooks::get))
+                        .route(web::patch().to(webhooks::update))
+                        .route(web::delete().to(webhooks::delete)),
+                )
+                .service(
+                    resource("/webhook_subscriptions/{id}/secrets", "POST").route(web::post().to(webhooks::rotate)),
+                )
                 .service(
                     resource("/{phone_number_id}/contacts", "GET, POST")
                         .route(web::get().to(contacts::list))

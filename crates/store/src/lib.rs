@@ -583,6 +583,17 @@ impl Store for DieselStore {
         self.write(|c| webhooks::delete(c, org, dialect, id))
     }
 
+    fn rotate_webhook_secret(
+        &self,
+        org: Id,
+        dialect: Dialect,
+        id: Id,
+        old_expire_at: Timestamp,
+    ) -> Result<rosetta_core::webhooks::RotatedSecret> {
+        let key = self.secret_key()?.clone();
+        self.write(|c| webhooks::rotate(c, &key, org, dialect, id, old_expire_at))
+    }
+
     fn create_upload(&self, org: Id, upload: rosetta_core::media::NewUpload) -> Result<rosetta_core::media::Upload> {
         self.write(|c| uploads::create(c, org, upload))
     }

@@ -214,6 +214,7 @@ diesel::table! {
         url -> Text,
         events -> Text,
         description -> Nullable<Text>,
+        secret_info -> Text,
         secrets -> Binary,
         is_active -> Bool,
         failure_count -> Integer,

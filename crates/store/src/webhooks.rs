@@ -2,8 +2,9 @@
 //! per organization and dialect; secrets sealed at rest (`secrets.rs`), bound to the subscription.
 
 use diesel::prelude::*;
-use rosetta_core::webhooks::{CreatedWebhook, NewWebhook, Webhook, WebhookChanges};
+use rosetta_core::webhooks::{CreatedWebhook, NewWebhook, RotatedSecret, SecretInfo, Webhook, WebhookChanges};
 use rosetta_core::*;
+use serde_json::json;
 
 use crate::db::{map_error, DbConnection};
 use crate::rows::*;
@@ -20,12 +21,42 @@ type Row = (
     bool,
     i32,
     Option<i64>,
+    String,
     i64,
     i64,
 );
 
+/// The shown part of the secrets, as stored.
+fn info_json(secrets: &[SecretInfo]) -> String {
+    serde_json::Value::Array(
+        secrets
+            .iter()
+            .map(|s| {
+                json!({"id": s.id.to_string(), "created_at": s.created_at.millis(),
+                            "expires_at": s.expires_at.map(|t| t.millis())})
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+fn info(raw: &str) -> Result<Vec<SecretInfo>> {
+    let bad = || corrupt("webhook_subscriptions.secret_info", raw);
+    let list: Vec<serde_json::Value> = serde_json::from_str(raw).map_err(|_| bad())?;
+    list.into_iter()
+        .map(|s| {
+            Ok(SecretInfo {
+                id: s["id"].as_str().and_then(|i| i.parse().ok()).ok_or_else(bad)?,
+                created_at: Timestamp(s["created_at"].as_i64().ok_or_else(bad)?),
+                expires_at: s["expires_at"].as_i64().map(Timestamp),
+            })
+        })
+        .collect()
+}
+
 fn webhook(row: Row) -> Result<Webhook> {
-    let (wid, org, dialect, url, events, description, is_active, failures, last, created_at, updated_at) = row;
+    let (wid, org, dialect, url, events, description, is_active, failures, last, secret_info, created_at, updated_at) =
+        row;
     Ok(Webhook {
         id: id(&wid)?,
         org_id: id(&org)?,
@@ -38,6 +69,7 @@ fn webhook(row: Row) -> Result<Webhook> {
         is_active,
         failure_count: i64::from(failures),
         last_delivery_at: last.map(Timestamp),
+        secrets: info(&secret_info)?,
         created_at: Timestamp(created_at),
         updated_at: Timestamp(updated_at),
     })
@@ -55,6 +87,7 @@ macro_rules! columns {
             w::is_active,
             w::failure_count,
             w::last_delivery_at,
+            w::secret_info,
             w::created_at,
             w::updated_at,
         )
@@ -66,8 +99,13 @@ pub fn create(c: &mut DbConnection, key: &SecretKey, org: Id, new: NewWebhook) -
     crate::directory::require_organization(c, org)?;
     let (webhook_id, now) = (Id::new(), Timestamp::now());
     let secret = rosetta_core::webhooks::new_secret();
-    let secrets = serde_json::json!([{"id": Id::new().to_string(), "secret": secret,
-                                      "created_at": now.millis(), "expires_at": null}]);
+    let first = SecretInfo {
+        id: Id::new(),
+        created_at: now,
+        expires_at: None,
+    };
+    let secrets = json!([{"id": first.id.to_string(), "secret": secret,
+                          "created_at": now.millis(), "expires_at": null}]);
     let cursor = crate::events::newest(c, org)?;
     let events = serde_json::to_string(&new.events).map_err(|e| Error::Internal(e.to_string()))?;
     diesel::insert_into(w::table)
@@ -78,6 +116,7 @@ pub fn create(c: &mut DbConnection, key: &SecretKey, org: Id, new: NewWebhook) -
             w::url.eq(&new.url),
             w::events.eq(&events),
             w::description.eq(&new.description),
+            w::secret_info.eq(info_json(std::slice::from_ref(&first))),
             w::secrets.eq(key.seal(webhook_id, &secrets.to_string())),
             w::is_active.eq(true),
             w::failure_count.eq(0),
@@ -98,6 +137,7 @@ pub fn create(c: &mut DbConnection, key: &SecretKey, org: Id, new: NewWebhook) -
             is_active: true,
             failure_count: 0,
             last_delivery_at: None,
+            secrets: vec![first],
             created_at: now,
             updated_at: now,
         },
@@ -178,4 +218,59 @@ pub fn delete(c: &mut DbConnection, org: Id, dialect: Dialect, webhook_id: Id) -
         .execute(c)
         .map(|_| ())
         .map_err(map_error)
+}
+
+/// `Store::rotate_webhook_secret`: the secrets unsealed, the older ones given an expiry (one already
+/// expiring keeps the sooner), the new one added, all sealed again; expired ones dropped.
+pub fn rotate(
+    c: &mut DbConnection,
+    key: &SecretKey,
+    org: Id,
+    dialect: Dialect,
+    webhook_id: Id,
+    old_expire_at: Timestamp,
+) -> Result<RotatedSecret> {
+    let mut current = get(c, org, dialect, webhook_id)?;
+    let sealed: Vec<u8> = w::table
+        .find(b(webhook_id))
+        .select(w::secrets)
+        .first(c)
+        .map_err(map_error)?;
+    let opened = key.open(webhook_id, &sealed)?;
+    let mut secrets: Vec<serde_json::Value> =
+        serde_json::from_str(&opened).map_err(|_| corrupt("webhook_subscriptions.secrets", "not a list"))?;
+    let now = Timestamp::now();
+    for s in secrets.iter_mut() {
+        let expiry = match s["expires_at"].as_i64() {
+            Some(at) => at.min(old_expire_at.millis()),
+            None => old_expire_at.millis(),
+        };
+        s["expires_at"] = json!(expiry);
+    }
+    secrets.retain(|s| s["expires_at"].as_i64().is_none_or(|at| at > now.millis()));
+    let secret = rosetta_core::webhooks::new_secret();
+    let new_id = Id::new();
+    secrets.push(json!({"id": new_id.to_string(), "secret": secret, "created_at": now.millis(), "expires_at": null}));
+    let shown: Vec<SecretInfo> = secrets
+        .iter()
+        .map(|s| SecretInfo {
+            id: s["id"].as_str().and_then(|i| i.parse().ok()).unwrap_or(new_id),
+            created_at: Timestamp(s["created_at"].as_i64().unwrap_or(now.millis())),
+            expires_at: s["expires_at"].as_i64().map(Timestamp),
+        })
+        .collect();
+    diesel::update(w::table.find(b(webhook_id)))
+        .set((
+            w::secrets.eq(key.seal(webhook_id, &serde_json::Value::Array(secrets).to_string())),
+            w::secret_info.eq(info_json(&shown)),
+            w::updated_at.eq(now.millis()),
+        ))
+        .execute(c)
+        .map_err(map_error)?;
+    current.secrets = shown;
+    current.updated_at = now;
+    Ok(RotatedSecret {
+        webhook: current,
+        secret,
+    })
 }

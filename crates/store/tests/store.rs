@@ -1118,6 +1118,11 @@ fn no_operation_reaches_another_organization() {
                 .map(|_| ()),
             Webhook,
         );
+        nf(
+            s.rotate_webhook_secret(b.org, Dialect::Wacrm, hook, Timestamp::now())
+                .map(|_| ()),
+            Webhook,
+        );
         nf(s.delete_webhook(b.org, Dialect::Wacrm, hook), Webhook);
         assert!(s.list_webhooks(b.org, Dialect::Wacrm).unwrap().is_empty());
         // Another dialect's endpoint is not this dialect's either.

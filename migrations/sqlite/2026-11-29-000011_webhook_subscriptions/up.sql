@@ -12,6 +12,8 @@ CREATE TABLE webhook_subscriptions (
     -- The dialect's event names, a JSON list.
     events TEXT NOT NULL,
     description TEXT,
+    -- What may be shown of the secrets (not secret): a JSON list of {id, created_at, expires_at}.
+    secret_info TEXT NOT NULL,
     secrets BLOB NOT NULL,
     is_active INTEGER NOT NULL DEFAULT 1,
     failure_count INTEGER NOT NULL DEFAULT 0,
