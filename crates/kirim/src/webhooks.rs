@@ -129,7 +129,7 @@ pub struct SubscriptionBody {
     #[schema(example = json!(["message.received", "conversation.closed"]))]
     events: Option<Vec<String>>,
     description: Option<String>,
-    /// active or disabled (change only).
+    /// active (default) or disabled.
     status: Option<String>,
 }
 
@@ -193,6 +193,16 @@ fn events(map: &Map<String, Value>) -> Result<Option<Vec<String>>, KirimError> {
     Ok(Some(names))
 }
 
+/// `status`: `active` or `disabled`.
+fn status(map: &Map<String, Value>) -> Result<Option<bool>, KirimError> {
+    match map.get("status") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s == "active" => Ok(Some(true)),
+        Some(Value::String(s)) if s == "disabled" => Ok(Some(false)),
+        Some(_) => Err(KirimError::invalid_field("status", "status must be active or disabled")),
+    }
+}
+
 fn description(map: &Map<String, Value>) -> Result<Option<Option<String>>, KirimError> {
     match map.get("description") {
         None => Ok(None),
@@ -235,19 +245,33 @@ pub async fn create(req: HttpRequest, kirim: web::Data<Kirim>, body: web::Bytes)
         let map = crate::json_object(&body)?;
         let url = url(&map, allow_private)?.ok_or_else(|| KirimError::missing_field("url", "url is required"))?;
         let events = events(&map)?.ok_or_else(|| KirimError::missing_field("events", "events is required"))?;
-        Ok(NewWebhook {
-            dialect: Dialect::Kirim,
-            url,
-            events,
-            description: description(&map)?.flatten(),
-        })
+        let active = status(&map)?;
+        Ok((
+            NewWebhook {
+                dialect: Dialect::Kirim,
+                url,
+                events,
+                description: description(&map)?.flatten(),
+            },
+            active,
+        ))
     })();
     let made = dialect::call(
         &req,
         &kirim.state,
         kirim.checks(&req, Access::Write, Cost::Blocking)?,
         params,
-        |s, p, new| Ok(s.create_webhook(p.org, new)?),
+        |s, p, (new, active)| {
+            let mut made = s.create_webhook(p.org, new)?;
+            if active == Some(false) {
+                let changes = WebhookChanges {
+                    is_active: Some(false),
+                    ..Default::default()
+                };
+                made.webhook = s.update_webhook(p.org, Dialect::Kirim, made.webhook.id, changes)?;
+            }
+            Ok(made)
+        },
     )
     .await?;
     let mut dto = SubscriptionDto::from(made.webhook);
@@ -349,12 +373,7 @@ pub async fn update(
     let params = (|| {
         let id = subscription_id(&id)?;
         let map = crate::json_object(&body)?;
-        let is_active = match map.get("status") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s == "active" => Some(true),
-            Some(Value::String(s)) if s == "disabled" => Some(false),
-            Some(_) => return Err(KirimError::invalid_field("status", "status must be active or disabled")),
-        };
+        let is_active = status(&map)?;
         Ok((
             id,
             WebhookChanges {

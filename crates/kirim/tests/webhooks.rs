@@ -127,6 +127,11 @@ async fn webhook_subscriptions_are_made_rotated_changed_and_removed() {
                 "missing_required_field",
                 "events",
             ),
+            (
+                r#"{"url": "https://hooks.example.com", "events": ["contact.created"], "status": {}}"#,
+                "invalid_field_value",
+                "status",
+            ),
         ] {
             let r = testkit::send(&app, "POST", "/v1/webhook_subscriptions", &ours, Some(body)).await;
             assert_eq!(

@@ -95,6 +95,14 @@ fn url(map: &Map<String, Value>, allow_private: bool) -> Result<Option<String>, 
     }
 }
 
+fn is_active(map: &Map<String, Value>) -> Result<Option<bool>, WacrmError> {
+    match map.get("is_active") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(bad("'is_active' must be a boolean")),
+    }
+}
+
 fn events(map: &Map<String, Value>) -> Result<Option<Vec<String>>, WacrmError> {
     let list = match map.get("events") {
         None | Some(Value::Null) => return Ok(None),
@@ -146,19 +154,35 @@ pub async fn create(req: HttpRequest, wacrm: web::Data<Wacrm>, body: web::Bytes)
         let map = dialect::json_object::<WacrmError>(&body)?;
         let url = url(&map, allow_private)?.ok_or_else(|| bad("'url' is required"))?;
         let events = events(&map)?.ok_or_else(|| bad("'events' is required"))?;
-        Ok(NewWebhook {
-            dialect: Dialect::Wacrm,
-            url,
-            events,
-            description: None,
-        })
+        let active = is_active(&map)?;
+        Ok((
+            NewWebhook {
+                dialect: Dialect::Wacrm,
+                url,
+                events,
+                description: None,
+            },
+            active,
+        ))
     })();
     let made = dialect::call(
         &req,
         &wacrm.state,
         wacrm.checks(&req, SCOPE, Cost::Blocking)?,
         params,
-        |s, p, new| Ok(s.create_webhook(p.org, new)?),
+        |s, p, (new, active)| {
+            let mut made = s.create_webhook(p.org, new)?;
+            if active == Some(false) {
+                // Made disabled, as asked (the same transaction is not needed: a disabled
+                // endpoint that is briefly active has received nothing yet).
+                let changes = WebhookChanges {
+                    is_active: Some(false),
+                    ..Default::default()
+                };
+                made.webhook = s.update_webhook(p.org, Dialect::Wacrm, made.webhook.id, changes)?;
+            }
+            Ok(made)
+        },
     )
     .await?;
     let mut dto = WebhookDto::from(made.webhook);
@@ -259,16 +283,11 @@ pub async fn update(
     let id = webhook_id(&id);
     let params = (|| {
         let map = dialect::json_object::<WacrmError>(&body)?;
-        let is_active = match map.get("is_active") {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(_) => return Err(bad("'is_active' must be a boolean")),
-        };
         Ok(WebhookChanges {
             url: url(&map, allow_private)?,
             events: events(&map)?,
             description: None,
-            is_active,
+            is_active: is_active(&map)?,
         })
     })();
     let webhook = dialect::call(

@@ -109,6 +109,10 @@ async fn webhook_endpoints_are_made_listed_changed_and_removed() {
             ),
             (r#"{"url": "https://hooks.example.com/x", "events": []}"#, "'events' must name at least one event"),
             (
+                r#"{"url": "https://hooks.example.com/x", "events": ["contact.created"], "is_active": {}}"#,
+                "'is_active' must be a boolean",
+            ),
+            (
                 r#"{"url": "https://hooks.example.com/x", "events": ["message.sent"]}"#,
                 "unknown event 'message.sent': one of message.received, message.status_updated, conversation.created, conversation.closed, contact.created",
             ),
@@ -118,6 +122,18 @@ async fn webhook_endpoints_are_made_listed_changed_and_removed() {
         }
         let listed = testkit::send(&app, "GET", "/api/v1/webhooks", &key, None).await;
         assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
+        // Made disabled when asked.
+        let off = testkit::send(
+            &app,
+            "POST",
+            "/api/v1/webhooks",
+            &key,
+            Some(r#"{"url": "https://hooks.example.com/off", "events": ["contact.created"], "is_active": false}"#),
+        )
+        .await;
+        assert_eq!((off.status, off.body["data"]["is_active"].clone()), (201, json!(false)));
+        let off_id = off.body["data"]["id"].as_str().unwrap().to_owned();
+        testkit::send(&app, "DELETE", &format!("/api/v1/webhooks/{off_id}"), &key, None).await;
 
         // Scope, and another account's endpoint.
         let r = testkit::send(&app, "GET", "/api/v1/webhooks", &reader, None).await;
