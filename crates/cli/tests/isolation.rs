@@ -58,6 +58,7 @@ fn org(store: &dyn Store, name: &str, pnid: &'static str, phone: &str, person: &
                     url: format!("https://hooks.{name}.test/in").to_lowercase(),
                     events: vec!["contact.created".into()],
                     description: None,
+                    is_active: true,
                 },
             )
             .unwrap()

@@ -17,6 +17,8 @@ pub struct NewWebhook {
     /// The dialect's event names (checked by the dialect).
     pub events: Vec<String>,
     pub description: Option<String>,
+    /// Made disabled when false.
+    pub is_active: bool,
 }
 
 /// A subscription (its secrets are never part of it).

@@ -124,16 +124,6 @@ pub async fn stream(
     req: actix_web::HttpRequest,
     envelope: actix_web::web::Data<crate::Envelope>,
 ) -> Result<actix_web::HttpResponse, crate::error::EnvelopeError> {
-    let from = rosetta_http::events::resume_from(&req).map_err(rosetta_http::dialect::from_core);
-    let (org, from) = rosetta_http::dialect::call(
-        &req,
-        &envelope.state,
-        envelope.checks(&req, rosetta_http::auth::Cost::BoundedRead)?,
-        from,
-        |_, principal, from| Ok((principal.org, from)),
-    )
-    .await?;
-    rosetta_http::events::stream(envelope.state.clone(), org, from, render)
-        .await
-        .map_err(rosetta_http::dialect::from_core)
+    let checks = envelope.checks(&req, rosetta_http::auth::Cost::BoundedRead)?;
+    rosetta_http::events::route(&req, &envelope.state, checks, render).await
 }

@@ -193,6 +193,8 @@ pub async fn register(
                         url: asked.url,
                         events: asked.events,
                         description: None,
+                        // Registering makes it active; isActive re-enables an existing one.
+                        is_active: true,
                     },
                 )?;
                 let mut config = WebhookConfig::from(made.webhook);

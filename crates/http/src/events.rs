@@ -158,6 +158,25 @@ impl Reader {
     }
 }
 
+/// A dialect's stream route, once: `Last-Event-ID` read (a bad one is the dialect's 400 once its
+/// checks pass), the dialect's checks, then the stream of the caller's organization.
+pub async fn route<E>(
+    req: &HttpRequest,
+    state: &AppState,
+    checks: crate::dialect::Checks<E>,
+    render: Renderer,
+) -> Result<HttpResponse, E>
+where
+    E: crate::dialect::DialectError + From<Error>,
+{
+    let from = resume_from(req).map_err(crate::dialect::from_core::<E>);
+    let (org, from) =
+        crate::dialect::call(req, state, checks, from, |_, principal, from| Ok((principal.org, from))).await?;
+    stream(state.clone(), org, from, render)
+        .await
+        .map_err(crate::dialect::from_core)
+}
+
 /// The stream of `org`'s events from `from` (see `resume_from`; without it, from the log's end as
 /// the request is answered), rendered by `render`.
 pub async fn stream(state: AppState, org: Id, from: Option<i64>, render: Renderer) -> Result<HttpResponse, Error> {

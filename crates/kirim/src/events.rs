@@ -196,17 +196,6 @@ pub async fn stream(
     req: actix_web::HttpRequest,
     kirim: actix_web::web::Data<crate::Kirim>,
 ) -> Result<actix_web::HttpResponse, crate::error::KirimError> {
-    let from =
-        rosetta_http::events::resume_from(&req).map_err(|e| crate::error::KirimError::from(e).param("Last-Event-ID"));
-    let (org, from) = rosetta_http::dialect::call(
-        &req,
-        &kirim.state,
-        kirim.checks(&req, crate::Access::Read, rosetta_http::auth::Cost::BoundedRead)?,
-        from,
-        |_, principal, from| Ok((principal.org, from)),
-    )
-    .await?;
-    rosetta_http::events::stream(kirim.state.clone(), org, from, render)
-        .await
-        .map_err(rosetta_http::dialect::from_core)
+    let checks = kirim.checks(&req, crate::Access::Read, rosetta_http::auth::Cost::BoundedRead)?;
+    rosetta_http::events::route(&req, &kirim.state, checks, render).await
 }

@@ -15,7 +15,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use rosetta_core::webhooks::{NewWebhook, Webhook, WebhookChanges};
-use rosetta_core::{Dialect, EntityKind, Error, Timestamp};
+use rosetta_core::{Dialect, EntityKind, Timestamp};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -245,33 +245,20 @@ pub async fn create(req: HttpRequest, kirim: web::Data<Kirim>, body: web::Bytes)
         let map = crate::json_object(&body)?;
         let url = url(&map, allow_private)?.ok_or_else(|| KirimError::missing_field("url", "url is required"))?;
         let events = events(&map)?.ok_or_else(|| KirimError::missing_field("events", "events is required"))?;
-        let active = status(&map)?;
-        Ok((
-            NewWebhook {
-                dialect: Dialect::Kirim,
-                url,
-                events,
-                description: description(&map)?.flatten(),
-            },
-            active,
-        ))
+        Ok(NewWebhook {
+            dialect: Dialect::Kirim,
+            url,
+            events,
+            description: description(&map)?.flatten(),
+            is_active: status(&map)?.unwrap_or(true),
+        })
     })();
     let made = dialect::call(
         &req,
         &kirim.state,
         kirim.checks(&req, Access::Write, Cost::Blocking)?,
         params,
-        |s, p, (new, active)| {
-            let mut made = s.create_webhook(p.org, new)?;
-            if active == Some(false) {
-                let changes = WebhookChanges {
-                    is_active: Some(false),
-                    ..Default::default()
-                };
-                made.webhook = s.update_webhook(p.org, Dialect::Kirim, made.webhook.id, changes)?;
-            }
-            Ok(made)
-        },
+        |s, p, new| Ok(s.create_webhook(p.org, new)?),
     )
     .await?;
     let mut dto = SubscriptionDto::from(made.webhook);
@@ -492,10 +479,7 @@ pub async fn rotate(
         &kirim.state,
         kirim.checks(&req, Access::Write, Cost::Blocking)?,
         params,
-        |s, p, (id, expire_at)| {
-            s.rotate_webhook_secret(p.org, Dialect::Kirim, id, expire_at)
-                .map_err(|e: Error| KirimError::from(e))
-        },
+        |s, p, (id, expire_at)| Ok(s.rotate_webhook_secret(p.org, Dialect::Kirim, id, expire_at)?),
     )
     .await?;
     let mut dto = SubscriptionDto::from(rotated.webhook);

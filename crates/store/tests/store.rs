@@ -1107,6 +1107,7 @@ fn no_operation_reaches_another_organization() {
                     url: "https://hooks.a.test/in".into(),
                     events: vec!["message.received".into()],
                     description: None,
+                    is_active: true,
                 },
             )
             .unwrap()

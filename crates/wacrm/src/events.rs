@@ -108,16 +108,6 @@ pub async fn stream(
     req: actix_web::HttpRequest,
     wacrm: actix_web::web::Data<crate::Wacrm>,
 ) -> Result<actix_web::HttpResponse, crate::error::WacrmError> {
-    let from = rosetta_http::events::resume_from(&req).map_err(rosetta_http::dialect::from_core);
-    let (org, from) = rosetta_http::dialect::call(
-        &req,
-        &wacrm.state,
-        wacrm.checks(&req, Some("messages:read"), rosetta_http::auth::Cost::BoundedRead)?,
-        from,
-        |_, principal, from| Ok((principal.org, from)),
-    )
-    .await?;
-    rosetta_http::events::stream(wacrm.state.clone(), org, from, render)
-        .await
-        .map_err(rosetta_http::dialect::from_core)
+    let checks = wacrm.checks(&req, Some("messages:read"), rosetta_http::auth::Cost::BoundedRead)?;
+    rosetta_http::events::route(&req, &wacrm.state, checks, render).await
 }

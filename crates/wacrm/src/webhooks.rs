@@ -154,35 +154,20 @@ pub async fn create(req: HttpRequest, wacrm: web::Data<Wacrm>, body: web::Bytes)
         let map = dialect::json_object::<WacrmError>(&body)?;
         let url = url(&map, allow_private)?.ok_or_else(|| bad("'url' is required"))?;
         let events = events(&map)?.ok_or_else(|| bad("'events' is required"))?;
-        let active = is_active(&map)?;
-        Ok((
-            NewWebhook {
-                dialect: Dialect::Wacrm,
-                url,
-                events,
-                description: None,
-            },
-            active,
-        ))
+        Ok(NewWebhook {
+            dialect: Dialect::Wacrm,
+            url,
+            events,
+            description: None,
+            is_active: is_active(&map)?.unwrap_or(true),
+        })
     })();
     let made = dialect::call(
         &req,
         &wacrm.state,
         wacrm.checks(&req, SCOPE, Cost::Blocking)?,
         params,
-        |s, p, (new, active)| {
-            let mut made = s.create_webhook(p.org, new)?;
-            if active == Some(false) {
-                // Made disabled, as asked (the same transaction is not needed: a disabled
-                // endpoint that is briefly active has received nothing yet).
-                let changes = WebhookChanges {
-                    is_active: Some(false),
-                    ..Default::default()
-                };
-                made.webhook = s.update_webhook(p.org, Dialect::Wacrm, made.webhook.id, changes)?;
-            }
-            Ok(made)
-        },
+        |s, p, new| Ok(s.create_webhook(p.org, new)?),
     )
     .await?;
     let mut dto = WebhookDto::from(made.webhook);
