@@ -28,6 +28,8 @@ pub enum EntityKind {
     Webhook,
     /// One of a webhook subscription's signing secrets.
     WebhookSecret,
+    /// One event's delivery to one webhook subscription.
+    WebhookDelivery,
 }
 
 /// The ways of writing an id down.
@@ -60,6 +62,7 @@ impl EntityKind {
             EntityKind::Event => "evt_",
             EntityKind::Webhook => "wbs_",
             EntityKind::WebhookSecret => "sec_",
+            EntityKind::WebhookDelivery => "wbd_",
         }
     }
 
@@ -79,6 +82,7 @@ impl EntityKind {
             EntityKind::Event => "evt_",
             EntityKind::Webhook => "webhook_",
             EntityKind::WebhookSecret => "secret_",
+            EntityKind::WebhookDelivery => "delivery_",
         }
     }
 
@@ -97,6 +101,7 @@ impl EntityKind {
             EntityKind::Event => "event",
             EntityKind::Webhook => "webhook",
             EntityKind::WebhookSecret => "webhook secret",
+            EntityKind::WebhookDelivery => "webhook delivery",
         }
     }
 }

@@ -265,6 +265,59 @@ pub trait Store: Send + Sync + 'static {
     fn prune_events(&self, before: Timestamp, limit: u32) -> Result<usize>;
 
     // Webhook subscriptions (each dialect sees its own)
+    /// Fans the log out to webhook subscriptions: each active subscription with events after its
+    /// cursor gets a delivery of each (up to `limit` a subscription a call) that `render` gives in
+    /// its dialect and that it subscribed to, in the transaction that moves its cursor past them.
+    /// How many deliveries it made.
+    fn fan_out_events(
+        &self,
+        render: &(dyn Fn(
+            crate::status::Dialect,
+            &crate::events::Event,
+            &crate::events::Subjects,
+        ) -> Option<crate::events::Rendered>
+              + Sync),
+        limit: u32,
+    ) -> Result<usize>;
+    /// Claims up to `limit` due webhook deliveries until `now + lease_millis` (one claimer each; an
+    /// expired claim is due again), at most `per_webhook` of one subscription and none of `busy`.
+    fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        lease_millis: i64,
+        limit: u32,
+        per_webhook: u32,
+        busy: &[Id],
+    ) -> Result<Vec<crate::webhooks::DeliveryJob>>;
+    /// Logs attempts and records what follows each (delivered, due again, failed), and the
+    /// subscriptions' consecutive failures (disabling one past its bound).
+    fn finish_webhook_deliveries(&self, outcomes: &[(Id, crate::webhooks::DeliveryOutcome)]) -> Result<()>;
+    /// An organization's deliveries to its subscriptions in `dialect`, newest first.
+    fn list_webhook_deliveries(
+        &self,
+        org: Id,
+        dialect: crate::status::Dialect,
+        filter: &crate::webhooks::DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<crate::webhooks::WebhookDelivery>>;
+    /// One delivery with its attempts.
+    fn get_webhook_delivery(
+        &self,
+        org: Id,
+        dialect: crate::status::Dialect,
+        id: Id,
+    ) -> Result<crate::webhooks::DeliveryDetail>;
+    /// Queues deliveries again, due now.
+    fn replay_webhook_deliveries(
+        &self,
+        org: Id,
+        dialect: crate::status::Dialect,
+        which: &crate::webhooks::Replay,
+    ) -> Result<Vec<crate::webhooks::WebhookDelivery>>;
+    /// Retention: finished deliveries made before `before` and their attempts, at most `limit`.
+    fn prune_webhook_deliveries(&self, before: Timestamp, limit: u32) -> Result<usize>;
+    /// The log's newest position across organizations, and whether events wait for the sequencer.
+    fn log_mark(&self) -> Result<crate::webhooks::LogMark>;
     /// Makes a subscription, active, receiving the events made from now on; its secret is in the
     /// answer only.
     fn create_webhook(&self, org: Id, new: crate::webhooks::NewWebhook) -> Result<crate::webhooks::CreatedWebhook>;

@@ -304,3 +304,22 @@ pub fn newest(c: &mut DbConnection, org: Id) -> Result<i64> {
         .map(|p| p.unwrap_or(0))
         .map_err(map_error)
 }
+
+/// `Store::log_mark`: the newest position, and whether committed events wait for one.
+pub fn mark(c: &mut DbConnection) -> Result<rosetta_core::webhooks::LogMark> {
+    let newest: Option<i64> = ev::table
+        .select(diesel::dsl::max(ev::pos))
+        .first(c)
+        .map_err(map_error)?;
+    let waiting: Option<i64> = ev::table
+        .filter(ev::pos.is_null())
+        .select(ev::seq)
+        .limit(1)
+        .first(c)
+        .optional()
+        .map_err(map_error)?;
+    Ok(rosetta_core::webhooks::LogMark {
+        newest: newest.unwrap_or(0),
+        unsequenced: waiting.is_some(),
+    })
+}

@@ -7,6 +7,7 @@
 mod contacts;
 mod conversations;
 pub mod db;
+mod deliveries;
 mod directory;
 mod events;
 mod explain;
@@ -550,6 +551,77 @@ impl Store for DieselStore {
 
     fn prune_events(&self, before: Timestamp, limit: u32) -> Result<usize> {
         self.write(|c| events::prune(c, before, limit))
+    }
+
+    fn fan_out_events(
+        &self,
+        render: &(dyn Fn(
+            Dialect,
+            &rosetta_core::events::Event,
+            &rosetta_core::events::Subjects,
+        ) -> Option<rosetta_core::events::Rendered>
+              + Sync),
+        limit: u32,
+    ) -> Result<usize> {
+        let mut made = 0;
+        for subscription in self.read(|c| deliveries::behind(c, 1000))? {
+            made += self
+                .write(|c| deliveries::fan_out(c, render, subscription, limit))?
+                .unwrap_or(0);
+        }
+        Ok(made)
+    }
+
+    fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        lease_millis: i64,
+        limit: u32,
+        per_webhook: u32,
+        busy: &[Id],
+    ) -> Result<Vec<rosetta_core::webhooks::DeliveryJob>> {
+        let key = self.secret_key()?.clone();
+        self.write(|c| deliveries::claim(c, &key, now, lease_millis, limit, per_webhook, busy))
+    }
+
+    fn finish_webhook_deliveries(&self, outcomes: &[(Id, rosetta_core::webhooks::DeliveryOutcome)]) -> Result<()> {
+        self.write(|c| deliveries::finish(c, outcomes))
+    }
+
+    fn list_webhook_deliveries(
+        &self,
+        org: Id,
+        dialect: Dialect,
+        filter: &rosetta_core::webhooks::DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<rosetta_core::webhooks::WebhookDelivery>> {
+        self.read(|c| deliveries::list(c, self.cursors(), org, dialect, filter, page))
+    }
+
+    fn get_webhook_delivery(
+        &self,
+        org: Id,
+        dialect: Dialect,
+        id: Id,
+    ) -> Result<rosetta_core::webhooks::DeliveryDetail> {
+        self.read(|c| deliveries::get(c, org, dialect, id))
+    }
+
+    fn replay_webhook_deliveries(
+        &self,
+        org: Id,
+        dialect: Dialect,
+        which: &rosetta_core::webhooks::Replay,
+    ) -> Result<Vec<rosetta_core::webhooks::WebhookDelivery>> {
+        self.write(|c| deliveries::replay(c, org, dialect, which))
+    }
+
+    fn prune_webhook_deliveries(&self, before: Timestamp, limit: u32) -> Result<usize> {
+        self.write(|c| deliveries::prune(c, before, limit))
+    }
+
+    fn log_mark(&self) -> Result<rosetta_core::webhooks::LogMark> {
+        self.read(events::mark)
     }
 
     fn create_webhook(

@@ -226,6 +226,40 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_deliveries (id) {
+        id -> Binary,
+        org_id -> Binary,
+        subscription_id -> Binary,
+        event_id -> Binary,
+        event_pos -> BigInt,
+        event_name -> Text,
+        dedupe_key -> Text,
+        source -> Text,
+        body -> Text,
+        state -> Text,
+        attempts -> Integer,
+        due_at -> BigInt,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        delivered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (delivery_id, attempt) {
+        delivery_id -> Binary,
+        attempt -> Integer,
+        started_at -> BigInt,
+        duration_ms -> BigInt,
+        status_code -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        excerpt -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     uploads (id) {
         id -> Binary,
         org_id -> Binary,
@@ -263,6 +297,7 @@ diesel::table! {
 
 diesel::joinable!(contact_tags -> tags (tag_id));
 diesel::joinable!(contact_tags -> contacts (contact_id));
+diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     dispatch_jobs,
@@ -270,6 +305,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     uploads,
     events,
     webhook_subscriptions,
+    webhook_deliveries,
+    webhook_attempts,
     settings,
     organizations,
     whatsapp_accounts,

@@ -189,9 +189,13 @@ pub fn update(
     if let Some(description) = changes.description {
         current.description = description;
     }
+    // Re-enabling resets the failures and starts from the log's end: what happened while it was
+    // disabled is not delivered (deliveries already made and pending resume).
+    let mut cursor = None;
     if let Some(active) = changes.is_active {
         if active && !current.is_active {
             current.failure_count = 0;
+            cursor = Some(crate::events::newest(c, org)?);
         }
         current.is_active = active;
     }
@@ -208,6 +212,12 @@ pub fn update(
         ))
         .execute(c)
         .map_err(map_error)?;
+    if let Some(cursor) = cursor {
+        diesel::update(w::table.find(b(webhook_id)))
+            .set(w::cursor.eq(cursor))
+            .execute(c)
+            .map_err(map_error)?;
+    }
     Ok(current)
 }
 

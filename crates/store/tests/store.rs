@@ -1128,6 +1128,48 @@ fn no_operation_reaches_another_organization() {
         assert!(s.list_webhooks(b.org, Dialect::Wacrm).unwrap().is_empty());
         // Another dialect's endpoint is not this dialect's either.
         nf(s.get_webhook(a.org, Dialect::Kirim, hook).map(|_| ()), Webhook);
+        // A's deliveries: B lists none of them (nor by A's subscription), reads and replays none.
+        s.fan_out_events(
+            &|_, e, _| {
+                Some(rosetta_core::events::Rendered {
+                    name: "message.received",
+                    body: serde_json::json!({}),
+                    dedupe_key: e.id.to_string(),
+                    source: "test",
+                })
+            },
+            1000,
+        )
+        .unwrap();
+        let none = rosetta_core::webhooks::DeliveryFilter::default();
+        let by_hook = rosetta_core::webhooks::DeliveryFilter {
+            webhook_id: Some(hook),
+            ..Default::default()
+        };
+        assert!(s
+            .list_webhook_deliveries(b.org, Dialect::Wacrm, &none, &PageRequest::first(10))
+            .unwrap()
+            .items
+            .is_empty());
+        nf(
+            s.list_webhook_deliveries(b.org, Dialect::Wacrm, &by_hook, &PageRequest::first(10))
+                .map(|_| ()),
+            Webhook,
+        );
+        let delivery = rosetta_core::Id::new();
+        nf(
+            s.get_webhook_delivery(b.org, Dialect::Wacrm, delivery).map(|_| ()),
+            WebhookDelivery,
+        );
+        nf(
+            s.replay_webhook_deliveries(
+                b.org,
+                Dialect::Wacrm,
+                &rosetta_core::webhooks::Replay::Ids(vec![delivery]),
+            )
+            .map(|_| ()),
+            WebhookDelivery,
+        );
         assert_eq!(s.list_webhooks(a.org, Dialect::Wacrm).unwrap().len(), 1);
         // A's uploaded file: B can neither upload for A's number nor send A's file, even to its own
         // conversation; nothing of B's is written by the refusal.
@@ -1221,23 +1263,28 @@ fn no_operation_reaches_another_organization() {
 fn every_store_operation_has_a_tenancy_case() {
     // Operations that take no organization, and why.
     const NOT_TENANT_SCOPED: &[&str] = &[
-        "ping",                // the database answers
-        "create_organization", // makes the tenant itself
-        "ingest",              // Meta names only the number; accounts are found across organizations
-        "revoke_api_key",      // the operator's CLI, by key id
-        "touch_api_keys",      // bookkeeping of keys already authenticated
-        "authenticate",        // finds the key, and so the organization, from the secret
-        "claim_dispatch",      // dispatch workers send for every organization
-        "finish_dispatch",     // by the id of a job a worker claimed
-        "finish_dispatches",   // the same, several at once
-        "claim_media",         // fetch workers fetch for every organization
-        "finish_media",        // by the id of a job a worker claimed
-        "media_links",         // the database's signer, no tenant data
-        "media_file",          // by the message a signed link names: the link is the permission
-        "prune_media",         // retention is the deployment's, across organizations
-        "remember_meta_media", // by the message of a job a worker claimed
-        "sequence_events",     // the sequencer orders the whole log, every organization's
-        "prune_events",        // retention is the deployment's, across organizations
+        "ping",                      // the database answers
+        "create_organization",       // makes the tenant itself
+        "ingest",                    // Meta names only the number; accounts are found across organizations
+        "revoke_api_key",            // the operator's CLI, by key id
+        "touch_api_keys",            // bookkeeping of keys already authenticated
+        "authenticate",              // finds the key, and so the organization, from the secret
+        "claim_dispatch",            // dispatch workers send for every organization
+        "finish_dispatch",           // by the id of a job a worker claimed
+        "finish_dispatches",         // the same, several at once
+        "claim_media",               // fetch workers fetch for every organization
+        "finish_media",              // by the id of a job a worker claimed
+        "media_links",               // the database's signer, no tenant data
+        "media_file",                // by the message a signed link names: the link is the permission
+        "prune_media",               // retention is the deployment's, across organizations
+        "remember_meta_media",       // by the message of a job a worker claimed
+        "sequence_events",           // the sequencer orders the whole log, every organization's
+        "prune_events",              // retention is the deployment's, across organizations
+        "fan_out_events",            // the fan-out serves every organization's subscriptions
+        "claim_webhook_deliveries",  // delivery workers deliver for every organization
+        "finish_webhook_deliveries", // by the ids of deliveries a worker claimed
+        "prune_webhook_deliveries",  // retention is the deployment's, across organizations
+        "log_mark",                  // the log's end, no tenant data
     ];
     let core = include_str!("../../core/src/store.rs");
     let trait_body = &core[core.find("pub trait Store").unwrap()..];
