@@ -111,7 +111,31 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         .open_conversation(org.id, account, customer)
         .map_err(|e| e.to_string())?
         .id;
+    // A local receiver subscribed to every wacrm event, so each change shows as a signed delivery.
+    let receiver = rosetta_deliver::receiver::Receiver::start("127.0.0.1:0")
+        .map_err(|e| format!("the demo's webhook receiver: {e}"))?;
+    let subscription = store
+        .create_webhook(
+            org.id,
+            rosetta_core::webhooks::NewWebhook {
+                dialect: rosetta_core::Dialect::Wacrm,
+                url: format!("{}/demo-webhook", receiver.url()),
+                events: rosetta_wacrm::events::EVENT_NAMES
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect(),
+                description: Some("rosetta demo".into()),
+                is_active: true,
+            },
+        )
+        .map_err(|e| e.to_string())?;
     drop(store);
+    let receiver_url = receiver.url().to_owned();
+    let secret = subscription.secret.clone();
+    std::thread::Builder::new()
+        .name("demo-receiver".into())
+        .spawn(move || show_deliveries(receiver, &secret))
+        .map_err(|e| e.to_string())?;
 
     let app_secret = format!("demo-{}", Id::new().to_string().to_lowercase());
     let base = format!("http://{}", args.bind);
@@ -172,6 +196,11 @@ Watch them go sending -> sent -> delivered -> read, in every dialect:
   curl -s '{base}{kirim_list}' -H 'Authorization: Bearer {kirim}'
   curl -s '{base}{envelope_list}' -H 'Authorization: Bearer {envelope}' -H 'x-org-id: {org_uuid}'
 
+Each change is also delivered as a signed wacrm webhook (X-Wacrm-Signature) to a receiver on
+{receiver}/demo-webhook, subscribed to every wacrm event; each arrival is printed below, its signature
+checked. The same subscription through the API:
+  curl -s '{base}/api/v1/webhooks' -H 'Authorization: Bearer {wacrm}'
+
 The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p rosetta -- demo`
 (a new database each time); to serve this one again:
   cargo run -p rosetta -- --database-url sqlite://{db} serve --whatsapp-app-secret {app_secret}
@@ -181,6 +210,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
         pnid = DEMO_PHONE_NUMBER_ID,
         db = db.display(),
         standin = standin.url(),
+        receiver = receiver_url,
         wacrm_send_path = sends["wacrm"]["path"].as_str().unwrap_or_default(),
         wacrm_send = sends["wacrm"]["body"].as_str().unwrap_or_default(),
         kirim_send_path = sends["kirim"]["path"].as_str().unwrap_or_default(),
@@ -200,6 +230,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
                 "keys": {"wacrm": wacrm, "kirim": kirim, "envelope": envelope},
                 "webhook": {"body": delivery, "signature": signature},
                 "sends": sends, "lists": lists, "graph_standin": standin.url(),
+                "webhook_receiver": format!("{receiver_url}/demo-webhook"),
             })
         );
     }
@@ -232,6 +263,35 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             event_retention_days: 30,
             allow_private_webhook_targets: true,
             media_lease_secs: 660,
+            webhook_retry_schedule: Vec::new(),
+            webhook_timeout: Vec::new(),
+            webhook_disable_after: Vec::new(),
         },
     )
+}
+
+/// Prints each delivery the demo's receiver gets, with its signature checked, until the process ends.
+fn show_deliveries(receiver: rosetta_deliver::receiver::Receiver, secret: &str) {
+    let mut shown = 0;
+    loop {
+        if !receiver.wait_for(shown + 1, std::time::Duration::from_secs(3600)) {
+            continue;
+        }
+        let got = receiver.received();
+        for r in &got[shown..] {
+            let signature = r.header("x-wacrm-signature").unwrap_or_default();
+            let verified = signature
+                .split_once(',')
+                .and_then(|(t, _)| t.strip_prefix("t="))
+                .and_then(|t| t.parse::<i64>().ok())
+                .is_some_and(|t| rosetta_wacrm::events::signature(secret, t, &r.body) == signature);
+            println!(
+                "webhook delivered: {} (signature {}) {}",
+                r.header("x-wacrm-event").unwrap_or("?"),
+                if verified { "verified" } else { "NOT VALID" },
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+        shown = got.len();
+    }
 }

@@ -89,17 +89,98 @@ pub struct ServeOptions {
     /// Remove received files older than this many days (checked hourly); unset keeps them.
     #[arg(long, env = "ROSETTA_MEDIA_RETENTION_DAYS")]
     pub media_retention_days: Option<u64>,
-    /// Remove events (what the live streams and webhooks carry) older than this many days, hourly;
-    /// `0` keeps them.
+    /// Remove events (what the live streams and webhooks carry) and finished webhook deliveries with
+    /// their attempt logs older than this many days, hourly; `0` keeps them.
     #[arg(long, env = "ROSETTA_EVENT_RETENTION_DAYS", default_value_t = 30)]
     pub event_retention_days: u64,
     /// Let webhook endpoints be plain http://, loopback, private or link-local addresses (local
     /// development and tests; never on a server that reaches an internal network).
     #[arg(long, env = "ROSETTA_ALLOW_PRIVATE_WEBHOOK_TARGETS")]
     pub allow_private_webhook_targets: bool,
-    /// Do not dispatch sends from this instance (another instance over the same database does).
+    /// A dialect's webhook retry schedule, `DIALECT=WAITS`: the waits before each retry, e.g.
+    /// `kirim=10s,30s,2m` (ms, s, m, h; an empty list retries nothing). Repeat for each dialect
+    /// (`;` between them in the variable). Defaults: the products' (wacrm and envelope 1m,5m,30m;
+    /// kirim 10s,30s,2m,10m,1h,6h,24h, each ±20%).
+    #[arg(
+        long = "webhook-retry-schedule",
+        env = "ROSETTA_WEBHOOK_RETRY_SCHEDULE",
+        value_delimiter = ';',
+        value_name = "DIALECT=WAITS"
+    )]
+    pub webhook_retry_schedule: Vec<String>,
+    /// A dialect's webhook timeout, `DIALECT=WAIT` (default wacrm 5s, kirim and envelope 10s).
+    #[arg(
+        long = "webhook-timeout",
+        env = "ROSETTA_WEBHOOK_TIMEOUT",
+        value_delimiter = ';',
+        value_name = "DIALECT=WAIT"
+    )]
+    pub webhook_timeout: Vec<String>,
+    /// Consecutive failed deliveries after which a dialect's subscription is disabled,
+    /// `DIALECT=N` (default wacrm 15, kirim 24, envelope 1: after its retries).
+    #[arg(
+        long = "webhook-disable-after",
+        env = "ROSETTA_WEBHOOK_DISABLE_AFTER",
+        value_delimiter = ';',
+        value_name = "DIALECT=N"
+    )]
+    pub webhook_disable_after: Vec<String>,
+    /// Do not dispatch sends, fetch media nor deliver webhooks from this instance (another instance
+    /// over the same database does).
     #[arg(long, env = "ROSETTA_NO_DISPATCH")]
     pub no_dispatch: bool,
+}
+
+impl ServeOptions {
+    /// Each dialect's delivery policy: the product's, with what the options change.
+    pub fn webhook_policies(
+        &self,
+    ) -> Result<std::collections::HashMap<Dialect, rosetta_core::webhooks::DeliveryPolicy>, String> {
+        use rosetta_core::webhooks::DeliveryPolicy;
+        let mut policies: std::collections::HashMap<Dialect, DeliveryPolicy> = Dialect::ALL
+            .into_iter()
+            .map(|d| (d, DeliveryPolicy::for_dialect(d)))
+            .collect();
+        let split = |raw: &str, what: &str| -> Result<(Dialect, String), String> {
+            let (dialect, value) = raw
+                .split_once('=')
+                .ok_or_else(|| format!("{what}: {raw:?} is not DIALECT=VALUE"))?;
+            let dialect: Dialect = dialect
+                .trim()
+                .parse()
+                .map_err(|_| format!("{what}: {dialect:?} is not wacrm, kirim or envelope"))?;
+            Ok((dialect, value.trim().to_owned()))
+        };
+        for raw in self.webhook_retry_schedule.iter().filter(|r| !r.trim().is_empty()) {
+            let (d, waits) = split(raw, "--webhook-retry-schedule")?;
+            policies.get_mut(&d).expect("every dialect").delays =
+                DeliveryPolicy::parse_delays(&waits).map_err(|e| format!("--webhook-retry-schedule: {e}"))?;
+        }
+        for raw in self.webhook_timeout.iter().filter(|r| !r.trim().is_empty()) {
+            let (d, wait) = split(raw, "--webhook-timeout")?;
+            let wait = DeliveryPolicy::parse_delays(&wait).map_err(|e| format!("--webhook-timeout: {e}"))?;
+            let [wait] = wait[..] else {
+                return Err(format!("--webhook-timeout: {raw:?} is not one wait"));
+            };
+            policies.get_mut(&d).expect("every dialect").timeout = wait;
+        }
+        for raw in self.webhook_disable_after.iter().filter(|r| !r.trim().is_empty()) {
+            let (d, n) = split(raw, "--webhook-disable-after")?;
+            policies.get_mut(&d).expect("every dialect").disable_after = n
+                .parse()
+                .map_err(|_| format!("--webhook-disable-after: {n:?} is not a count"))?;
+        }
+        Ok(policies)
+    }
+}
+
+/// Each dialect's events out (its bodies and delivery headers).
+pub fn outbound(dialect: Dialect) -> rosetta_http::events::Outbound {
+    match dialect {
+        Dialect::Wacrm => rosetta_wacrm::events::OUTBOUND,
+        Dialect::Kirim => rosetta_kirim::events::OUTBOUND,
+        Dialect::Envelope => rosetta_envelope::events::OUTBOUND,
+    }
 }
 
 /// How often recorded API key use is written to the database.
@@ -160,6 +241,19 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
         .with_signals(state.sending.clone())
         .with_files(std::sync::Arc::new(blobs.clone()))
     });
+    let deliverer = match options.no_dispatch {
+        true => None,
+        false => Some(rosetta_deliver::Deliverer::new(
+            store.clone(),
+            outbound,
+            rosetta_deliver::DeliverConfig {
+                policies: options.webhook_policies()?,
+                allow_private: options.allow_private_webhook_targets,
+                ..Default::default()
+            },
+            state.live.clone(),
+        )?),
+    };
     let webhook = rosetta_http::webhook::WebhookConfig::new(
         options.whatsapp_app_secret.as_deref(),
         options.whatsapp_verify_token.as_deref(),
@@ -194,6 +288,9 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             if let Some(fetcher) = fetcher {
                 actix_web::rt::spawn(fetcher.run());
             }
+            if let Some(deliverer) = deliverer {
+                actix_web::rt::spawn(deliverer.run());
+            }
             if options.event_retention_days > 0 {
                 let (store, days) = (store.clone(), options.event_retention_days as i64);
                 actix_web::rt::spawn(async move {
@@ -203,7 +300,12 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
                         let mut removed = 0;
                         loop {
                             let s = store.clone();
-                            match tokio::task::spawn_blocking(move || s.prune_events(before, 1000)).await {
+                            let pruned = move || {
+                                Ok::<_, rosetta_core::Error>(
+                                    s.prune_events(before, 1000)? + s.prune_webhook_deliveries(before, 1000)?,
+                                )
+                            };
+                            match tokio::task::spawn_blocking(pruned).await {
                                 Ok(Ok(0)) => break,
                                 Ok(Ok(n)) => removed += n,
                                 Ok(Err(e)) => {
@@ -217,7 +319,7 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
                             }
                         }
                         if removed > 0 {
-                            tracing::info!(removed, "event retention removed old events");
+                            tracing::info!(removed, "retention removed old events and webhook deliveries");
                         }
                         actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
                     }

@@ -32,8 +32,17 @@ fn demo_answers_in_every_dialect_and_takes_its_sample_webhook() {
         .unwrap();
     let mut printed = String::new();
     let mut summary: Option<Value> = None;
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
+    // Every line the demo prints, as it prints it.
+    let (tx, printed_lines) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    for line in printed_lines.iter() {
         if line.starts_with('{') {
             summary = Some(serde_json::from_str(&line).unwrap());
             break;
@@ -43,6 +52,7 @@ fn demo_answers_in_every_dialect_and_takes_its_sample_webhook() {
     }
     let summary = summary.expect("the demo prints its summary");
     for what in [
+        "X-Wacrm-Signature",
         "/api/v1/docs/",
         "/v1/docs/",
         "/api/whatsapp/docs/",
@@ -157,6 +167,22 @@ fn demo_answers_in_every_dialect_and_takes_its_sample_webhook() {
         assert!(Instant::now() < deadline, "the sends never all read: {now:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
+
+    // Each change was also delivered to the demo's receiver as a signed wacrm webhook, and printed.
+    let mut delivered = Vec::new();
+    while !(delivered.iter().any(|l: &String| l.contains("message.received"))
+        && delivered.iter().any(|l| l.contains("message.status_updated")))
+    {
+        match printed_lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) if line.starts_with("webhook delivered: ") => {
+                assert!(line.contains("(signature verified)"), "{line}");
+                delivered.push(line);
+            }
+            Ok(_) => {}
+            Err(_) => panic!("the demo printed no delivery of each: {delivered:?}"),
+        }
+    }
+    assert!(summary["webhook_receiver"].as_str().unwrap().ends_with("/demo-webhook"));
 
     child.kill().unwrap();
     child.wait().unwrap();

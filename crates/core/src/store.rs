@@ -268,7 +268,7 @@ pub trait Store: Send + Sync + 'static {
     /// Fans the log out to webhook subscriptions: each active subscription with events after its
     /// cursor gets a delivery of each (up to `limit` a subscription a call) that `render` gives in
     /// its dialect and that it subscribed to, in the transaction that moves its cursor past them.
-    /// How many deliveries it made.
+    /// What it passed over and made.
     fn fan_out_events(
         &self,
         render: &(dyn Fn(
@@ -278,7 +278,7 @@ pub trait Store: Send + Sync + 'static {
         ) -> Option<crate::events::Rendered>
               + Sync),
         limit: u32,
-    ) -> Result<usize>;
+    ) -> Result<crate::webhooks::FanOut>;
     /// Claims up to `limit` due webhook deliveries until `now + lease_millis` (one claimer each; an
     /// expired claim is due again), at most `per_webhook` of one subscription and none of `busy`.
     fn claim_webhook_deliveries(

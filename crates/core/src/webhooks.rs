@@ -409,6 +409,14 @@ pub enum Replay {
 /// The most deliveries one bulk replay queues again.
 pub const MAX_BULK_REPLAY: usize = 1000;
 
+/// What one fan-out did: events passed over (each a delivery, or not one the subscription names),
+/// and deliveries made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FanOut {
+    pub events: usize,
+    pub deliveries: usize,
+}
+
 /// What a worker needs to know of the log: its newest position, and whether committed events wait
 /// for one (the sequencer has work).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

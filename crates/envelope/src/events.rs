@@ -88,6 +88,22 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     rosetta_http::signing::plain(secret, body)
 }
 
+/// A delivery's headers: `X-SuperWaba-Signature` (hex HMAC-SHA256 of the body under the secret),
+/// and from the product's other docs page `X-Webhook-Event` and `X-Webhook-Delivery-Id` (the
+/// receiver's dedupe key). That page also puts the secret itself in `X-Webhook-Secret`; Rosetta never
+/// sends a secret.
+fn headers(a: &rosetta_http::events::Attempt<'_>) -> Vec<(&'static str, String)> {
+    let secret = a.secrets.last().map_or("", String::as_str);
+    vec![
+        ("X-SuperWaba-Signature", signature(secret, a.body)),
+        ("X-Webhook-Event", a.event_name.to_owned()),
+        ("X-Webhook-Delivery-Id", a.dedupe_key.to_owned()),
+    ]
+}
+
+/// envelope's events out: its bodies and its delivery headers.
+pub const OUTBOUND: rosetta_http::events::Outbound = rosetta_http::events::Outbound { render, headers };
+
 /// Every event name envelope announces (what its configuration may name).
 pub const EVENT_NAMES: [&str; 7] = [
     "message.received",

@@ -30,25 +30,76 @@ pub const KEEPALIVE: Duration = Duration::from_secs(15);
 const PAGE: u32 = 100;
 /// A reader further behind than this is closed (it resumes with `Last-Event-ID`).
 pub const MAX_LAG: i64 = 10_000;
-/// How often `serve`'s sequencer runs.
-pub const SEQUENCE_EVERY: Duration = Duration::from_millis(100);
+/// How often `serve`'s watcher reads the log's end (and places waiting events).
+pub const SEQUENCE_EVERY: Duration = Duration::from_millis(10);
 
-/// The in-process signal from the sequencer to the streams.
+/// The in-process signals of the log's end moving: the streams wait on `sequenced` (all of them
+/// woken), the webhook fan-out on `fan_out` (a wake-up is kept until it looks).
 #[derive(Debug, Default)]
 pub struct Live {
     pub sequenced: Notify,
+    pub fan_out: Notify,
 }
 
-/// Runs the sequencer until the process stops, waking this process's streams when it placed events.
+impl Live {
+    fn moved(&self) {
+        self.sequenced.notify_waiters();
+        self.fan_out.notify_one();
+    }
+}
+
+/// Runs the log's watcher until the process stops: every `SEQUENCE_EVERY` it reads the log's end
+/// (an index probe), places waiting events when there are any (PostgreSQL; SQLite places each as
+/// it is written), and wakes this process's streams and fan-out when the end moved, whichever
+/// process or instance wrote the events.
 pub async fn sequencer(state: AppState) {
+    let mut seen = None;
     loop {
-        match state.run(|s| s.sequence_events()).await {
-            Ok(0) => {}
-            Ok(_) => state.live.sequenced.notify_waiters(),
-            Err(e) => tracing::warn!(error = ?e, "event sequencing failed"),
+        match state.read(|s| s.log_mark()).await {
+            Ok(mark) => {
+                if seen.is_some_and(|newest| mark.newest > newest) {
+                    state.live.moved();
+                }
+                seen = Some(mark.newest);
+                if mark.unsequenced {
+                    match state.run(|s| s.sequence_events()).await {
+                        // Placed: read the end again at once.
+                        Ok(n) if n > 0 => continue,
+                        // Another instance holds the sequencer.
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = ?e, "event sequencing failed"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = ?e, "could not read the event log's end"),
         }
         actix_web::rt::time::sleep(SEQUENCE_EVERY).await;
     }
+}
+
+/// One attempt of a webhook delivery, as a dialect's headers see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub webhook_id: Id,
+    pub delivery_id: Id,
+    pub event_name: &'a str,
+    pub dedupe_key: &'a str,
+    pub source: &'a str,
+    /// From 1.
+    pub number: u32,
+    /// When it is sent, in Unix seconds (the signature's `t`).
+    pub timestamp: i64,
+    pub body: &'a [u8],
+    /// Every unexpired secret, newest last.
+    pub secrets: &'a [String],
+}
+
+/// A dialect's events out: how it renders an event, and the headers (signature included) of a
+/// delivery attempt, besides `Content-Type: application/json`.
+#[derive(Debug, Clone, Copy)]
+pub struct Outbound {
+    pub render: Renderer,
+    pub headers: fn(&Attempt<'_>) -> Vec<(&'static str, String)>,
 }
 
 /// A dialect's renderer.

@@ -168,6 +168,18 @@ mod tests {
         fn media_links(&self) -> rosetta_core::media::MediaLinks {
             rosetta_core::media::MediaLinks::new(b"down")
         }
+        fn fan_out_events(
+            &self,
+            _: &(dyn Fn(
+                Dialect,
+                &rosetta_core::events::Event,
+                &rosetta_core::events::Subjects,
+            ) -> Option<rosetta_core::events::Rendered>
+                  + Sync),
+            _: u32,
+        ) -> Result<rosetta_core::webhooks::FanOut> {
+            Err(Error::Unavailable("down".into()))
+        }
         down! {
             ping() -> ();
             create_organization(&str) -> Organization;
@@ -216,6 +228,13 @@ mod tests {
             newest_event(Id) -> i64;
             sequence_events() -> usize;
             prune_events(Timestamp, u32) -> usize;
+            claim_webhook_deliveries(Timestamp, i64, u32, u32, &[Id]) -> Vec<rosetta_core::webhooks::DeliveryJob>;
+            finish_webhook_deliveries(&[(Id, rosetta_core::webhooks::DeliveryOutcome)]) -> ();
+            list_webhook_deliveries(Id, rosetta_core::Dialect, &rosetta_core::webhooks::DeliveryFilter, &PageRequest) -> Page<rosetta_core::webhooks::WebhookDelivery>;
+            get_webhook_delivery(Id, rosetta_core::Dialect, Id) -> rosetta_core::webhooks::DeliveryDetail;
+            replay_webhook_deliveries(Id, rosetta_core::Dialect, &rosetta_core::webhooks::Replay) -> Vec<rosetta_core::webhooks::WebhookDelivery>;
+            prune_webhook_deliveries(Timestamp, u32) -> usize;
+            log_mark() -> rosetta_core::webhooks::LogMark;
             create_webhook(Id, rosetta_core::webhooks::NewWebhook) -> rosetta_core::webhooks::CreatedWebhook;
             list_webhooks(Id, rosetta_core::Dialect) -> Vec<rosetta_core::webhooks::Webhook>;
             get_webhook(Id, rosetta_core::Dialect, Id) -> rosetta_core::webhooks::Webhook;

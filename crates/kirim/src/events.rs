@@ -160,6 +160,27 @@ pub fn signature(secrets: &[&str], t: i64, body: &[u8]) -> String {
     rosetta_http::signing::stamped(secrets, t, body)
 }
 
+/// A delivery's headers: `X-Kirim-Source` (meta or kirim), `X-Kirim-Event`, `X-Kirim-Event-Id` (the
+/// dedupe key: the wamid for Meta's events, the `evt_` id otherwise), `X-Kirim-Delivery-Id` (`wbd_`),
+/// `X-Kirim-Attempt`, and `X-Kirim-Signature` with one `v1` per live secret.
+fn headers(a: &rosetta_http::events::Attempt<'_>) -> Vec<(&'static str, String)> {
+    let secrets: Vec<&str> = a.secrets.iter().map(String::as_str).collect();
+    vec![
+        ("X-Kirim-Source", a.source.to_owned()),
+        ("X-Kirim-Event", a.event_name.to_owned()),
+        ("X-Kirim-Event-Id", a.dedupe_key.to_owned()),
+        (
+            "X-Kirim-Delivery-Id",
+            kirim_id(EntityKind::WebhookDelivery, a.delivery_id),
+        ),
+        ("X-Kirim-Attempt", a.number.to_string()),
+        ("X-Kirim-Signature", signature(&secrets, a.timestamp, a.body)),
+    ]
+}
+
+/// kirim's events out: its bodies and its delivery headers.
+pub const OUTBOUND: rosetta_http::events::Outbound = rosetta_http::events::Outbound { render, headers };
+
 /// Every event name kirim announces (what a subscription may name).
 pub const EVENT_NAMES: [&str; 7] = [
     "message.received",

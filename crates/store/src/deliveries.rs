@@ -144,9 +144,9 @@ fn subjects(c: &mut DbConnection, events: &[Event]) -> Result<SubjectsOf> {
 }
 
 /// Fans one subscription out (inside the caller's transaction): up to `limit` events after its
-/// cursor become its deliveries, and the cursor moves past them. How many deliveries it made;
+/// cursor become its deliveries, and the cursor moves past them. What it passed over and made;
 /// `None` when another instance holds the subscription or it is no longer active.
-pub fn fan_out(c: &mut DbConnection, render: Render<'_>, subscription: Id, limit: u32) -> Result<Option<usize>> {
+pub fn fan_out(c: &mut DbConnection, render: Render<'_>, subscription: Id, limit: u32) -> Result<Option<FanOut>> {
     type Sub = (Vec<u8>, String, String, i64, i64);
     let q = w::table
         .filter(w::id.eq(b(subscription)))
@@ -168,7 +168,7 @@ pub fn fan_out(c: &mut DbConnection, render: Render<'_>, subscription: Id, limit
         serde_json::from_str(&names).map_err(|_| corrupt("webhook_subscriptions.events", &names))?;
     let events = crate::events::after(c, org, cursor, limit)?;
     let Some(last) = events.last().map(|e| e.pos) else {
-        return Ok(Some(0));
+        return Ok(Some(FanOut::default()));
     };
     let subjects = subjects(c, &events)?;
     let now = Timestamp::now().millis();
@@ -214,7 +214,10 @@ pub fn fan_out(c: &mut DbConnection, render: Render<'_>, subscription: Id, limit
         .set(w::cursor.eq(last))
         .execute(c)
         .map_err(map_error)?;
-    Ok(Some(made))
+    Ok(Some(FanOut {
+        events: events.len(),
+        deliveries: made,
+    }))
 }
 
 type ClaimedRow = (

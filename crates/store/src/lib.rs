@@ -562,14 +562,15 @@ impl Store for DieselStore {
         ) -> Option<rosetta_core::events::Rendered>
               + Sync),
         limit: u32,
-    ) -> Result<usize> {
-        let mut made = 0;
+    ) -> Result<rosetta_core::webhooks::FanOut> {
+        let mut done = rosetta_core::webhooks::FanOut::default();
         for subscription in self.read(|c| deliveries::behind(c, 1000))? {
-            made += self
-                .write(|c| deliveries::fan_out(c, render, subscription, limit))?
-                .unwrap_or(0);
+            if let Some(one) = self.write(|c| deliveries::fan_out(c, render, subscription, limit))? {
+                done.events += one.events;
+                done.deliveries += one.deliveries;
+            }
         }
-        Ok(made)
+        Ok(done)
     }
 
     fn claim_webhook_deliveries(

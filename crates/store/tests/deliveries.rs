@@ -59,7 +59,7 @@ fn hook(s: &dyn Store, org: Id, dialect: Dialect, events: &[&str]) -> Id {
 
 fn fan_out(s: &dyn Store) -> usize {
     s.sequence_events().unwrap();
-    s.fan_out_events(&render, 1000).unwrap()
+    s.fan_out_events(&render, 1000).unwrap().deliveries
 }
 
 fn outcome(attempt: u32, status: Option<u16>, next: DeliveryNext, disable_after: u32) -> DeliveryOutcome {
@@ -328,11 +328,11 @@ fn concurrent_claimers_take_each_delivery_once() {
         let fans: Vec<_> = (0..2)
             .map(|_| {
                 let instance = db.instance();
-                std::thread::spawn(move || instance.fan_out_events(&render, 7).unwrap())
+                std::thread::spawn(move || instance.fan_out_events(&render, 7).unwrap().deliveries)
             })
             .collect();
         let mut made: usize = fans.into_iter().map(|f| f.join().unwrap()).sum();
-        made += s.fan_out_events(&render, 1000).unwrap();
+        made += s.fan_out_events(&render, 1000).unwrap().deliveries;
         assert_eq!(made, 80);
         let claimers: Vec<_> = (0..2)
             .map(|_| {

@@ -74,6 +74,23 @@ pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
     rosetta_http::signing::stamped(&[secret], t, body)
 }
 
+/// A delivery's headers: `X-Wacrm-Event`, `X-Wacrm-Webhook-Id` (the endpoint's id) and
+/// `X-Wacrm-Signature` under the endpoint's secret.
+fn headers(a: &rosetta_http::events::Attempt<'_>) -> Vec<(&'static str, String)> {
+    let secret = a.secrets.last().map_or("", String::as_str);
+    vec![
+        ("X-Wacrm-Event", a.event_name.to_owned()),
+        (
+            "X-Wacrm-Webhook-Id",
+            a.webhook_id.render(EntityKind::Webhook, Spelling::Uuid),
+        ),
+        ("X-Wacrm-Signature", signature(secret, a.timestamp, a.body)),
+    ]
+}
+
+/// wacrm's events out: its bodies and its delivery headers.
+pub const OUTBOUND: rosetta_http::events::Outbound = rosetta_http::events::Outbound { render, headers };
+
 /// Every event name wacrm announces (what a subscription may name).
 pub const EVENT_NAMES: [&str; 5] = [
     "message.received",
