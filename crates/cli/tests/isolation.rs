@@ -29,6 +29,8 @@ struct Org {
     keys: [String; 3],
     /// A webhook subscription of each dialect's: wacrm's, kirim's.
     webhooks: [Id; 2],
+    /// A delivery to its kirim subscription.
+    delivery: Id,
 }
 
 fn org(store: &dyn Store, name: &str, pnid: &'static str, phone: &str, person: &str, email: &str, text: &str) -> Org {
@@ -102,6 +104,16 @@ fn org(store: &dyn Store, name: &str, pnid: &'static str, phone: &str, person: &
         .contact
         .id;
     store.open_conversation(id, account, other).unwrap();
+    // The second contact's contact.created, delivered to the kirim subscription.
+    store.sequence_events().unwrap();
+    store
+        .fan_out_events(&|_, e, s| rosetta_kirim::events::render(e, s), 1000)
+        .unwrap();
+    let delivery = store
+        .list_webhook_deliveries(id, Dialect::Kirim, &Default::default(), &PageRequest::first(1))
+        .unwrap()
+        .items[0]
+        .id;
     let key = |style| {
         store
             .create_api_key(
@@ -126,6 +138,7 @@ fn org(store: &dyn Store, name: &str, pnid: &'static str, phone: &str, person: &
         tag,
         keys: [key(KeyStyle::Wacrm), key(KeyStyle::Kirim), key(KeyStyle::Envelope)],
         webhooks,
+        delivery,
     }
 }
 
@@ -320,7 +333,9 @@ async fn no_operation_of_any_dialect_reaches_another_organization() {
                             .replace("{conversationId}", &b.conversation.render(EntityKind::Conversation, sp))
                             .replace(
                                 "{id}",
-                                &if path.contains("/webhook") {
+                                &if path.contains("/webhook_deliveries") {
+                                    b.delivery.render(EntityKind::WebhookDelivery, sp)
+                                } else if path.contains("/webhook") {
                                     let hook = if d == D::Kirim { b.webhooks[1] } else { b.webhooks[0] };
                                     hook.render(EntityKind::Webhook, sp)
                                 } else if path.contains("/contacts/") {
@@ -369,7 +384,9 @@ async fn no_operation_of_any_dialect_reaches_another_organization() {
                     for p in params.iter().filter(|p| p["in"] == "query") {
                         let name = p["name"].as_str().unwrap();
                         let value = match name {
-                            "status" | "limit" | "page" | "search" | "phone" => continue,
+                            "status" | "limit" | "page" | "search" | "phone" | "event_type" | "created_after"
+                            | "created_before" => continue,
+                            "subscription_id" => b.webhooks[1].render(EntityKind::Webhook, sp),
                             "contact_id" => b.contact.render(EntityKind::Contact, sp),
                             "assignee" => b.user.render(EntityKind::User, sp),
                             "tag" => b.tag.render(EntityKind::Tag, sp),

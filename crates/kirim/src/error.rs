@@ -266,6 +266,7 @@ impl DialectError for KirimError {
                 EntityKind::Conversation => "Conversation",
                 EntityKind::User => "User",
                 EntityKind::Webhook => "Webhook subscription",
+                EntityKind::WebhookDelivery => "Webhook delivery",
                 _ => "Resource",
             }),
             Error::Invalid { field, message } => KirimError::invalid_field(field, message),

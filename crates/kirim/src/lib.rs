@@ -33,6 +33,7 @@
 mod account;
 mod contacts;
 mod conversations;
+pub mod deliveries;
 pub mod dto;
 pub mod error;
 pub mod events;
@@ -119,6 +120,10 @@ impl utoipa::Modify for SecurityAddon {
         webhooks::update,
         webhooks::delete,
         webhooks::rotate,
+        deliveries::list,
+        deliveries::get,
+        deliveries::replay,
+        deliveries::bulk_replay,
         contacts::list,
         contacts::create,
         contacts::get,
@@ -179,6 +184,12 @@ pub fn routes(kirim: web::Data<Kirim>) -> impl FnOnce(&mut web::ServiceConfig) {
                 .service(
                     resource("/webhook_subscriptions/{id}/secrets", "POST").route(web::post().to(webhooks::rotate)),
                 )
+                .service(resource("/webhook_deliveries", "GET").route(web::get().to(deliveries::list)))
+                .service(
+                    resource("/webhook_deliveries/bulk_replay", "POST").route(web::post().to(deliveries::bulk_replay)),
+                )
+                .service(resource("/webhook_deliveries/{id}", "GET").route(web::get().to(deliveries::get)))
+                .service(resource("/webhook_deliveries/{id}/replay", "POST").route(web::post().to(deliveries::replay)))
                 .service(
                     resource("/{phone_number_id}/contacts", "GET, POST")
                         .route(web::get().to(contacts::list))

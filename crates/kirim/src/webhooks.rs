@@ -11,7 +11,8 @@
 //!   the older ones expiring after `expires_in_hours` (24 by default, at most 720, 0 at once); until
 //!   then every unexpired secret signs, so a delivery carries one `v1` per secret.
 //!
-//! Deliveries (and `/v1/webhook_deliveries`) are the next step of issue #18.
+//! Deliveries carry kirim's bodies (`events::render`) and headers (`events::OUTBOUND`); what was
+//! delivered, and replay, is `/v1/webhook_deliveries` (`deliveries.rs`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use rosetta_core::webhooks::{NewWebhook, Webhook, WebhookChanges};
