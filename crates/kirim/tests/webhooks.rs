@@ -322,11 +322,11 @@ async fn webhook_deliveries_are_listed_read_and_replayed() {
         let pending = list("?status=pending").await;
         assert_eq!(pending.body["data"][0]["event_type"], "contact.created");
         assert_eq!(pending.body["data"][0]["next_attempt_at"], "2026-05-28T20:26:50.000Z");
-        assert_eq!(ids(&list("?status=delivered").await), [delivered.clone()]);
+        assert_eq!(ids(&list("?status=delivered").await), vec![delivered.clone()]);
         assert_eq!(ids(&list("?event_type=contact.created").await).len(), 1);
         assert_eq!(
             ids(&list(&format!("?subscription_id={sub}&status=failed")).await),
-            [failed.clone()]
+            vec![failed.clone()]
         );
         for (q, param) in [
             ("?status=lost", "status"),
