@@ -266,6 +266,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             webhook_retry_schedule: Vec::new(),
             webhook_timeout: Vec::new(),
             webhook_disable_after: Vec::new(),
+            webhook_lease_secs: 60,
         },
     )
 }

@@ -125,6 +125,10 @@ pub struct ServeOptions {
         value_name = "DIALECT=N"
     )]
     pub webhook_disable_after: Vec<String>,
+    /// How long a webhook delivery's claim lasts before another worker may attempt it again (its
+    /// worker died mid-attempt); longer than any webhook timeout.
+    #[arg(long, env = "ROSETTA_WEBHOOK_LEASE_SECS", default_value_t = 60)]
+    pub webhook_lease_secs: u64,
     /// Do not dispatch sends, fetch media nor deliver webhooks from this instance (another instance
     /// over the same database does).
     #[arg(long, env = "ROSETTA_NO_DISPATCH")]
@@ -248,6 +252,7 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             outbound,
             rosetta_deliver::DeliverConfig {
                 policies: options.webhook_policies()?,
+                lease: Duration::from_secs(options.webhook_lease_secs.max(1)),
                 allow_private: options.allow_private_webhook_targets,
                 ..Default::default()
             },

@@ -147,6 +147,11 @@ impl Deliverer {
             .user_agent(concat!("Rosetta-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("webhook client: {e}"))?;
+        // A claim outlives its attempt: a lease shorter than a timeout would let a second worker
+        // attempt a delivery the first is still waiting on.
+        let mut config = config;
+        let longest = config.policies.values().map(|p| p.timeout).max().unwrap_or_default();
+        config.lease = config.lease.max(longest + Duration::from_secs(1));
         Ok(Deliverer {
             store,
             client,
