@@ -41,6 +41,11 @@ bench-store conversations="1000000" db="bench/data/store-1m.db":
 bench-ingest:
     cargo bench -p rosetta --bench ingest
 
+# Events delivered to customers' webhook endpoints: throughput, latency, beside a hanging endpoint
+# (SQLite; set ROSETTA_BENCH_DATABASE_URL for PostgreSQL).
+bench-webhooks:
+    cargo bench -p rosetta --bench webhooks
+
 # The wacrm routes over HTTP with wrk on the 1M-conversation database (after bench-store).
 bench-wacrm:
     bench/wacrm.sh
