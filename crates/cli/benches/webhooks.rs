@@ -48,7 +48,13 @@ fn server(url: &str, port: u16, deliver: bool) -> KillOnDrop {
         .env("ROSETTA_LOG", "error")
         .env("WHATSAPP_APP_SECRET", SECRET)
         .args(["--database-url", url, "serve", "--bind", &format!("127.0.0.1:{port}")])
-        .args(["--workers", &workers, "--rate-limit-per-minute", "0", "--allow-private-webhook-targets"])
+        .args([
+            "--workers",
+            &workers,
+            "--rate-limit-per-minute",
+            "0",
+            "--allow-private-webhook-targets",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if !deliver {
@@ -91,7 +97,12 @@ fn subscribe(port: u16, auth: &str, url: &str) -> String {
 fn unsubscribe(port: u16, auth: &str, id: &str) {
     let mut client = Client::connect(port).unwrap();
     let (status, _) = client
-        .request("DELETE", &format!("/v1/webhook_subscriptions/{id}"), &[("Authorization", auth)], b"")
+        .request(
+            "DELETE",
+            &format!("/v1/webhook_subscriptions/{id}"),
+            &[("Authorization", auth)],
+            b"",
+        )
         .unwrap();
     assert_eq!(status, 200);
 }
@@ -136,7 +147,10 @@ fn latencies(port: u16, receiver: &Receiver, tag: &str, n: usize) -> Vec<f64> {
         assert_eq!(client.deliver(&body).unwrap(), 200);
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(receiver.wait_for(before + n, Duration::from_secs(60)), "deliveries missing");
+    assert!(
+        receiver.wait_for(before + n, Duration::from_secs(60)),
+        "deliveries missing"
+    );
     let mut out: Vec<f64> = receiver
         .received()
         .iter()
@@ -157,7 +171,11 @@ fn main() {
     );
     let events: usize = env_or("ROSETTA_BENCH_EVENTS", "10000").parse().unwrap();
     let rounds: usize = env_or("ROSETTA_BENCH_ROUNDS", "3").parse().unwrap();
-    let backend = if url.starts_with("sqlite") { "sqlite" } else { "postgres" };
+    let backend = if url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
     let org = cli(&url, &["org", "create", "--name", "Bench", "--json"], "")["id"]
         .as_str()
         .unwrap()
@@ -176,7 +194,11 @@ fn main() {
         ],
         "",
     );
-    let key = cli(&url, &["key", "create", "--org", &org, "--style", "kirim", "--json"], "")["key"]
+    let key = cli(
+        &url,
+        &["key", "create", "--org", &org, "--style", "kirim", "--json"],
+        "",
+    )["key"]
         .as_str()
         .unwrap()
         .to_owned();

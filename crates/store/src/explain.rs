@@ -23,6 +23,16 @@ struct PgPlanRow {
 
 /// Runs `f` and returns the SQL (with diesel's printed binds) of the first statement it ran.
 pub fn capture_sql(c: &mut DbConnection, f: impl FnOnce(&mut DbConnection) -> Result<()>) -> Result<String> {
+    capture_sql_where(c, |_| true, f)
+}
+
+/// Runs `f` and returns the SQL (with diesel's printed binds) of the first statement it ran that
+/// `pick` accepts.
+pub fn capture_sql_where(
+    c: &mut DbConnection,
+    pick: impl Fn(&str) -> bool + Send + Sync + 'static,
+    f: impl FnOnce(&mut DbConnection) -> Result<()>,
+) -> Result<String> {
     use diesel::connection::{Instrumentation, InstrumentationEvent};
     use std::sync::{Arc, Mutex};
     let seen: Arc<Mutex<Option<String>>> = Arc::default();
@@ -30,8 +40,9 @@ pub fn capture_sql(c: &mut DbConnection, f: impl FnOnce(&mut DbConnection) -> Re
     c.set_instrumentation(move |event: InstrumentationEvent<'_>| {
         if let InstrumentationEvent::StartQuery { query, .. } = event {
             let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.is_none() {
-                *slot = Some(query.to_string());
+            let text = query.to_string();
+            if slot.is_none() && pick(&text) {
+                *slot = Some(text);
             }
         }
     });

@@ -309,6 +309,26 @@ impl DieselStore {
     ) -> Result<String> {
         self.read(|c| conversations::explain(c, org, filter, order, deep))
     }
+
+    /// The plan of the query that finds due webhook deliveries (`claim_webhook_deliveries`), run
+    /// in a transaction that is rolled back.
+    pub fn explain_delivery_claim(&self) -> Result<String> {
+        let key = self.secret_key()?.clone();
+        self.read(|c| {
+            let mut sql = None;
+            let _ = c.transaction::<(), diesel::result::Error, _>(|c| {
+                sql = crate::explain::capture_sql_where(
+                    c,
+                    |sql| sql.contains("due_at"),
+                    |c| deliveries::claim(c, &key, Timestamp::now(), 1000, 10, 10, &[]).map(|_| ()),
+                )
+                .ok();
+                Err(diesel::result::Error::RollbackTransaction)
+            });
+            let sql = sql.ok_or_else(|| Error::Internal("no claim statement".into()))?;
+            crate::explain::plan(c, &sql)
+        })
+    }
 }
 
 impl Store for DieselStore {

@@ -375,3 +375,13 @@ fn the_log_mark_follows_the_log() {
         assert_eq!(after.newest, s.newest_event(w.org).unwrap());
     });
 }
+
+/// The claim finds due deliveries through the partial index of pending ones, in due order, whatever
+/// the history of delivered ones (SQLite's plan; PostgreSQL's depends on its statistics).
+#[test]
+fn the_claim_reads_the_index_of_pending_deliveries() {
+    let db = common::TestDb::sqlite();
+    let plan = db.store.explain_delivery_claim().unwrap();
+    assert!(plan.contains("webhook_deliveries_due"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+}
