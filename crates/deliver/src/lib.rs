@@ -49,7 +49,7 @@ pub struct DeliverConfig {
     pub batch: u32,
     /// Attempts running at once.
     pub in_flight: usize,
-    /// Attempts running at once to one subscription.
+    /// Attempts running at once to one subscription (claimed in batches of half of it).
     pub per_webhook: usize,
     /// The wait when nothing is due (retries come due without a signal).
     pub idle_poll: Duration,
@@ -94,7 +94,8 @@ pub struct Deliverer {
     config: Arc<DeliverConfig>,
     formats: Formats,
     live: Arc<Live>,
-    fanned: Arc<Notify>,
+    /// Wakes the claimer: deliveries were made, or a busy subscription has room again.
+    wake: Arc<Notify>,
     /// Attempts running per subscription.
     running: Arc<Mutex<HashMap<Id, usize>>>,
 }
@@ -158,7 +159,7 @@ impl Deliverer {
             config: Arc::new(config),
             formats,
             live,
-            fanned: Arc::new(Notify::new()),
+            wake: Arc::new(Notify::new()),
             running: Arc::default(),
         })
     }
@@ -176,7 +177,7 @@ impl Deliverer {
         let (store, formats, batch) = (self.store.clone(), self.formats, self.config.fan_out_batch);
         let done = blocking(move || store.fan_out_events(&move |d, e, s| (formats(d).render)(e, s), batch)).await?;
         if done.deliveries > 0 {
-            self.fanned.notify_one();
+            self.wake.notify_one();
         }
         Ok(done)
     }
@@ -198,12 +199,19 @@ impl Deliverer {
         }
     }
 
-    /// The subscriptions at their bound of running attempts.
+    /// A claim takes at most half a subscription's bound, and a subscription with more than half
+    /// its bound running is left out of claims: so at most the bound run at once, and a busy
+    /// subscription is claimed for again in batches, when half its attempts have ended.
+    fn half(&self) -> usize {
+        (self.config.per_webhook / 2).max(1)
+    }
+
+    /// The subscriptions with more than half their bound of attempts running.
     fn busy(&self) -> Vec<Id> {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         running
             .iter()
-            .filter(|(_, n)| **n >= self.config.per_webhook)
+            .filter(|(_, n)| **n > self.half())
             .map(|(id, _)| *id)
             .collect()
     }
@@ -221,6 +229,10 @@ impl Deliverer {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = running.get_mut(&webhook) {
             *n -= 1;
+            if *n == self.half() {
+                // No longer busy: its waiting deliveries may be claimed.
+                self.wake.notify_one();
+            }
             if *n == 0 {
                 running.remove(&webhook);
             }
@@ -229,10 +241,7 @@ impl Deliverer {
 
     async fn claim(&self, limit: u32) -> Result<Vec<DeliveryJob>, Error> {
         let (store, busy) = (self.store.clone(), self.busy());
-        let (lease, per) = (
-            self.config.lease.as_millis() as i64,
-            self.config.per_webhook.max(1) as u32,
-        );
+        let (lease, per) = (self.config.lease.as_millis() as i64, self.half() as u32);
         blocking(move || store.claim_webhook_deliveries(Timestamp::now(), lease, limit, per, &busy)).await
     }
 
@@ -316,7 +325,7 @@ impl Deliverer {
             }
             match self.claim(free as u32).await {
                 Ok(jobs) if jobs.is_empty() => {
-                    let _ = actix_web::rt::time::timeout(self.config.idle_poll, self.fanned.notified()).await;
+                    let _ = actix_web::rt::time::timeout(self.config.idle_poll, self.wake.notified()).await;
                 }
                 Ok(jobs) => {
                     for job in jobs {
