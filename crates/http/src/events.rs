@@ -71,7 +71,11 @@ pub async fn sequencer(state: AppState) {
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = ?e, "could not read the event log's end"),
+            Err(e) => {
+                tracing::warn!(error = ?e, "could not read the event log's end");
+                // The database is unwell: look again in a second, not a hundred times.
+                actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+            }
         }
         actix_web::rt::time::sleep(SEQUENCE_EVERY).await;
     }

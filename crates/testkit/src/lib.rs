@@ -341,9 +341,10 @@ pub fn dispatch(state: &AppState, url: &str) {
     actix_web::rt::spawn(dispatcher(state, url).run());
 }
 
-/// Runs the event sequencer for `state` on the test's runtime, as `serve` does.
-pub fn sequence_events(state: &AppState) {
-    actix_web::rt::spawn(rosetta_http::events::sequencer(state.clone()));
+/// Runs the log's watcher for `state` on the test's runtime, as `serve` does. Abort it when the
+/// test is done with this database (a watcher left running would read a database that is gone).
+pub fn sequence_events(state: &AppState) -> actix_web::rt::task::JoinHandle<()> {
+    actix_web::rt::spawn(rosetta_http::events::sequencer(state.clone()))
 }
 
 /// `dispatch`, reading the files of sends of uploaded files from `blobs` as `serve` does.
