@@ -124,6 +124,15 @@ pub struct ContactCreated {
     pub created: bool,
 }
 
+/// An organization's change versions: `inbox` moves with every write to its accounts, users,
+/// contacts, tags, conversations, messages, the organization and its keys (not their last use);
+/// `hooks` with every write to its webhook subscriptions and deliveries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrgVersion {
+    pub inbox: i64,
+    pub hooks: i64,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// The database answers (readiness).
     fn ping(&self) -> Result<()>;
@@ -318,6 +327,9 @@ pub trait Store: Send + Sync + 'static {
     fn prune_webhook_deliveries(&self, before: Timestamp, limit: u32) -> Result<usize>;
     /// The log's newest position across organizations, and whether events wait for the sequencer.
     fn log_mark(&self) -> Result<crate::webhooks::LogMark>;
+    /// The organization's change versions (conditional GETs): each moves in the transaction of
+    /// every write to what a GET shows, whichever path made it. `(0, 0)` for one never written to.
+    fn org_version(&self, org: Id) -> Result<OrgVersion>;
     /// Makes a subscription, active, receiving the events made from now on; its secret is in the
     /// answer only.
     fn create_webhook(&self, org: Id, new: crate::webhooks::NewWebhook) -> Result<crate::webhooks::CreatedWebhook>;

@@ -123,7 +123,9 @@ impl utoipa::Modify for SecurityAddon {
 struct ApiDoc;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    rosetta_http::conditional::document(&mut doc);
+    doc
 }
 
 /// The document as committed in `openapi/envelope.json`.

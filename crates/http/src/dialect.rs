@@ -15,6 +15,7 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use rosetta_core::{ApiKey, Error, Id, Store};
 
 use crate::auth::{self, Cost};
+use crate::conditional::Tagged;
 use crate::rate_limit::{RateDecision, RateLimiter};
 use crate::{request_id, AppState, BodyError};
 
@@ -168,6 +169,7 @@ where
     F: FnOnce(&dyn Store, &Principal, P) -> Result<T, E> + Send + 'static,
 {
     let usage = state.key_usage.clone();
+    let conditional = crate::conditional::Conditional::of(req);
     let Checks {
         credentials,
         limiter,
@@ -177,10 +179,11 @@ where
         cost,
         ..
     } = checks;
-    let run = move |store: &dyn Store| -> Result<(Option<RateDecision>, Result<T, E>), Error> {
+    type Ran<T, E> = (Option<RateDecision>, Option<Tagged>, Result<T, E>);
+    let run = move |store: &dyn Store| -> Result<Ran<T, E>, Error> {
         let principal = match credentials {
             Credentials::Key { secret, org } => match auth::authenticate(store, &secret, &usage)? {
-                None => return Ok((None, Err(E::unauthorized()))),
+                None => return Ok((None, None, Err(E::unauthorized()))),
                 Some(key) => Principal {
                     org: org.unwrap_or(key.org_id),
                     key: Some(key),
@@ -205,29 +208,49 @@ where
         };
         let has_scope = scope.is_none_or(|s| principal.key.as_ref().is_none_or(|k| k.has_scope(s)));
         if order == Order::MembershipBeforeRate && !member(store)? {
-            return Ok((None, Err(E::other_organization())));
+            return Ok((None, None, Err(E::other_organization())));
         }
         let rate = limiter.check(&match rate_by {
             RateBy::Key => principal.key.as_ref().map_or(principal.org, |k| k.id).to_string(),
             RateBy::Organization => principal.org.to_string(),
         });
         if rate.is_some_and(|d| !d.allowed) {
-            return Ok((rate, Err(E::rate_limited())));
+            return Ok((rate, None, Err(E::rate_limited())));
         }
         if order == Order::RateBeforeScope && !member(store)? {
-            return Ok((rate, Err(E::other_organization())));
+            return Ok((rate, None, Err(E::other_organization())));
         }
         if !has_scope {
-            return Ok((rate, Err(E::missing_scope(scope.unwrap_or_default()))));
+            return Ok((rate, None, Err(E::missing_scope(scope.unwrap_or_default()))));
         }
-        Ok((rate, params.and_then(|p| op(store, &principal, p))))
+        let params = match params {
+            Ok(p) => p,
+            Err(e) => return Ok((rate, None, Err(e))),
+        };
+        // The organization's version, read before the data: a tag never names newer data than it.
+        let tagged = match &conditional {
+            Some(c) => {
+                let version = store.org_version(principal.org)?;
+                let caller = principal.key.as_ref().map(|k| k.id).or(principal.user);
+                let tagged = c.tag(principal.org, caller, version, rosetta_core::Timestamp::now());
+                if tagged.not_modified {
+                    return Ok((rate, Some(tagged), Err(E::for_status(StatusCode::NOT_MODIFIED))));
+                }
+                Some(tagged)
+            }
+            None => None,
+        };
+        Ok((rate, tagged, op(store, &principal, params)))
     };
-    let (rate, result) = match cost {
+    let (rate, tagged, result) = match cost {
         Cost::BoundedRead => state.read(run).await?,
         Cost::Blocking => state.run(run).await?,
     };
     if let Some(rate) = rate {
         req.extensions_mut().insert(rate);
+    }
+    if let Some(tagged) = tagged {
+        req.extensions_mut().insert(tagged);
     }
     result
 }
@@ -282,6 +305,20 @@ pub fn scope<E: DialectError>(
                 };
                 if let Some(id) = &id {
                     set_request_id(response.headers_mut(), id);
+                }
+                let tagged = response.request().extensions().get::<Tagged>().cloned();
+                if let Some(tagged) = tagged {
+                    if tagged.not_modified {
+                        // The tag is current: no body, nothing read.
+                        let (req, _) = response.into_parts();
+                        response = actix_web::dev::ServiceResponse::new(req, HttpResponse::NotModified().finish());
+                        if let Some(id) = &id {
+                            set_request_id(response.headers_mut(), id);
+                        }
+                    }
+                    if matches!(response.status(), StatusCode::OK | StatusCode::NOT_MODIFIED) {
+                        crate::conditional::set_etag(response.headers_mut(), &tagged.etag);
+                    }
                 }
                 let rate = response.request().extensions().get::<RateDecision>().copied();
                 if let Some(rate) = rate {

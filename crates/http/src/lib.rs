@@ -4,6 +4,7 @@
 //! the liveness/readiness routes. No dialect's JSON shapes live here.
 
 pub mod auth;
+pub mod conditional;
 pub mod dialect;
 pub mod docs;
 pub mod errors;
@@ -235,6 +236,7 @@ mod tests {
             replay_webhook_deliveries(Id, rosetta_core::Dialect, &rosetta_core::webhooks::Replay) -> Vec<rosetta_core::webhooks::WebhookDelivery>;
             prune_webhook_deliveries(Timestamp, u32) -> usize;
             log_mark() -> rosetta_core::webhooks::LogMark;
+            org_version(Id) -> rosetta_core::store::OrgVersion;
             create_webhook(Id, rosetta_core::webhooks::NewWebhook) -> rosetta_core::webhooks::CreatedWebhook;
             list_webhooks(Id, rosetta_core::Dialect) -> Vec<rosetta_core::webhooks::Webhook>;
             get_webhook(Id, rosetta_core::Dialect, Id) -> rosetta_core::webhooks::Webhook;

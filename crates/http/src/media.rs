@@ -21,13 +21,17 @@ pub struct MediaUrls {
 }
 
 impl MediaUrls {
-    /// For a response to `req`: links to this host, good for `LINK_LIFETIME_SECS`.
+    /// For a response to `req`: links to this host, good until the end of the half hour after
+    /// this one (30 to 60 minutes, at most `LINK_LIFETIME_SECS`), so every response of one half hour
+    /// carries the same links (what a conditional GET's tag names, `conditional::window`).
     pub fn for_request(req: &HttpRequest, state: &AppState) -> MediaUrls {
         let info = req.connection_info();
+        let window = crate::conditional::WINDOW_SECS;
         MediaUrls {
             base: format!("{}://{}{MEDIA_PATH}/", info.scheme(), info.host()),
             links: state.media_links.clone(),
-            expires: Timestamp::now().millis() / 1000 + LINK_LIFETIME_SECS,
+            expires: ((crate::conditional::window(Timestamp::now()) + 2) * window)
+                .min(Timestamp::now().millis() / 1000 + LINK_LIFETIME_SECS),
         }
     }
 

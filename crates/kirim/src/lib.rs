@@ -140,7 +140,9 @@ struct ApiDoc;
 
 /// The dialect's OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    rosetta_http::conditional::document(&mut doc);
+    doc
 }
 
 /// The document as committed in `openapi/kirim.json`.

@@ -641,6 +641,18 @@ impl Store for DieselStore {
         self.write(|c| deliveries::prune(c, before, limit))
     }
 
+    fn org_version(&self, org: Id) -> Result<OrgVersion> {
+        self.read(|c| {
+            let row: Option<(i64, i64)> = schema::org_versions::table
+                .find(rows::b(org))
+                .select((schema::org_versions::inbox, schema::org_versions::hooks))
+                .first(c)
+                .optional()
+                .map_err(map_error)?;
+            Ok(row.map_or(OrgVersion::default(), |(inbox, hooks)| OrgVersion { inbox, hooks }))
+        })
+    }
+
     fn log_mark(&self) -> Result<rosetta_core::webhooks::LogMark> {
         self.read(events::mark)
     }

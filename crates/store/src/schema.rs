@@ -260,6 +260,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    org_versions (org_id) {
+        org_id -> Binary,
+        inbox -> BigInt,
+        hooks -> BigInt,
+    }
+}
+
+diesel::table! {
     uploads (id) {
         id -> Binary,
         org_id -> Binary,
@@ -307,6 +315,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_subscriptions,
     webhook_deliveries,
     webhook_attempts,
+    org_versions,
     settings,
     organizations,
     whatsapp_accounts,

@@ -1,0 +1,17 @@
+DROP TRIGGER whatsapp_accounts_version ON whatsapp_accounts;
+DROP TRIGGER users_version ON users;
+DROP TRIGGER contacts_version ON contacts;
+DROP TRIGGER tags_version ON tags;
+DROP TRIGGER conversations_version ON conversations;
+DROP TRIGGER messages_version ON messages;
+DROP TRIGGER webhook_subscriptions_version ON webhook_subscriptions;
+DROP TRIGGER webhook_deliveries_version ON webhook_deliveries;
+DROP TRIGGER contact_tags_version ON contact_tags;
+DROP TRIGGER organizations_version ON organizations;
+DROP TRIGGER api_keys_version ON api_keys;
+DROP TRIGGER api_keys_version_change ON api_keys;
+DROP FUNCTION rosetta_version_organization();
+DROP FUNCTION rosetta_version_contact_tag();
+DROP FUNCTION rosetta_version_row();
+DROP FUNCTION rosetta_bump_version(BYTEA, TEXT);
+DROP TABLE org_versions;
