@@ -1128,6 +1128,10 @@ fn no_operation_reaches_another_organization() {
         assert!(s.list_webhooks(b.org, Dialect::Wacrm).unwrap().is_empty());
         // Another dialect's endpoint is not this dialect's either.
         nf(s.get_webhook(a.org, Dialect::Kirim, hook).map(|_| ()), Webhook);
+        // Versions are per organization: B's moves with B's writes only.
+        let b_before = s.org_version(b.org).unwrap();
+        s.attach_tag(a.org, ct, "a-only", None).unwrap();
+        assert_eq!(s.org_version(b.org).unwrap(), b_before);
         // A's deliveries: B lists none of them (nor by A's subscription), reads and replays none.
         s.fan_out_events(
             &|_, e, _| {
