@@ -284,6 +284,9 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
     actix_web::rt::System::new()
         .block_on(async move {
             actix_web::rt::spawn(rosetta_http::auth::flush_key_usage(state.clone(), KEY_USAGE_FLUSH));
+            // Keys are kept in memory while none changes (a revocation anywhere empties every
+            // instance's cache within a quarter second).
+            actix_web::rt::spawn(rosetta_http::auth::watch_keys(state.clone()));
             // Every instance runs the sequencer: one at a time places events, the others find
             // nothing to do, and each wakes its own streams.
             actix_web::rt::spawn(rosetta_http::events::sequencer(state.clone()));

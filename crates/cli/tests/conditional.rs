@@ -396,3 +396,50 @@ async fn no_write_on_any_path_leaves_a_stale_304() {
         assert!(not_modified > 50 && refreshed > 50, "{not_modified} / {refreshed}");
     }
 }
+
+/// Keys are kept in memory while the key cache's watcher runs; a revocation through another
+/// instance (the CLI's store call) is refused within a second, measured.
+#[actix_web::test]
+async fn a_revoked_key_is_refused_within_a_second_with_the_cache_on() {
+    for db in TestDb::all() {
+        let (store, state) = testkit::state(&db);
+        let s = store.as_ref();
+        let org = s.create_organization("Acme").unwrap().id;
+        s.create_account(org, PNID, "+15550783881", None).unwrap();
+        let watcher = actix_web::rt::spawn(rosetta_http::auth::watch_keys(state.clone()));
+        let cache = state.keys.clone();
+        let app = testkit::app(state, testkit::Dialects::all()).await;
+        let key = testkit::key(s, org, KeyStyle::Kirim, None);
+        let auth = vec![("Authorization", format!("Bearer {}", key.secret))];
+        // Cached once the watcher has read the version; answered from it.
+        for _ in 0..20 {
+            assert_eq!(testkit::send(&app, "GET", "/v1/me", &auth, None).await.status, 200);
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(cache.hits() > 10, "answered from the cache: {}", cache.hits());
+        let elsewhere = db.instance();
+        let started = std::time::Instant::now();
+        actix_web::rt::task::spawn_blocking(move || elsewhere.revoke_api_key(key.key.id).unwrap())
+            .await
+            .unwrap();
+        loop {
+            let status = testkit::send(&app, "GET", "/v1/me", &auth, None).await.status;
+            if status == 401 {
+                break;
+            }
+            assert_eq!(status, 200);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "still accepted after {:?}",
+                started.elapsed()
+            );
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        eprintln!(
+            "{}: the revoked key was refused after {:?}",
+            db.backend(),
+            started.elapsed()
+        );
+        watcher.abort();
+    }
+}

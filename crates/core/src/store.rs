@@ -330,6 +330,9 @@ pub trait Store: Send + Sync + 'static {
     /// The organization's change versions (conditional GETs): each moves in the transaction of
     /// every write to what a GET shows, whichever path made it. `(0, 0)` for one never written to.
     fn org_version(&self, org: Id) -> Result<OrgVersion>;
+    /// The version of every key's usability: it moves whenever a key is revoked, removed, or its
+    /// expiry, scopes or secret change (what instances' key caches watch).
+    fn key_version(&self) -> Result<i64>;
     /// Makes a subscription, active, receiving the events made from now on; its secret is in the
     /// answer only.
     fn create_webhook(&self, org: Id, new: crate::webhooks::NewWebhook) -> Result<crate::webhooks::CreatedWebhook>;

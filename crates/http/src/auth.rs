@@ -45,13 +45,114 @@ pub enum Cost {
     Blocking,
 }
 
-/// The usable key with this secret, its use recorded for `last_used_at`.
-pub fn authenticate(store: &dyn rosetta_core::Store, secret: &str, usage: &KeyUsage) -> Result<Option<ApiKey>, Error> {
-    let key = store.authenticate(secret)?;
+/// The usable key with this secret, its use recorded for `last_used_at`: from `cache` when it holds
+/// it (and it is still usable), else from the store.
+pub fn authenticate(
+    store: &dyn rosetta_core::Store,
+    secret: &str,
+    usage: &KeyUsage,
+    cache: &KeyCache,
+) -> Result<Option<ApiKey>, Error> {
+    let hash = cache.enabled().then(|| rosetta_core::key::hash_secret(secret));
+    let key = match hash.and_then(|h| cache.get(&h)) {
+        Some(key) => Some(key).filter(|k| k.is_usable_at(Timestamp::now())),
+        None => {
+            let seen = cache.version();
+            let key = store.authenticate(secret)?;
+            if let (Some(h), Some(k)) = (hash, &key) {
+                cache.put(h, k.clone(), seen);
+            }
+            key
+        }
+    };
     if let Some(key) = &key {
         usage.record(key.id);
     }
     Ok(key)
+}
+
+/// Keys authenticated, by their secret's hash, so a request need not look its key up. Kept only
+/// while no key changed: `watch_keys` reads the store's key version every `KEY_WATCH` and empties
+/// the cache when it moved (a revocation, an expiry or scope change, a removal, on any instance or
+/// process), so a revoked key is refused everywhere within that. Off until a watcher runs. Bounded:
+/// emptied when it holds `KEY_CACHE_MAX` keys. Unknown secrets are never cached.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    enabled: std::sync::atomic::AtomicBool,
+    /// The key version the cache holds keys of.
+    version: std::sync::atomic::AtomicI64,
+    keys: std::sync::RwLock<HashMap<[u8; 32], ApiKey>>,
+    hits: std::sync::atomic::AtomicU64,
+}
+
+/// How often `watch_keys` reads the key version: the bound on a revocation taking effect.
+pub const KEY_WATCH: Duration = Duration::from_millis(250);
+/// The most keys kept.
+pub const KEY_CACHE_MAX: usize = 10_000;
+
+impl KeyCache {
+    fn enabled(&self) -> bool {
+        self.enabled.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn version(&self) -> i64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn get(&self, hash: &[u8; 32]) -> Option<ApiKey> {
+        let found = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(hash).cloned();
+        if found.is_some() {
+            self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        found
+    }
+
+    /// Requests answered from the cache so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keeps `key`, read while the cache was at `seen`: not when the version moved meanwhile (the
+    /// key may have been read before a change the cache was emptied for).
+    fn put(&self, hash: [u8; 32], key: ApiKey, seen: i64) {
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        if self.version() != seen {
+            return;
+        }
+        if keys.len() >= KEY_CACHE_MAX {
+            keys.clear();
+        }
+        keys.insert(hash, key);
+    }
+
+    /// The store's key version is now `version`: forget every key if it moved.
+    fn observe(&self, version: i64) {
+        if self.version() != version {
+            let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+            self.version.store(version, std::sync::atomic::Ordering::Release);
+            keys.clear();
+        }
+    }
+}
+
+/// Watches the store's key version for `state`'s key cache until the process stops (`serve` runs
+/// it); the cache is used only while this runs and has read the version.
+pub async fn watch_keys(state: AppState) {
+    loop {
+        match state.read(|s| s.key_version()).await {
+            Ok(version) => {
+                state.keys.observe(version);
+                state.keys.enabled.store(true, std::sync::atomic::Ordering::Release);
+            }
+            Err(e) => {
+                // Unsure what changed: stop trusting the cache until the version is read again.
+                state.keys.enabled.store(false, std::sync::atomic::Ordering::Release);
+                state.keys.keys.write().unwrap_or_else(|p| p.into_inner()).clear();
+                tracing::warn!(error = ?e, "could not read the key version; keys are looked up on every request");
+            }
+        }
+        actix_web::rt::time::sleep(KEY_WATCH).await;
+    }
 }
 
 /// `last_used_at` updates, gathered in memory and written in one statement every few seconds.

@@ -169,6 +169,7 @@ where
     F: FnOnce(&dyn Store, &Principal, P) -> Result<T, E> + Send + 'static,
 {
     let usage = state.key_usage.clone();
+    let keys = state.keys.clone();
     let conditional = crate::conditional::Conditional::of(req);
     let Checks {
         credentials,
@@ -182,7 +183,7 @@ where
     type Ran<T, E> = (Option<RateDecision>, Option<Tagged>, Result<T, E>);
     let run = move |store: &dyn Store| -> Result<Ran<T, E>, Error> {
         let principal = match credentials {
-            Credentials::Key { secret, org } => match auth::authenticate(store, &secret, &usage)? {
+            Credentials::Key { secret, org } => match auth::authenticate(store, &secret, &usage, &keys)? {
                 None => return Ok((None, None, Err(E::unauthorized()))),
                 Some(key) => Principal {
                     org: org.unwrap_or(key.org_id),

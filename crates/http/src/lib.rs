@@ -30,6 +30,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Keys used since the last flush (`auth::flush_key_usage`).
     pub key_usage: auth::KeyUsage,
+    /// Keys authenticated, kept while no key changed (`auth::watch_keys` turns it on).
+    pub keys: Arc<auth::KeyCache>,
     /// Run read-only store operations on the calling worker instead of the blocking pool. Right for
     /// an embedded SQLite store (WAL readers never wait on writers, a page is a fraction of a
     /// millisecond, and a handoff costs two context switches); wrong for a networked database.
@@ -57,6 +59,7 @@ impl AppState {
             media_links: store.media_links(),
             store,
             key_usage: auth::KeyUsage::default(),
+            keys: Arc::default(),
             inline_reads: false,
             sending: Arc::new(sending::Sending::default()),
             live: Arc::default(),
@@ -237,6 +240,7 @@ mod tests {
             prune_webhook_deliveries(Timestamp, u32) -> usize;
             log_mark() -> rosetta_core::webhooks::LogMark;
             org_version(Id) -> rosetta_core::store::OrgVersion;
+            key_version() -> i64;
             create_webhook(Id, rosetta_core::webhooks::NewWebhook) -> rosetta_core::webhooks::CreatedWebhook;
             list_webhooks(Id, rosetta_core::Dialect) -> Vec<rosetta_core::webhooks::Webhook>;
             get_webhook(Id, rosetta_core::Dialect, Id) -> rosetta_core::webhooks::Webhook;

@@ -653,6 +653,15 @@ impl Store for DieselStore {
         })
     }
 
+    fn key_version(&self) -> Result<i64> {
+        self.read(|c| {
+            schema::key_changes::table
+                .select(schema::key_changes::version)
+                .first(c)
+                .map_err(map_error)
+        })
+    }
+
     fn log_mark(&self) -> Result<rosetta_core::webhooks::LogMark> {
         self.read(events::mark)
     }

@@ -260,6 +260,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    key_changes (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
     org_versions (org_id) {
         org_id -> Binary,
         inbox -> BigInt,
@@ -316,6 +323,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     webhook_attempts,
     org_versions,
+    key_changes,
     settings,
     organizations,
     whatsapp_accounts,

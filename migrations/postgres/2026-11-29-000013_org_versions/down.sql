@@ -1,3 +1,6 @@
+DROP TRIGGER api_keys_key_change ON api_keys;
+DROP FUNCTION rosetta_key_change();
+DROP TABLE key_changes;
 DROP TRIGGER whatsapp_accounts_version ON whatsapp_accounts;
 DROP TRIGGER users_version ON users;
 DROP TRIGGER contacts_version ON contacts;

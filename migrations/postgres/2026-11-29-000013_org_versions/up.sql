@@ -68,3 +68,18 @@ CREATE CONSTRAINT TRIGGER contact_tags_version AFTER INSERT OR DELETE ON contact
 CREATE CONSTRAINT TRIGGER organizations_version AFTER UPDATE ON organizations DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION rosetta_version_organization();
 CREATE CONSTRAINT TRIGGER api_keys_version AFTER INSERT OR DELETE ON api_keys DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION rosetta_version_row('inbox');
 CREATE CONSTRAINT TRIGGER api_keys_version_change AFTER UPDATE OF name, scopes, expires_at, revoked_at ON api_keys DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION rosetta_version_row('inbox');
+-- Every instance keeps the keys it authenticated in memory; any change that can make a key
+-- unusable (revocation, expiry, scopes, removal) moves this one version, which each instance reads
+-- every 250 ms and empties its cache on (a revocation takes effect everywhere within that).
+CREATE TABLE key_changes (
+    id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    version BIGINT NOT NULL
+);
+INSERT INTO key_changes (id, version) VALUES (1, 0);
+CREATE FUNCTION rosetta_key_change() RETURNS TRIGGER AS $$
+BEGIN
+    UPDATE key_changes SET version = version + 1 WHERE id = 1;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER api_keys_key_change AFTER UPDATE OF org_id, scopes, secret_hash, expires_at, revoked_at OR DELETE ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION rosetta_key_change();

@@ -1,3 +1,6 @@
+DROP TRIGGER api_keys_key_change_update;
+DROP TRIGGER api_keys_key_change_delete;
+DROP TABLE key_changes;
 DROP TRIGGER whatsapp_accounts_version_insert;
 DROP TRIGGER whatsapp_accounts_version_update;
 DROP TRIGGER whatsapp_accounts_version_delete;

@@ -40,3 +40,13 @@ CREATE TRIGGER organizations_version_update AFTER UPDATE ON organizations BEGIN 
 CREATE TRIGGER api_keys_version_insert AFTER INSERT ON api_keys BEGIN INSERT INTO org_versions (org_id, inbox) VALUES (NEW.org_id, 1) ON CONFLICT (org_id) DO UPDATE SET inbox = inbox + 1; END;
 CREATE TRIGGER api_keys_version_update AFTER UPDATE OF name, scopes, expires_at, revoked_at ON api_keys BEGIN INSERT INTO org_versions (org_id, inbox) VALUES (NEW.org_id, 1) ON CONFLICT (org_id) DO UPDATE SET inbox = inbox + 1; END;
 CREATE TRIGGER api_keys_version_delete AFTER DELETE ON api_keys BEGIN INSERT INTO org_versions (org_id, inbox) VALUES (OLD.org_id, 1) ON CONFLICT (org_id) DO UPDATE SET inbox = inbox + 1; END;
+-- Every instance keeps the keys it authenticated in memory; any change that can make a key
+-- unusable (revocation, expiry, scopes, removal) moves this one version, which each instance reads
+-- every 250 ms and empties its cache on (a revocation takes effect everywhere within that).
+CREATE TABLE key_changes (
+    id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    version BIGINT NOT NULL
+);
+INSERT INTO key_changes (id, version) VALUES (1, 0);
+CREATE TRIGGER api_keys_key_change_update AFTER UPDATE OF org_id, scopes, secret_hash, expires_at, revoked_at ON api_keys BEGIN UPDATE key_changes SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER api_keys_key_change_delete AFTER DELETE ON api_keys BEGIN UPDATE key_changes SET version = version + 1 WHERE id = 1; END;
