@@ -137,12 +137,7 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let server = KillOnDrop(server);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let server = listening(server, port);
     let store = rosetta_store::DieselStore::open(&url).unwrap();
     let mut client = Client::connect(port).unwrap();
 

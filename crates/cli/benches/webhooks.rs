@@ -60,13 +60,7 @@ fn server(url: &str, port: u16, deliver: bool) -> KillOnDrop {
     if !deliver {
         cmd.arg("--no-dispatch");
     }
-    let child = KillOnDrop(cmd.spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
+    listening(cmd.spawn().unwrap(), port)
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {

@@ -101,6 +101,12 @@ pub fn start_server(url: &str, port: u16, workers: usize) -> KillOnDrop {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    listening(child, port)
+}
+
+/// `child`, a server started on `port`, once it accepts connections there (up to a minute); killed
+/// when dropped.
+pub fn listening(child: std::process::Child, port: u16) -> KillOnDrop {
     let child = KillOnDrop(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
