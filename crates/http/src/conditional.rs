@@ -34,7 +34,7 @@ pub fn window(now: Timestamp) -> i64 {
 pub struct Conditional {
     fingerprint: u64,
     hooks: bool,
-    /// The tags `If-None-Match` names (`*` is kept as is).
+    /// The tags `If-None-Match` names.
     wanted: Vec<String>,
 }
 
@@ -83,7 +83,10 @@ impl Conditional {
         let v = if self.hooks { version.hooks } else { version.inbox };
         (self.fingerprint, org, caller, self.hooks, v, window(now)).hash(&mut h);
         let opaque = format!("\"{:016x}\"", h.finish());
-        let not_modified = self.wanted.iter().any(|w| *w == opaque || w == "*");
+        // Only a tag this route answered: `*` ("any current representation") is not honoured,
+        // because whether the resource exists is known only by reading it (a 304 for `*` would
+        // answer for a resource that is not there).
+        let not_modified = self.wanted.iter().any(|w| *w == opaque);
         Tagged {
             etag: format!("W/{opaque}"),
             not_modified,
