@@ -86,7 +86,7 @@ impl Conditional {
         // Only a tag this route answered: `*` ("any current representation") is not honoured,
         // because whether the resource exists is known only by reading it (a 304 for `*` would
         // answer for a resource that is not there).
-        let not_modified = self.wanted.iter().any(|w| *w == opaque);
+        let not_modified = self.wanted.contains(&opaque);
         Tagged {
             etag: format!("W/{opaque}"),
             not_modified,
