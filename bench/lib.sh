@@ -7,9 +7,10 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 RUNS=${RUNS:-3}
 command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 [ -f "$DB" ] || { echo "no $DB: run 'just bench-store' first" >&2; exit 1; }
-cargo build --release --quiet -p rosetta --bins
+# BIN: another build's binaries (say a base commit's, for a before/after in one sitting).
+[ -n "${BIN:-}" ] || cargo build --release --quiet -p rosetta --bins
 url="sqlite://$PWD/$DB"
-bin=target/release
+bin=${BIN:-target/release}
 
 # start_server DIALECT PORT: sets $key (a new key of the bench organization), $auth, $org_uuid and
 # $pid; `extra` (an array of wrk arguments, e.g. (-H "x-org-id: …")) is sent with every request.
@@ -25,7 +26,12 @@ PY
 )
   key=$($bin/rosetta --database-url "$url" key create --org "$org" --name bench --style "$dialect" --json \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-  ROSETTA_LOG=warn $bin/rosetta-"$dialect" --database-url "$url" --bind 127.0.0.1:"$port" --rate-limit-per-minute 0 &
+  # Shared renderings off unless SHARED_RENDER_MIB says otherwise: these are the uncached figures
+  # (a build from before they existed has no such option).
+  local renders=()
+  if $bin/rosetta-"$dialect" --help | grep -q shared-render-mib; then renders=(--shared-render-mib "${SHARED_RENDER_MIB:-0}"); fi
+  ROSETTA_LOG=${ROSETTA_LOG:-warn} WHATSAPP_APP_SECRET=bench-app-secret $bin/rosetta-"$dialect" --database-url "$url" \
+    --bind 127.0.0.1:"$port" --rate-limit-per-minute 0 "${renders[@]}" &
   pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT
   sleep 1

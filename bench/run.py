@@ -333,7 +333,9 @@ def crockford(n):
 def start_rosetta(db, name):
     port = free_port()
     server = Server(name, [str(BIN / "rosetta"), "--database-url", db.url, "serve", "--dialect", "all", "--bind",
-                           f"127.0.0.1:{port}", "--workers", "2", "--rate-limit-per-minute", "0"], port,
+                           f"127.0.0.1:{port}", "--workers", "2", "--rate-limit-per-minute", "0",
+                           # Uncached figures: every request renders its own page.
+                           "--shared-render-mib", "0"], port,
                     env={"ROSETTA_LOG": "warn", "WHATSAPP_APP_SECRET": "bench-app-secret"})
     return server
 

@@ -129,6 +129,10 @@ pub struct ServeOptions {
     /// worker died mid-attempt); longer than any webhook timeout.
     #[arg(long, env = "ROSETTA_WEBHOOK_LEASE_SECS", default_value_t = 60)]
     pub webhook_lease_secs: u64,
+    /// MiB of responses kept for identical GETs of one organization within one change version (a
+    /// page many dashboards poll is rendered once per change); 0 renders every request.
+    #[arg(long, env = "ROSETTA_SHARED_RENDER_MIB", default_value_t = 8)]
+    pub shared_render_mib: usize,
     /// Do not dispatch sends, fetch media nor deliver webhooks from this instance (another instance
     /// over the same database does).
     #[arg(long, env = "ROSETTA_NO_DISPATCH")]
@@ -203,6 +207,7 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
     let store: Arc<dyn rosetta_core::Store> = Arc::new(store);
     let mut state = rosetta_http::AppState::new(store.clone());
     state.inline_reads = backend == "sqlite";
+    state.renders = Arc::new(rosetta_http::renders::Renders::new(options.shared_render_mib << 20));
     state.allow_private_webhook_targets = options.allow_private_webhook_targets;
     state.sending = Arc::new(rosetta_http::sending::Sending {
         retry_for: Duration::from_secs(options.send_retry_for_secs),
@@ -391,6 +396,11 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             .run();
             let outcome = server.await;
             rosetta_http::auth::flush_now(&state).await;
+            tracing::info!(
+                hits = state.renders.hits(),
+                misses = state.renders.misses(),
+                "shared renderings"
+            );
             outcome
         })
         .map_err(|e| format!("server: {e}"))

@@ -170,7 +170,12 @@ async fn no_write_on_any_path_leaves_a_stale_304() {
             .unwrap();
         let conversation = s.message_by_wamid(org, "wamid.seed").unwrap().conversation_id;
         let contact = s.get_conversation(org, conversation).unwrap().contact.contact.id;
+        // The same store without shared renderings: what a fresh read shows.
+        let mut plain_state = state.clone();
+        plain_state.renders = std::sync::Arc::new(rosetta_http::renders::Renders::new(0));
+        let renders = state.renders.clone();
         let app = testkit::app(state, testkit::Dialects::all()).await;
+        let plain = testkit::app(plain_state, testkit::Dialects::all()).await;
         let auth = |style| {
             vec![(
                 "Authorization",
@@ -219,10 +224,19 @@ async fn no_write_on_any_path_leaves_a_stale_304() {
                     h.push(("If-None-Match", tag.clone()));
                 }
                 let r = testkit::send(&app, "GET", uri, &h, None).await;
+                // Another poller of the same page (no tag held): answered from the shared
+                // rendering when one was made in this version, and never staler than a fresh read.
+                let other = testkit::send(&app, "GET", uri, headers, None).await;
+                let fresh = testkit::send(&plain, "GET", uri, headers, None).await;
+                assert_eq!(
+                    (other.status, normalized(other.body.clone())),
+                    (fresh.status, normalized(fresh.body.clone())),
+                    "step {step}: a stale shared rendering of {uri} on {}",
+                    db.backend()
+                );
                 match r.status {
                     304 => {
                         not_modified += 1;
-                        let fresh = testkit::send(&app, "GET", uri, headers, None).await;
                         assert_eq!(
                             normalized(fresh.body.clone()),
                             normalized(held[i].as_ref().unwrap().1.clone()),
@@ -393,10 +407,17 @@ async fn no_write_on_any_path_leaves_a_stale_304() {
             }
         }
         eprintln!(
-            "{}: {not_modified} polls answered 304 (each checked against a fresh read), {refreshed} answered 200",
-            db.backend()
+            "{}: {not_modified} polls answered 304 (each checked against a fresh read), {refreshed} answered 200; \
+             shared renderings: {} hits, {} misses (each hit checked against a fresh read)",
+            db.backend(),
+            renders.hits(),
+            renders.misses()
         );
         assert!(not_modified > 50 && refreshed > 50, "{not_modified} / {refreshed}");
+        assert!(
+            renders.hits() > 50,
+            "the second poller was answered from the shared rendering"
+        );
     }
 }
 
@@ -444,5 +465,59 @@ async fn a_revoked_key_is_refused_within_a_second_with_the_cache_on() {
             started.elapsed()
         );
         watcher.abort();
+    }
+}
+
+/// Identical GETs of one organization within one change version share one rendering: a second
+/// caller's page comes from it (kirim's request id rewritten to its own), a write makes the next
+/// request render again, and what shows the caller (`/me`) is never given to another caller.
+#[actix_web::test]
+async fn identical_requests_share_one_rendering_within_a_version() {
+    for db in TestDb::all() {
+        let (store, state) = testkit::state(&db);
+        let s = store.as_ref();
+        let org = s.create_organization("Acme").unwrap().id;
+        s.create_account(org, PNID, "+15550783881", None).unwrap();
+        s.ingest(&[customer_says("971501234567", "wamid.1", "hello")]).unwrap();
+        let renders = state.renders.clone();
+        let app = testkit::app(state, testkit::Dialects::all()).await;
+        let bearer = |style| {
+            vec![(
+                "Authorization",
+                format!("Bearer {}", testkit::key(s, org, style, None).secret),
+            )]
+        };
+        let (k1, k2) = (bearer(KeyStyle::Kirim), bearer(KeyStyle::Kirim));
+        let list = format!("/v1/{PNID}/conversations");
+        let first = testkit::send(&app, "GET", &list, &k1, None).await;
+        assert_eq!((first.status, renders.hits(), renders.misses()), (200, 0, 1));
+        let second = testkit::send(&app, "GET", &list, &k2, None).await;
+        assert_eq!((second.status, renders.hits()), (200, 1), "another key, the same page");
+        assert_eq!(normalized(second.body.clone()), normalized(first.body.clone()));
+        assert_eq!(second.headers.get("content-type"), first.headers.get("content-type"));
+        let id = second.headers.get("x-request-id").unwrap().to_str().unwrap();
+        assert_eq!(second.body["request_id"], id, "the request id is this request's");
+        assert_ne!(second.body["request_id"], first.body["request_id"]);
+        // Its own tag (the caller is in it), though the body is shared.
+        assert_ne!(second.headers.get("etag"), first.headers.get("etag"));
+        // A write: rendered again, showing it.
+        s.ingest(&[customer_says("971501234568", "wamid.2", "hi")]).unwrap();
+        let after = testkit::send(&app, "GET", &list, &k2, None).await;
+        assert_eq!((renders.hits(), renders.misses()), (1, 2));
+        assert_eq!(after.body["data"].as_array().unwrap().len(), 2);
+        // `/me` shows the key: kept for that key only.
+        let (w1, w2) = (bearer(KeyStyle::Wacrm), bearer(KeyStyle::Wacrm));
+        let me1 = testkit::send(&app, "GET", "/api/v1/me", &w1, None).await;
+        let me2 = testkit::send(&app, "GET", "/api/v1/me", &w2, None).await;
+        assert_ne!(me1.body, me2.body, "{} / {}", me1.body, me2.body);
+        let again = testkit::send(&app, "GET", "/api/v1/me", &w1, None).await;
+        assert_eq!(again.body, me1.body);
+        assert_eq!(renders.hits(), 2, "only the same key's /me came from a rendering");
+        // Failures are not kept.
+        let absent = format!("/v1/{PNID}/conversations/cnv_01HXYZABCDEFGHJKMNPQRSTVWX");
+        for _ in 0..2 {
+            assert_eq!(testkit::send(&app, "GET", &absent, &k1, None).await.status, 404);
+        }
+        assert_eq!(renders.hits(), 2);
     }
 }

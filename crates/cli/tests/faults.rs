@@ -165,7 +165,7 @@ fn database_outage_answers_503_in_every_dialect_and_recovers() {
 }
 
 /// The SQLite file moved away under a running server (as good as unreadable: every new read of
-/// it fails): 503 in each dialect's shape within a bound, `/readyz` not ready, a delivery refused
+/// it fails): 503 in each dialect's shape within a bound (the first within 100 ms), `/readyz` not ready, a delivery refused
 /// (Meta retries it) rather than written into a new empty database, and service resumes by itself
 /// when the file is back, with what was written before.
 #[test]
@@ -184,6 +184,16 @@ fn sqlite_file_gone_answers_503_in_every_dialect_and_recovers() {
 
     let away = dir.join("faults.db.away");
     std::fs::rename(&path, &away).unwrap();
+    // Connections look at the file at most every `SQLITE_FILE_CHECK_EVERY` (100 ms): the first 503
+    // comes within that bound, and every request after it is refused.
+    let moved = Instant::now();
+    let (first, headers, _) = &requests[0];
+    while get(port, first, headers).0 != 503 {
+        assert!(
+            moved.elapsed() < Duration::from_secs(2),
+            "still answering 2 s after the file moved"
+        );
+    }
     for (path, headers, shape) in &requests {
         for _ in 0..2 {
             let (status, body, took) = get(port, path, headers);

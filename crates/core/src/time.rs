@@ -32,8 +32,36 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(days.saturating_mul(86_400_000)))
     }
 
-    /// `2026-07-01T15:44:00.000Z`.
+    /// `2026-07-01T15:44:00.000Z`. Written digit by digit (every list row carries a few of these:
+    /// `time`'s formatter was ~4% of a page's CPU); years outside 0–9999 go through `time`.
     pub fn to_rfc3339(self) -> String {
+        let (secs, ms) = (self.0.div_euclid(1000), self.0.rem_euclid(1000));
+        let Ok(t) = OffsetDateTime::from_unix_timestamp(secs) else {
+            return self.to_rfc3339_slow();
+        };
+        let (year, month, day) = t.to_calendar_date();
+        if !(0..=9999).contains(&year) {
+            return self.to_rfc3339_slow();
+        }
+        let (h, m, sec) = t.to_hms();
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year as u32);
+        put(5, 2, u8::from(month).into());
+        put(8, 2, day.into());
+        put(11, 2, h.into());
+        put(14, 2, m.into());
+        put(17, 2, sec.into());
+        put(20, 3, ms as u32);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn to_rfc3339_slow(self) -> String {
         let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
             .ok()
@@ -74,5 +102,15 @@ mod tests {
             Timestamp::from_unix_seconds(1749416383).to_rfc3339(),
             "2025-06-08T20:59:43.000Z"
         );
+        assert_eq!(Timestamp(-1).to_rfc3339(), "1969-12-31T23:59:59.999Z");
+        // The same as `time`'s formatter, across the range a store holds.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let t = Timestamp((x % 253_402_300_800_000) as i64 - 62_167_219_200_000 / 2);
+            assert_eq!(t.to_rfc3339(), t.to_rfc3339_slow(), "{}", t.0);
+        }
     }
 }

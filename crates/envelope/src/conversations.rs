@@ -65,15 +65,15 @@ pub async fn list(
     )
     .await?;
     let total = found.total.unwrap_or(0);
-    Ok(
-        HttpResponse::Ok().json(ConversationPageResponse::from(ConversationPage {
+    Ok(rosetta_http::ok_json(ConversationPageResponse::from(
+        ConversationPage {
             conversations: found.items.into_iter().map(ConversationItem::from).collect(),
             total,
             page,
             limit,
             has_next: u64::from(page) * u64::from(limit) < total,
-        })),
-    )
+        },
+    )))
 }
 
 /// Retrieve a single conversation by ID, including full contact details.
@@ -108,7 +108,9 @@ pub async fn get(
         |store, caller, id| Ok(store.get_conversation(caller.org, id)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ConversationResponse::from(ConversationFull::from(detail))))
+    Ok(rosetta_http::ok_json(ConversationResponse::from(
+        ConversationFull::from(detail),
+    )))
 }
 
 /// The optional `{resolution}` of a close; an empty body is allowed.
@@ -158,11 +160,13 @@ pub async fn close(
         envelope.checks(&req, Cost::Blocking)?,
         params,
         |store, caller, (id, resolution)| {
-            Ok(store.update_conversation(caller.org, id, ConversationUpdate::close(resolution, caller.user))?)
+            Ok(store.update_conversation(caller.org, id, ConversationUpdate::close(resolution, caller.user()))?)
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ClosedResponse::from(Closed::from(closed.conversation))))
+    Ok(rosetta_http::ok_json(ClosedResponse::from(Closed::from(
+        closed.conversation,
+    ))))
 }
 
 fn assign_body(body: &[u8]) -> Result<Id, EnvelopeError> {
@@ -212,14 +216,14 @@ pub async fn assign(
                 id,
                 ConversationUpdate {
                     assignee: Some(Some(user)),
-                    actor: caller.user,
+                    actor: caller.user(),
                     ..Default::default()
                 },
             )?)
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(AssignedResponse::from(Assigned::from(detail))))
+    Ok(rosetta_http::ok_json(AssignedResponse::from(Assigned::from(detail))))
 }
 
 #[derive(utoipa::ToSchema, Debug)]

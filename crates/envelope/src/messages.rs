@@ -58,7 +58,7 @@ pub async fn list(
     )
     .await?;
     let urls = rosetta_http::media::MediaUrls::for_request(&req, &envelope.state);
-    Ok(HttpResponse::Ok().json(MessagePageResponse::from(MessagePage {
+    Ok(rosetta_http::ok_json(MessagePageResponse::from(MessagePage {
         total: found.total.unwrap_or(0),
         page: 1,
         has_next: found.has_more,
@@ -211,7 +211,7 @@ pub async fn send(
                 content,
                 reply_to: None,
                 sender_type: SenderType::Agent,
-                sender_user_id: caller.user,
+                sender_user_id: caller.user(),
                 idempotency: key.clone(),
                 deadline_at,
             };

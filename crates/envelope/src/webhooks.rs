@@ -242,7 +242,7 @@ pub async fn read(req: HttpRequest, envelope: web::Data<Envelope>) -> Result<Htt
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(WebhookResponse {
+    Ok(rosetta_http::ok_json(WebhookResponse {
         success: true,
         data: config,
     }))
@@ -281,7 +281,7 @@ pub async fn remove(req: HttpRequest, envelope: web::Data<Envelope>) -> Result<H
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(DeletedResponse {
+    Ok(rosetta_http::ok_json(DeletedResponse {
         success: true,
         data: Deleted { deleted: true },
     }))

@@ -155,18 +155,38 @@ pub async fn watch_keys(state: AppState) {
     }
 }
 
-/// `last_used_at` updates, gathered in memory and written in one statement every few seconds.
-#[derive(Debug, Default, Clone)]
+/// `last_used_at` updates, gathered in memory and written in one statement every few seconds. A
+/// key is recorded at most once a second (`last_used_at` is good to the second): a request whose
+/// key was recorded in the same second takes no lock.
+#[derive(Debug, Clone)]
 pub struct KeyUsage {
     pending: Arc<Mutex<HashMap<Id, Timestamp>>>,
+    /// Per slot (by key), the key and second last recorded: `(key's low 32 bits << 32) | second`.
+    recent: Arc<[std::sync::atomic::AtomicU64; 64]>,
+}
+
+impl Default for KeyUsage {
+    fn default() -> Self {
+        KeyUsage {
+            pending: Arc::default(),
+            recent: Arc::new(std::array::from_fn(|_| std::sync::atomic::AtomicU64::new(0))),
+        }
+    }
 }
 
 impl KeyUsage {
     pub fn record(&self, key: Id) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, Timestamp::now());
+        use std::sync::atomic::Ordering;
+        let now = Timestamp::now();
+        let bytes = key.to_bytes();
+        let low = u32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+        let stamp = (u64::from(low) << 32) | (now.millis() / 1000) as u32 as u64;
+        let slot = &self.recent[low as usize % 64];
+        if slot.load(Ordering::Relaxed) == stamp {
+            return;
+        }
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(key, now);
+        slot.store(stamp, Ordering::Relaxed);
     }
 
     pub fn take(&self) -> Vec<(Id, Timestamp)> {

@@ -43,6 +43,14 @@ pub struct Conditional {
 pub struct Tagged {
     pub etag: String,
     pub not_modified: bool,
+    /// The key of the shared rendering (`renders`): the tag's, without the caller.
+    pub share: u64,
+    /// The caller the tag names.
+    pub caller: Option<Id>,
+    /// A kept rendering this request is answered with.
+    pub hit: Option<std::sync::Arc<crate::renders::Rendering>>,
+    /// Whether the response showed who asked (the operation read the caller).
+    pub caller_specific: bool,
 }
 
 impl Conditional {
@@ -79,9 +87,11 @@ impl Conditional {
     /// The tag for the caller (`org`, and its key or user) at `version`, and whether the request
     /// already holds it.
     pub fn tag(&self, org: Id, caller: Option<Id>, version: OrgVersion, now: Timestamp) -> Tagged {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
         let v = if self.hooks { version.hooks } else { version.inbox };
-        (self.fingerprint, org, caller, self.hooks, v, window(now)).hash(&mut h);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.fingerprint, org, self.hooks, v, window(now)).hash(&mut h);
+        let share = h.finish();
+        caller.hash(&mut h);
         let opaque = format!("\"{:016x}\"", h.finish());
         // Only a tag this route answered: `*` ("any current representation") is not honoured,
         // because whether the resource exists is known only by reading it (a 304 for `*` would
@@ -90,6 +100,10 @@ impl Conditional {
         Tagged {
             etag: format!("W/{opaque}"),
             not_modified,
+            share,
+            caller,
+            hit: None,
+            caller_specific: false,
         }
     }
 }

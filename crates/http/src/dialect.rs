@@ -146,9 +146,26 @@ impl<E: DialectError> Checks<E> {
 pub struct Principal {
     pub org: Id,
     /// The key, when the credentials were one.
-    pub key: Option<ApiKey>,
+    key: Option<ApiKey>,
     /// The user, when the credentials were a user's session.
-    pub user: Option<Id>,
+    user: Option<Id>,
+    /// Whether the operation read who the caller is: its response is then not shared with other
+    /// callers (`renders`).
+    read_caller: std::cell::Cell<bool>,
+}
+
+impl Principal {
+    /// The key, when the credentials were one (the response then shows who asked).
+    pub fn key(&self) -> Option<&ApiKey> {
+        self.read_caller.set(true);
+        self.key.as_ref()
+    }
+
+    /// The user, when the credentials were a user's session (the response then shows who asked).
+    pub fn user(&self) -> Option<Id> {
+        self.read_caller.set(true);
+        self.user
+    }
 }
 
 /// Runs the checks, then the parameters, then `op` for the principal, all in one store call: inline
@@ -170,6 +187,7 @@ where
 {
     let usage = state.key_usage.clone();
     let keys = state.keys.clone();
+    let renders = state.renders.clone();
     let conditional = crate::conditional::Conditional::of(req);
     let Checks {
         credentials,
@@ -189,12 +207,14 @@ where
                     org: org.unwrap_or(key.org_id),
                     key: Some(key),
                     user: None,
+                    read_caller: Default::default(),
                 },
             },
             Credentials::User { org, user } => Principal {
                 org,
                 key: None,
                 user: Some(user),
+                read_caller: Default::default(),
             },
         };
         let member = |store: &dyn Store| -> Result<bool, Error> {
@@ -211,9 +231,9 @@ where
         if order == Order::MembershipBeforeRate && !member(store)? {
             return Ok((None, None, Err(E::other_organization())));
         }
-        let rate = limiter.check(&match rate_by {
-            RateBy::Key => principal.key.as_ref().map_or(principal.org, |k| k.id).to_string(),
-            RateBy::Organization => principal.org.to_string(),
+        let rate = limiter.check(match rate_by {
+            RateBy::Key => principal.key.as_ref().map_or(principal.org, |k| k.id),
+            RateBy::Organization => principal.org,
         });
         if rate.is_some_and(|d| !d.allowed) {
             return Ok((rate, None, Err(E::rate_limited())));
@@ -229,19 +249,29 @@ where
             Err(e) => return Ok((rate, None, Err(e))),
         };
         // The organization's version, read before the data: a tag never names newer data than it.
-        let tagged = match &conditional {
+        let mut tagged = match &conditional {
             Some(c) => {
                 let version = store.org_version(principal.org)?;
                 let caller = principal.key.as_ref().map(|k| k.id).or(principal.user);
-                let tagged = c.tag(principal.org, caller, version, rosetta_core::Timestamp::now());
+                let mut tagged = c.tag(principal.org, caller, version, rosetta_core::Timestamp::now());
                 if tagged.not_modified {
+                    return Ok((rate, Some(tagged), Err(E::for_status(StatusCode::NOT_MODIFIED))));
+                }
+                // The same request made within this version: its rendering answers (the scope
+                // puts it in place of this marker).
+                tagged.hit = renders.get(tagged.share, caller);
+                if tagged.hit.is_some() {
                     return Ok((rate, Some(tagged), Err(E::for_status(StatusCode::NOT_MODIFIED))));
                 }
                 Some(tagged)
             }
             None => None,
         };
-        Ok((rate, tagged, op(store, &principal, params)))
+        let result = op(store, &principal, params);
+        if let Some(tagged) = &mut tagged {
+            tagged.caller_specific = principal.read_caller.get();
+        }
+        Ok((rate, tagged, result))
     };
     let (rate, tagged, result) = match cost {
         Cost::BoundedRead => state.read(run).await?,
@@ -307,15 +337,21 @@ pub fn scope<E: DialectError>(
                 if let Some(id) = &id {
                     set_request_id(response.headers_mut(), id);
                 }
-                let tagged = response.request().extensions().get::<Tagged>().cloned();
+                let tagged = response.request().extensions_mut().remove::<Tagged>();
                 if let Some(tagged) = tagged {
                     if tagged.not_modified {
                         // The tag is current: no body, nothing read.
                         let (req, _) = response.into_parts();
                         response = actix_web::dev::ServiceResponse::new(req, HttpResponse::NotModified().finish());
-                        if let Some(id) = &id {
-                            set_request_id(response.headers_mut(), id);
-                        }
+                    } else if let Some(hit) = &tagged.hit {
+                        // The same request within the same version: its rendering, this request's id.
+                        let (req, _) = response.into_parts();
+                        response = actix_web::dev::ServiceResponse::new(req, hit.response(id.as_deref()));
+                    } else if response.status() == StatusCode::OK {
+                        response = keep_rendering(response, &tagged, id.as_deref());
+                    }
+                    if let Some(id) = &id {
+                        set_request_id(response.headers_mut(), id);
                     }
                     if matches!(response.status(), StatusCode::OK | StatusCode::NOT_MODIFIED) {
                         crate::conditional::set_etag(response.headers_mut(), &tagged.etag);
@@ -333,6 +369,34 @@ pub fn scope<E: DialectError>(
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(E::for_status(StatusCode::NOT_FOUND))
         }))
+}
+
+/// Keeps a `200` response's rendering for identical requests within its version (`renders`), when
+/// its body is whole (a stream is passed through untouched).
+fn keep_rendering(
+    response: actix_web::dev::ServiceResponse,
+    tagged: &Tagged,
+    request_id: Option<&str>,
+) -> actix_web::dev::ServiceResponse {
+    let Some(state) = response.request().app_data::<web::Data<AppState>>().cloned() else {
+        return response;
+    };
+    if !state.renders.enabled() {
+        return response;
+    }
+    let (req, res) = response.into_parts();
+    let (head, body) = res.into_parts();
+    let res = match actix_web::body::MessageBody::try_into_bytes(body) {
+        Ok(bytes) => {
+            let caller = tagged.caller_specific.then_some(tagged.caller);
+            state
+                .renders
+                .keep(tagged.share, caller, head.headers(), bytes.clone(), request_id);
+            head.set_body(actix_web::body::BoxBody::new(bytes))
+        }
+        Err(body) => head.set_body(body),
+    };
+    actix_web::dev::ServiceResponse::new(req, res)
 }
 
 fn set_request_id(headers: &mut actix_web::http::header::HeaderMap, id: &str) {

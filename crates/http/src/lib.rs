@@ -12,6 +12,7 @@ pub mod events;
 pub mod jwt;
 pub mod media;
 pub mod rate_limit;
+pub mod renders;
 pub mod request_id;
 pub mod sending;
 pub mod signing;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub key_usage: auth::KeyUsage,
     /// Keys authenticated, kept while no key changed (`auth::watch_keys` turns it on).
     pub keys: Arc<auth::KeyCache>,
+    /// Responses shared by identical GETs within one change version (`renders`).
+    pub renders: Arc<renders::Renders>,
     /// Run read-only store operations on the calling worker instead of the blocking pool. Right for
     /// an embedded SQLite store (WAL readers never wait on writers, a page is a fraction of a
     /// millisecond, and a handoff costs two context switches); wrong for a networked database.
@@ -60,6 +63,7 @@ impl AppState {
             store,
             key_usage: auth::KeyUsage::default(),
             keys: Arc::default(),
+            renders: Arc::default(),
             inline_reads: false,
             sending: Arc::new(sending::Sending::default()),
             live: Arc::default(),
@@ -122,6 +126,28 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /healthz`: the process is up.
+/// A `200` JSON response, written once into a buffer sized from the last one this thread wrote
+/// (a page's JSON would otherwise grow its buffer from 128 bytes, copying at each doubling).
+pub fn ok_json(value: impl serde::Serialize) -> HttpResponse {
+    thread_local! {
+        static LAST: std::cell::Cell<usize> = const { std::cell::Cell::new(1024) };
+    }
+    let mut body = Vec::with_capacity(LAST.with(|l| l.get()));
+    match serde_json::to_writer(&mut body, &value) {
+        Ok(()) => {
+            // Sized for the larger of this response and (decaying) those before it.
+            LAST.with(|l| l.set(body.len().max(l.get() - l.get() / 8).clamp(256, 1 << 20)));
+            HttpResponse::Ok()
+                .content_type(actix_web::http::header::ContentType::json())
+                .body(body)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a response could not be written as JSON");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }

@@ -1,9 +1,15 @@
 //! Fixed-window rate limits, one counter per key (a key id, an organization, ...) per minute.
 //!
-//! Counters live in this process: several instances each allow the limit.
+//! Counters live in this process: several instances each allow the limit. They are spread over
+//! shards by key, so concurrent requests of different callers rarely wait on one lock, and a
+//! check allocates nothing.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+use rosetta_core::Id;
+
+const SHARDS: usize = 16;
 
 /// Unix seconds now; tests put a fixed clock in so that no window rolls over mid-test.
 pub type Clock = fn() -> i64;
@@ -16,7 +22,7 @@ fn system_clock() -> i64 {
 pub struct RateLimiter {
     per_minute: u32,
     clock: Clock,
-    windows: Mutex<HashMap<String, (i64, u32)>>,
+    windows: [Mutex<HashMap<Id, (i64, u32)>>; SHARDS],
 }
 
 /// The outcome of one check, and the headers that tell the client about it.
@@ -60,7 +66,7 @@ impl RateLimiter {
         RateLimiter {
             per_minute,
             clock,
-            windows: Mutex::new(HashMap::new()),
+            windows: Default::default(),
         }
     }
 
@@ -69,21 +75,22 @@ impl RateLimiter {
     }
 
     /// Counts one request for `key`; `None` when limits are off.
-    pub fn check(&self, key: &str) -> Option<RateDecision> {
+    pub fn check(&self, key: Id) -> Option<RateDecision> {
         self.check_at(key, (self.clock)())
     }
 
-    pub fn check_at(&self, key: &str, now: i64) -> Option<RateDecision> {
+    pub fn check_at(&self, key: Id, now: i64) -> Option<RateDecision> {
         if self.per_minute == 0 {
             return None;
         }
         let window = now.div_euclid(60);
         let reset = (window + 1) * 60;
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() > 100_000 {
+        let shard = usize::from(key.to_bytes()[15]) % SHARDS;
+        let mut windows = self.windows[shard].lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() > 100_000 / SHARDS {
             windows.retain(|_, (w, _)| *w == window);
         }
-        let entry = windows.entry(key.to_owned()).or_insert((window, 0));
+        let entry = windows.entry(key).or_insert((window, 0));
         if entry.0 != window {
             *entry = (window, 0);
         }
@@ -108,9 +115,10 @@ mod tests {
     #[test]
     fn counts_per_key_per_minute() {
         let limiter = RateLimiter::new(2);
+        let (a, b) = (Id::new(), Id::new());
         let t = 1_800_000_000; // a minute boundary
         assert_eq!(
-            limiter.check_at("a", t).unwrap(),
+            limiter.check_at(a, t).unwrap(),
             RateDecision {
                 allowed: true,
                 limit: 2,
@@ -119,24 +127,25 @@ mod tests {
                 retry_after: 60
             }
         );
-        assert!(limiter.check_at("a", t + 1).unwrap().allowed);
-        let refused = limiter.check_at("a", t + 15).unwrap();
+        assert!(limiter.check_at(a, t + 1).unwrap().allowed);
+        let refused = limiter.check_at(a, t + 15).unwrap();
         assert_eq!(
             (refused.allowed, refused.remaining, refused.retry_after),
             (false, 0, 45)
         );
         assert!(
-            limiter.check_at("b", t + 15).unwrap().allowed,
+            limiter.check_at(b, t + 15).unwrap().allowed,
             "other keys are counted apart"
         );
-        assert!(limiter.check_at("a", t + 60).unwrap().allowed, "a new window");
-        assert!(RateLimiter::new(0).check("a").is_none());
+        assert!(limiter.check_at(a, t + 60).unwrap().allowed, "a new window");
+        assert!(RateLimiter::new(0).check(a).is_none());
+        let a = Id::new();
         let frozen = RateLimiter::with_clock(1, || 1_800_000_059);
         assert_eq!(
-            frozen.check("a").unwrap().reset,
+            frozen.check(a).unwrap().reset,
             1_800_000_060,
             "the clock is the limiter's"
         );
-        assert!(!frozen.check("a").unwrap().allowed);
+        assert!(!frozen.check(a).unwrap().allowed);
     }
 }

@@ -46,7 +46,7 @@ pub async fn accounts(
         |store, p, connected| Ok(store.list_accounts(p.org, connected)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(AccountList {
+    Ok(rosetta_http::ok_json(AccountList {
         data: accounts.into_iter().map(AccountDto::from).collect(),
         has_more: false,
         next_cursor: None,
@@ -77,13 +77,13 @@ pub async fn me(req: HttpRequest, kirim: web::Data<Kirim>) -> Result<HttpRespons
         |store, p, ()| {
             Ok((
                 store.get_organization(p.org)?,
-                p.key.clone().ok_or(Error::NotFound(EntityKind::ApiKey))?,
+                p.key().cloned().ok_or(Error::NotFound(EntityKind::ApiKey))?,
             ))
         },
     )
     .await?;
     let per_minute = |n: u32| (n > 0).then_some(n);
-    Ok(HttpResponse::Ok().json(MeData {
+    Ok(rosetta_http::ok_json(MeData {
         data: Me {
             organization: OrganizationDto {
                 id: kirim_id(EntityKind::Organization, org.id),
@@ -115,7 +115,7 @@ pub async fn me(req: HttpRequest, kirim: web::Data<Kirim>) -> Result<HttpRespons
 )]
 pub async fn health(kirim: web::Data<Kirim>) -> Result<HttpResponse, KirimError> {
     kirim.state.read(|store| store.ping()).await?;
-    Ok(HttpResponse::Ok().json(Health {
+    Ok(rosetta_http::ok_json(Health {
         status: "ok",
         request_id: current_request_id(),
     }))

@@ -76,7 +76,7 @@ pub async fn list(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ContactList {
+    Ok(rosetta_http::ok_json(ContactList {
         has_more: page.has_more,
         next_cursor: page.next_cursor,
         data: page
@@ -271,7 +271,7 @@ pub async fn get(
         |store, p, (pnid, id)| Ok((store.find_account(p.org, &pnid)?, store.get_contact(p.org, id)?)),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ContactData {
+    Ok(rosetta_http::ok_json(ContactData {
         data: ContactDto::new(contact.contact, &account),
         request_id: current_request_id(),
     }))
@@ -362,7 +362,7 @@ pub async fn update(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ContactData {
+    Ok(rosetta_http::ok_json(ContactData {
         data: ContactDto::new(contact.contact, &account),
         request_id: current_request_id(),
     }))

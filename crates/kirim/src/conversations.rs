@@ -92,7 +92,7 @@ pub async fn list(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ConversationList {
+    Ok(rosetta_http::ok_json(ConversationList {
         has_more: page.has_more,
         next_cursor: page.next_cursor,
         data: page.items.into_iter().map(ConversationDto::from).collect(),
@@ -139,7 +139,7 @@ pub async fn get(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ConversationData {
+    Ok(rosetta_http::ok_json(ConversationData {
         data: detail.into(),
         request_id: current_request_id(),
     }))
@@ -226,7 +226,7 @@ pub async fn update(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ConversationData {
+    Ok(rosetta_http::ok_json(ConversationData {
         data: detail.into(),
         request_id: current_request_id(),
     }))

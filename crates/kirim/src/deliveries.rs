@@ -284,7 +284,7 @@ pub async fn list(
         |s, p, (filter, page)| Ok(s.list_webhook_deliveries(p.org, Dialect::Kirim, &filter, &page)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(DeliveryList {
+    Ok(rosetta_http::ok_json(DeliveryList {
         data: page.items.into_iter().map(DeliveryDto::from).collect(),
         has_more: page.has_more,
         next_cursor: page.next_cursor,
@@ -319,7 +319,7 @@ pub async fn get(req: HttpRequest, kirim: web::Data<Kirim>, id: web::Path<String
         |s, p, id| Ok(s.get_webhook_delivery(p.org, Dialect::Kirim, id)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(DeliveryData {
+    Ok(rosetta_http::ok_json(DeliveryData {
         data: detail.into(),
         request_id: current_request_id(),
     }))
@@ -359,7 +359,7 @@ pub async fn replay(
     let one = replayed
         .pop()
         .ok_or_else(|| KirimError::from(rosetta_core::Error::NotFound(EntityKind::WebhookDelivery)))?;
-    Ok(HttpResponse::Ok().json(DeliveryData {
+    Ok(rosetta_http::ok_json(DeliveryData {
         data: one.into(),
         request_id: current_request_id(),
     }))
@@ -447,7 +447,7 @@ pub async fn bulk_replay(
         |s, p, which| Ok(s.replay_webhook_deliveries(p.org, Dialect::Kirim, &which)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(BulkReplayData {
+    Ok(rosetta_http::ok_json(BulkReplayData {
         data: BulkReplayDto {
             object: "bulk_replay",
             replayed: replayed.len(),

@@ -108,7 +108,7 @@ pub async fn upload(
         payload,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(MediaData {
+    Ok(rosetta_http::ok_json(MediaData {
         data: MediaDto::new(upload),
         request_id: current_request_id(),
     }))

@@ -378,7 +378,7 @@ pub async fn send(
             .content_type("application/json")
             .insert_header(("Idempotent-Replayed", "true"))
             .body(stored.body),
-        Answer::Read(receipt) => HttpResponse::Ok().json(ReadReceiptData {
+        Answer::Read(receipt) => rosetta_http::ok_json(ReadReceiptData {
             data: receipt,
             request_id: current_request_id(),
         }),
@@ -440,7 +440,7 @@ pub async fn list(
     )
     .await?;
     let urls = rosetta_http::media::MediaUrls::for_request(&req, &kirim.state);
-    Ok(HttpResponse::Ok().json(MessageList {
+    Ok(rosetta_http::ok_json(MessageList {
         has_more: page.has_more,
         next_cursor: page.next_cursor,
         data: page.items.into_iter().map(|m| MessageDto::new(m, &urls)).collect(),

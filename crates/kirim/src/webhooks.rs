@@ -217,7 +217,7 @@ fn description(map: &Map<String, Value>) -> Result<Option<Option<String>>, Kirim
 }
 
 fn data(dto: SubscriptionDto) -> HttpResponse {
-    HttpResponse::Ok().json(SubscriptionData {
+    rosetta_http::ok_json(SubscriptionData {
         data: dto,
         request_id: current_request_id(),
     })
@@ -290,7 +290,7 @@ pub async fn list(req: HttpRequest, kirim: web::Data<Kirim>) -> Result<HttpRespo
         |s, p, ()| Ok(s.list_webhooks(p.org, Dialect::Kirim)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(SubscriptionList {
+    Ok(rosetta_http::ok_json(SubscriptionList {
         data: all.into_iter().map(SubscriptionDto::from).collect(),
         has_more: false,
         next_cursor: None,
@@ -417,7 +417,7 @@ pub async fn delete(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(DeletedData {
+    Ok(rosetta_http::ok_json(DeletedData {
         data: DeletedDto {
             id: kirim_id(EntityKind::Webhook, removed),
             object: "webhook_subscription",

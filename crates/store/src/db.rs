@@ -100,13 +100,23 @@ pub struct Manager {
     /// of SQLite quietly creating an empty database there, and service resumes when the file is
     /// back.
     sqlite_file: OnceLock<(u64, u64)>,
+    /// SQLite: when the file was last found in place (milliseconds since `started`); checked again
+    /// at a checkout only after `SQLITE_FILE_CHECK_EVERY`, so a request does not pay a `stat`.
+    sqlite_checked_at: std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
 }
+
+/// How often a checkout looks at whether the SQLite file is still in place: a file moved away is
+/// answered with 503 within this bound.
+pub const SQLITE_FILE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Manager {
     pub fn new(url: DatabaseUrl) -> Self {
         Manager {
             url,
             sqlite_file: OnceLock::new(),
+            sqlite_checked_at: std::sync::atomic::AtomicU64::new(0),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -187,9 +197,20 @@ impl r2d2::ManageConnection for Manager {
         }
     }
 
+    /// SQLite: the file is still the one opened, looked at no more often than
+    /// `SQLITE_FILE_CHECK_EVERY` (an open SQLite connection does not break by itself, so it is not
+    /// pinged). PostgreSQL: a ping, since the server or the network may have closed the connection.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        use std::sync::atomic::Ordering;
         if let DatabaseUrl::Sqlite(path) = &self.url {
+            let now = self.started.elapsed().as_millis() as u64 + 1;
+            let last = self.sqlite_checked_at.load(Ordering::Relaxed);
+            if last != 0 && now.saturating_sub(last) < SQLITE_FILE_CHECK_EVERY.as_millis() as u64 {
+                return Ok(());
+            }
             self.check_sqlite_file(path)?;
+            self.sqlite_checked_at.store(now, Ordering::Relaxed);
+            return Ok(());
         }
         conn.ping().map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
     }

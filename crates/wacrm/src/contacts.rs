@@ -69,7 +69,7 @@ pub async fn list(
         |s, p, (filter, page)| Ok(s.list_contacts(p.org, &filter, &page)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ContactList {
+    Ok(rosetta_http::ok_json(ContactList {
         meta: Meta {
             next_cursor: page.next_cursor,
         },
@@ -104,7 +104,7 @@ pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String
         |s, p, id| Ok(s.get_contact(p.org, id.ok_or(Error::NotFound(EntityKind::Contact))?)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ContactData { data: contact.into() }))
+    Ok(rosetta_http::ok_json(ContactData { data: contact.into() }))
 }
 
 /// The account (organization) and the key making the request. Needs no scope.
@@ -128,13 +128,13 @@ pub async fn me(req: HttpRequest, wacrm: web::Data<Wacrm>) -> Result<HttpRespons
         wacrm.checks(&req, None, Cost::BoundedRead)?,
         Ok(()),
         |s, p, ()| {
-            let key = p.key.clone().ok_or(Error::NotFound(EntityKind::ApiKey))?;
+            let key = p.key().cloned().ok_or(Error::NotFound(EntityKind::ApiKey))?;
             Ok((s.get_organization(p.org)?, key))
         },
     )
     .await?;
     let uuid = |id: Id| id.render(EntityKind::Organization, Spelling::Uuid);
-    Ok(HttpResponse::Ok().json(MeData {
+    Ok(rosetta_http::ok_json(MeData {
         data: Me {
             account: MeAccount {
                 id: uuid(org.id),
@@ -284,5 +284,5 @@ pub async fn update(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ContactData { data: contact.into() }))
+    Ok(rosetta_http::ok_json(ContactData { data: contact.into() }))
 }

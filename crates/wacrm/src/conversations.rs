@@ -64,7 +64,7 @@ pub async fn list(
         |s, p, (filter, page)| Ok(s.list_conversations(p.org, &filter, ConversationOrder::CreatedDesc, &page)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ConversationList {
+    Ok(rosetta_http::ok_json(ConversationList {
         meta: Meta {
             next_cursor: page.next_cursor,
         },
@@ -99,7 +99,7 @@ pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String
         |s, p, id| Ok(s.get_conversation(p.org, id.ok_or(Error::NotFound(EntityKind::Conversation))?)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(ConversationData { data: detail.into() }))
+    Ok(rosetta_http::ok_json(ConversationData { data: detail.into() }))
 }
 
 /// A conversation's messages, newest first.
@@ -141,7 +141,7 @@ pub async fn messages(
     )
     .await?;
     let urls = rosetta_http::media::MediaUrls::for_request(&req, &wacrm.state);
-    Ok(HttpResponse::Ok().json(MessageList {
+    Ok(rosetta_http::ok_json(MessageList {
         meta: Meta {
             next_cursor: page.next_cursor,
         },

@@ -114,7 +114,10 @@ pub fn routes(wacrm: web::Data<Wacrm>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.service(dialect::scope::<WacrmError>(PREFIX, openapi(), |cfg| {
             let get = |path, handler| resource::<WacrmError>(path, "GET").route(handler);
+            // Static paths before those with segments: actix tries resources in order, and a
+            // segment is a regex match.
             cfg.app_data(wacrm)
+                .service(get("/me", web::get().to(contacts::me)))
                 .service(get("/conversations", web::get().to(conversations::list)))
                 .service(get("/conversations/{id}", web::get().to(conversations::get)))
                 .service(get(
@@ -144,8 +147,7 @@ pub fn routes(wacrm: web::Data<Wacrm>) -> impl FnOnce(&mut web::ServiceConfig) {
                     resource::<WacrmError>("/contacts/{id}", "GET, PATCH")
                         .route(web::get().to(contacts::get))
                         .route(web::patch().to(contacts::update)),
-                )
-                .service(get("/me", web::get().to(contacts::me)));
+                );
         }));
     }
 }

@@ -199,7 +199,7 @@ pub async fn list(req: HttpRequest, wacrm: web::Data<Wacrm>) -> Result<HttpRespo
         |s, p, ()| Ok(s.list_webhooks(p.org, Dialect::Wacrm)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(WebhookList {
+    Ok(rosetta_http::ok_json(WebhookList {
         data: all.into_iter().map(WebhookDto::from).collect(),
     }))
 }
@@ -235,7 +235,7 @@ pub async fn get(req: HttpRequest, wacrm: web::Data<Wacrm>, id: web::Path<String
         |s, p, id| Ok(s.get_webhook(p.org, Dialect::Wacrm, id?)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(WebhookData { data: webhook.into() }))
+    Ok(rosetta_http::ok_json(WebhookData { data: webhook.into() }))
 }
 
 /// Change a webhook endpoint's url, events or `is_active` (re-enabling resets `failure_count`).
@@ -283,7 +283,7 @@ pub async fn update(
         |s, p, changes| Ok(s.update_webhook(p.org, Dialect::Wacrm, id?, changes)?),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(WebhookData { data: webhook.into() }))
+    Ok(rosetta_http::ok_json(WebhookData { data: webhook.into() }))
 }
 
 /// Remove a webhook endpoint.
