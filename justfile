@@ -65,3 +65,13 @@ docs-check:
 # schemathesis against a dialect's own document.
 schemathesis dialect="wacrm":
     scripts/schemathesis.sh {{dialect}}
+
+# 50 pollers of one organization's first page while ingest runs at 100 deliveries a second, with the
+# shared rendering on and off (after bench-store).
+bench-pollers:
+    bench/pollers.sh
+
+# Conditional GETs: the uncached list, 304 polling, a one-row list, /me and /healthz in one run
+# (after bench-store; BIN=DIR measures another build's binaries).
+bench-conditional:
+    bench/conditional.sh

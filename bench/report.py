@@ -2,6 +2,9 @@
 """Writes bench/report.md and its PNG plots from the suite's results (target/bench/results.json).
 
     python3 bench/report.py target/bench/results.json bench/report.md
+
+Sections of the existing report that this script does not write (figures measured by the other
+bench scripts, with the command that made them) are kept, after the generated ones.
 """
 
 import json
@@ -198,6 +201,16 @@ def main(results_path, report_path):
         p[k].get("requests_total", 0) for p in r["peer_runs"] for k in ("rosetta", "datasette", "ceiling")
     ) + sum(d.get("requests_total", 0) for d in r["depths"])
     w(f"{total:,} HTTP requests were measured in this run, every one answered 2xx (a non-2xx fails the run).\n")
+    generated = {line for line in "\n".join(out).splitlines() if line.startswith("## ")}
+    if report.exists():
+        kept, keep = [], False
+        for line in report.read_text().splitlines():
+            if line.startswith("## "):
+                keep = line not in generated
+            if keep:
+                kept.append(line)
+        if kept:
+            w("\n".join(kept))
     report.write_text("\n".join(out))
     plot(r, plots, top, curves)
 

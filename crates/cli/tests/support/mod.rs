@@ -26,8 +26,14 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// The `rosetta` binary this build made; a benchmark may serve another build's instead
+/// (`ROSETTA_BENCH_BIN`, for a before/after in one sitting).
 pub fn rosetta() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rosetta"));
+    let bin = std::env::var("ROSETTA_BENCH_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_rosetta").into());
+    let mut cmd = Command::new(bin);
     cmd.env("ROSETTA_LOG", "warn").env_remove("DATABASE_URL");
     cmd
 }
