@@ -75,3 +75,8 @@ bench-pollers:
 # (after bench-store; BIN=DIR measures another build's binaries).
 bench-conditional:
     bench/conditional.sh
+
+# Peak RSS through deep cursor walks and deep envelope pages (after bench-store; the first argument
+# names another build's binaries).
+bench-depth-rss *args:
+    python3 bench/depth-rss.py {{args}}

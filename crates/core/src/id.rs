@@ -158,11 +158,16 @@ impl Id {
 
     /// Writes the id of an entity of `kind` in `spelling`.
     pub fn render(self, kind: EntityKind, spelling: Spelling) -> String {
-        match spelling {
-            Spelling::Ulid => self.0.to_string(),
-            Spelling::Uuid => self.uuid().hyphenated().to_string(),
-            Spelling::Kirim => format!("{}{}", kind.kirim_prefix(), self.0),
-            Spelling::Envelope => format!("{}{}", kind.envelope_prefix(), self.uuid().hyphenated()),
+        self.rendered(kind, spelling).to_string()
+    }
+
+    /// The id of an entity of `kind` in `spelling`, written only when formatted or serialized
+    /// (straight into the response, with no string of its own: a list row carries several).
+    pub fn rendered(self, kind: EntityKind, spelling: Spelling) -> Rendered {
+        Rendered {
+            id: self,
+            kind,
+            spelling,
         }
     }
 
@@ -249,6 +254,21 @@ impl FromStr for Id {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rendered_id_writes_and_serializes_as_render_does() {
+        let id = Id::new();
+        for kind in KINDS {
+            for spelling in [Spelling::Ulid, Spelling::Uuid, Spelling::Kirim, Spelling::Envelope] {
+                let rendered = id.rendered(kind, spelling);
+                assert_eq!(rendered.to_string(), id.render(kind, spelling));
+                assert_eq!(
+                    serde_json::to_string(&rendered).unwrap(),
+                    format!("\"{}\"", id.render(kind, spelling))
+                );
+            }
+        }
+    }
 
     const KINDS: [EntityKind; 9] = [
         EntityKind::Organization,
@@ -353,5 +373,74 @@ mod tests {
             "contact_f1e2d3c4-5678-90ab-cdef-abcdefabcdeg"
         )
         .is_err());
+    }
+}
+
+/// An id in one spelling (`Id::rendered`): `Display` writes it, and it serializes as that string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rendered {
+    id: Id,
+    kind: EntityKind,
+    spelling: Spelling,
+}
+
+impl Rendered {
+    pub fn id(self) -> Id {
+        self.id
+    }
+}
+
+impl fmt::Display for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Rendered { id, kind, spelling } = *self;
+        match spelling {
+            Spelling::Ulid => write!(f, "{}", id.0),
+            Spelling::Uuid => write!(f, "{}", id.uuid().hyphenated()),
+            Spelling::Kirim => write!(f, "{}{}", kind.kirim_prefix(), id.0),
+            Spelling::Envelope => write!(f, "{}{}", kind.envelope_prefix(), id.uuid().hyphenated()),
+        }
+    }
+}
+
+impl serde::Serialize for Rendered {
+    /// Written into a buffer on the stack and handed over as one string (serde_json's
+    /// `collect_str` escapes piece by piece, which cost more than the string it saves).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use std::fmt::Write;
+        let mut buf = StackStr::default();
+        write!(buf, "{self}").map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(buf.as_str())
+    }
+}
+
+/// Room for the longest spelling of an id (a prefix and a hyphenated UUID).
+#[derive(Debug)]
+struct StackStr {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Default for StackStr {
+    fn default() -> Self {
+        StackStr { bytes: [0; 64], len: 0 }
+    }
+}
+
+impl StackStr {
+    fn as_str(&self) -> &str {
+        // Only whole `str`s were written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for StackStr {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }

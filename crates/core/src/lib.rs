@@ -24,7 +24,7 @@ pub mod webhooks;
 
 pub use cursor::{CursorCodec, KeysetPosition};
 pub use error::{CursorError, Error, Result};
-pub use id::{EntityKind, Id, IdError, Spelling};
+pub use id::{EntityKind, Id, IdError, Rendered, Spelling};
 pub use idempotency::{IdempotencyClaim, RequestKey, StoredResponse};
 pub use ingest::{InboundMessage, IngestEvent, IngestReport, StatusUpdate};
 pub use model::*;
@@ -33,5 +33,5 @@ pub use query::*;
 pub use send::{Content, MediaSource, Recipient, ReplyTo, SendRequest, SendResult, Sent};
 pub use status::{ConversationStatus, Dialect};
 pub use store::*;
-pub use time::Timestamp;
+pub use time::{Rfc3339, Timestamp};
 pub use token::AccessToken;

@@ -9,14 +9,19 @@ pub fn env_id(kind: EntityKind, id: Id) -> String {
     id.render(kind, Spelling::Envelope)
 }
 
-fn time(t: Timestamp) -> String {
-    t.to_rfc3339()
+/// An envelope id in a response, written straight into it.
+fn eid(kind: EntityKind, id: Id) -> Rendered {
+    id.rendered(kind, Spelling::Envelope)
+}
+
+fn time(t: Timestamp) -> Rfc3339 {
+    t.rfc3339()
 }
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct ContactSummary {
-    #[schema(example = "contact_f1e2d3c4-5678-90ab-cdef-abcdefabcdef")]
-    pub id: String,
+    #[schema(value_type = String, example = "contact_f1e2d3c4-5678-90ab-cdef-abcdefabcdef")]
+    pub id: Rendered,
     pub name: Option<String>,
     #[schema(example = "+971501234567")]
     pub phone: String,
@@ -25,8 +30,8 @@ pub struct ContactSummary {
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct ContactDetail {
-    #[schema(example = "contact_f1e2d3c4-5678-90ab-cdef-abcdefabcdef")]
-    pub id: String,
+    #[schema(value_type = String, example = "contact_f1e2d3c4-5678-90ab-cdef-abcdefabcdef")]
+    pub id: Rendered,
     pub name: Option<String>,
     #[schema(example = "+971501234567")]
     pub phone: String,
@@ -39,17 +44,17 @@ pub struct ContactDetail {
 #[derive(Serialize, ToSchema, Debug)]
 pub struct LastMessage {
     pub text: Option<String>,
-    #[schema(format = DateTime)]
-    pub timestamp: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub timestamp: Rfc3339,
     /// inbound or outbound.
     #[schema(example = "inbound")]
-    pub direction: String,
+    pub direction: &'static str,
 }
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct Assignee {
-    #[schema(example = "user_12345678-abcd-4f00-8000-123456789abc")]
-    pub id: String,
+    #[schema(value_type = String, example = "user_12345678-abcd-4f00-8000-123456789abc")]
+    pub id: Rendered,
     pub name: String,
     pub email: String,
 }
@@ -58,24 +63,26 @@ pub struct Assignee {
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationItem {
-    #[schema(example = "conv_a1b2c3d4-5678-90ab-cdef-1234567890ab")]
-    pub id: String,
-    pub contact_id: String,
+    #[schema(value_type = String, example = "conv_a1b2c3d4-5678-90ab-cdef-1234567890ab")]
+    pub id: Rendered,
+    #[schema(value_type = String)]
+    pub contact_id: Rendered,
     pub contact: ContactSummary,
     /// open, closed, ai_handling or escalated.
     #[schema(example = "open")]
     pub status: &'static str,
-    pub assignee_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub assignee_id: Option<Rendered>,
     #[schema(example = "whatsapp")]
     pub channel: &'static str,
     /// `null` before the first message.
     pub last_message: Option<LastMessage>,
     pub unread_count: i64,
     pub ai_handling: bool,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Rfc3339,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Rfc3339,
 }
 
 #[derive(Serialize, ToSchema, Debug)]
@@ -83,20 +90,23 @@ pub struct ConversationItem {
 pub struct Metadata {
     #[schema(example = "organic")]
     pub source: Option<String>,
-    #[schema(format = DateTime)]
-    pub first_message_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub first_message_at: Option<Rfc3339>,
 }
 
 /// A conversation with full contact details.
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationFull {
-    pub id: String,
-    pub contact_id: String,
+    #[schema(value_type = String)]
+    pub id: Rendered,
+    #[schema(value_type = String)]
+    pub contact_id: Rendered,
     pub contact: ContactDetail,
     #[schema(example = "open")]
     pub status: &'static str,
-    pub assignee_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub assignee_id: Option<Rendered>,
     pub assignee: Option<Assignee>,
     #[schema(example = "whatsapp")]
     pub channel: &'static str,
@@ -104,23 +114,23 @@ pub struct ConversationFull {
     pub unread_count: i64,
     pub ai_handling: bool,
     pub metadata: Metadata,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Rfc3339,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Rfc3339,
 }
 
 fn last_message(c: &Conversation) -> Option<LastMessage> {
     Some(LastMessage {
         text: c.last_message_text.clone(),
         timestamp: time(c.last_message_at?),
-        direction: c.last_message_direction.map_or("inbound", Direction::as_str).to_owned(),
+        direction: c.last_message_direction.map_or("inbound", Direction::as_str),
     })
 }
 
 fn assignee(u: User) -> Assignee {
     Assignee {
-        id: env_id(EntityKind::User, u.id),
+        id: eid(EntityKind::User, u.id),
         name: u.name,
         email: u.email,
     }
@@ -131,16 +141,16 @@ impl From<rosetta_core::ConversationDetail> for ConversationItem {
         let c = d.conversation;
         let contact = d.contact.contact;
         ConversationItem {
-            id: env_id(EntityKind::Conversation, c.id),
-            contact_id: env_id(EntityKind::Contact, contact.id),
+            id: eid(EntityKind::Conversation, c.id),
+            contact_id: eid(EntityKind::Contact, contact.id),
             contact: ContactSummary {
-                id: env_id(EntityKind::Contact, contact.id),
+                id: eid(EntityKind::Contact, contact.id),
                 name: contact.name,
                 phone: contact.phone,
                 avatar: contact.avatar_url,
             },
             status: c.status.project(Dialect::Envelope),
-            assignee_id: c.assignee_id.map(|u| env_id(EntityKind::User, u)),
+            assignee_id: c.assignee_id.map(|u| eid(EntityKind::User, u)),
             channel: "whatsapp",
             last_message: last_message(&c),
             unread_count: c.unread_count,
@@ -156,10 +166,10 @@ impl From<rosetta_core::ConversationDetail> for ConversationFull {
         let c = d.conversation;
         let contact = d.contact.contact;
         ConversationFull {
-            id: env_id(EntityKind::Conversation, c.id),
-            contact_id: env_id(EntityKind::Contact, contact.id),
+            id: eid(EntityKind::Conversation, c.id),
+            contact_id: eid(EntityKind::Contact, contact.id),
             contact: ContactDetail {
-                id: env_id(EntityKind::Contact, contact.id),
+                id: eid(EntityKind::Contact, contact.id),
                 name: contact.name,
                 phone: contact.phone,
                 email: contact.email,
@@ -167,7 +177,7 @@ impl From<rosetta_core::ConversationDetail> for ConversationFull {
                 avatar: contact.avatar_url,
             },
             status: c.status.project(Dialect::Envelope),
-            assignee_id: c.assignee_id.map(|u| env_id(EntityKind::User, u)),
+            assignee_id: c.assignee_id.map(|u| eid(EntityKind::User, u)),
             assignee: d.assignee.map(assignee),
             channel: "whatsapp",
             last_message: last_message(&c),
@@ -197,22 +207,24 @@ pub struct ConversationPage {
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct Closed {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: Rendered,
     #[schema(example = "closed")]
     pub status: &'static str,
-    #[schema(format = DateTime)]
-    pub closed_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closed_at: Option<Rfc3339>,
     /// The user who closed it, when the caller is one (a session token); `null` for an API key.
-    pub closed_by: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub closed_by: Option<Rendered>,
 }
 
 impl From<Conversation> for Closed {
     fn from(c: Conversation) -> Self {
         Closed {
-            id: env_id(EntityKind::Conversation, c.id),
+            id: eid(EntityKind::Conversation, c.id),
             status: c.status.project(Dialect::Envelope),
             closed_at: c.closed_at.map(time),
-            closed_by: c.closed_by.map(|u| env_id(EntityKind::User, u)),
+            closed_by: c.closed_by.map(|u| eid(EntityKind::User, u)),
         }
     }
 }
@@ -220,21 +232,23 @@ impl From<Conversation> for Closed {
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct Assigned {
-    pub id: String,
-    pub assignee_id: Option<String>,
+    #[schema(value_type = String)]
+    pub id: Rendered,
+    #[schema(value_type = Option<String>)]
+    pub assignee_id: Option<Rendered>,
     pub assignee: Option<Assignee>,
     #[schema(example = "open")]
     pub status: &'static str,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Rfc3339,
 }
 
 impl From<rosetta_core::ConversationDetail> for Assigned {
     fn from(d: rosetta_core::ConversationDetail) -> Self {
         let c = d.conversation;
         Assigned {
-            id: env_id(EntityKind::Conversation, c.id),
-            assignee_id: c.assignee_id.map(|u| env_id(EntityKind::User, u)),
+            id: eid(EntityKind::Conversation, c.id),
+            assignee_id: c.assignee_id.map(|u| eid(EntityKind::User, u)),
             assignee: d.assignee.map(assignee),
             status: c.status.project(Dialect::Envelope),
             updated_at: time(c.updated_at),
@@ -245,11 +259,12 @@ impl From<rosetta_core::ConversationDetail> for Assigned {
 #[derive(Serialize, ToSchema, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageItem {
-    #[schema(example = "msg_0192f0c4-1b2c-7d3e-8f40-123456789abc")]
-    pub id: String,
+    #[schema(value_type = String, example = "msg_0192f0c4-1b2c-7d3e-8f40-123456789abc")]
+    pub id: Rendered,
     /// Meta's `wamid.…`.
     pub wa_message_id: Option<String>,
-    pub conversation_id: String,
+    #[schema(value_type = String)]
+    pub conversation_id: Rendered,
     #[schema(example = "inbound")]
     pub direction: &'static str,
     /// text, image, video, audio, document, sticker, location, interactive, button, reaction,
@@ -267,10 +282,11 @@ pub struct MessageItem {
     /// received, sending, sent, delivered, read or failed.
     #[schema(example = "delivered")]
     pub status: &'static str,
-    #[schema(format = DateTime)]
-    pub timestamp: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub timestamp: Rfc3339,
     /// The agent who sent an outbound message, when known.
-    pub sender_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub sender_id: Option<Rendered>,
     /// Why the message failed (only on a failed outbound message): Meta's error code (null when
     /// none came back) and its message.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -302,9 +318,9 @@ impl MessageItem {
     pub fn new(m: Message, urls: &rosetta_http::media::MediaUrls) -> Self {
         let url = urls.url(&m);
         MessageItem {
-            id: env_id(EntityKind::Message, m.id),
+            id: eid(EntityKind::Message, m.id),
             wa_message_id: m.wamid,
-            conversation_id: env_id(EntityKind::Conversation, m.conversation_id),
+            conversation_id: eid(EntityKind::Conversation, m.conversation_id),
             direction: m.direction.as_str(),
             kind: m.content_type.as_str(),
             content: {
@@ -317,7 +333,7 @@ impl MessageItem {
             },
             status: m.status.as_str(),
             timestamp: time(m.created_at),
-            sender_id: m.sender_user_id.map(|u| env_id(EntityKind::User, u)),
+            sender_id: m.sender_user_id.map(|u| eid(EntityKind::User, u)),
             error: (m.status == MessageStatus::Failed).then(|| MessageError {
                 code: m.error_code,
                 message: m

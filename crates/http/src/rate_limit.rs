@@ -1,15 +1,16 @@
 //! Fixed-window rate limits, one counter per key (a key id, an organization, ...) per minute.
 //!
-//! Counters live in this process: several instances each allow the limit. They are spread over
-//! shards by key, so concurrent requests of different callers rarely wait on one lock, and a
-//! check allocates nothing.
+//! Counters live in this process: several instances each allow the limit. A check takes no lock
+//! and allocates nothing once a key has its counter: the counters sit in a concurrent map whose
+//! reads are lock-free (`papaya`), and each is one atomic word (the window and the count in it)
+//! moved by compare-and-swap.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rosetta_core::Id;
 
-const SHARDS: usize = 16;
+/// Past this many keys, counters of earlier windows are dropped (they would start again anyway).
+const MAX_KEYS: usize = 100_000;
 
 /// Unix seconds now; tests put a fixed clock in so that no window rolls over mid-test.
 pub type Clock = fn() -> i64;
@@ -18,11 +19,58 @@ fn system_clock() -> i64 {
     rosetta_core::Timestamp::now().millis() / 1000
 }
 
-#[derive(Debug)]
+/// One key's window (minute number, high 32 bits) and the requests counted in it (low 32 bits).
+#[derive(Debug, Default)]
+struct Counter(AtomicU64);
+
+impl Counter {
+    fn pack(window: u32, count: u32) -> u64 {
+        (u64::from(window) << 32) | u64::from(count)
+    }
+
+    fn unpack(word: u64) -> (u32, u32) {
+        ((word >> 32) as u32, word as u32)
+    }
+
+    /// Counts one request in `window` if fewer than `limit` were; the count after it.
+    fn take(&self, window: u32, limit: u32) -> (bool, u32) {
+        let mut current = self.0.load(Ordering::Relaxed);
+        loop {
+            let (w, count) = Self::unpack(current);
+            let count = if w == window { count } else { 0 };
+            if count >= limit {
+                return (false, count);
+            }
+            match self.0.compare_exchange_weak(
+                current,
+                Self::pack(window, count + 1),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return (true, count + 1),
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    fn window(&self) -> u32 {
+        Self::unpack(self.0.load(Ordering::Relaxed)).0
+    }
+}
+
 pub struct RateLimiter {
     per_minute: u32,
     clock: Clock,
-    windows: [Mutex<HashMap<Id, (i64, u32)>>; SHARDS],
+    counters: papaya::HashMap<Id, Counter>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("per_minute", &self.per_minute)
+            .field("keys", &self.counters.len())
+            .finish()
+    }
 }
 
 /// The outcome of one check, and the headers that tell the client about it.
@@ -66,7 +114,7 @@ impl RateLimiter {
         RateLimiter {
             per_minute,
             clock,
-            windows: Default::default(),
+            counters: papaya::HashMap::new(),
         }
     }
 
@@ -83,25 +131,24 @@ impl RateLimiter {
         if self.per_minute == 0 {
             return None;
         }
-        let window = now.div_euclid(60);
-        let reset = (window + 1) * 60;
-        let shard = usize::from(key.to_bytes()[15]) % SHARDS;
-        let mut windows = self.windows[shard].lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() > 100_000 / SHARDS {
-            windows.retain(|_, (w, _)| *w == window);
-        }
-        let entry = windows.entry(key).or_insert((window, 0));
-        if entry.0 != window {
-            *entry = (window, 0);
-        }
-        let allowed = entry.1 < self.per_minute;
-        if allowed {
-            entry.1 += 1;
-        }
+        let minute = now.div_euclid(60);
+        let reset = (minute + 1) * 60;
+        let window = minute as u32;
+        let counters = self.counters.pin();
+        let counter = match counters.get(&key) {
+            Some(counter) => counter,
+            None => {
+                if counters.len() >= MAX_KEYS {
+                    counters.retain(|_, c| c.window() == window);
+                }
+                counters.get_or_insert_with(key, Counter::default)
+            }
+        };
+        let (allowed, count) = counter.take(window, self.per_minute);
         Some(RateDecision {
             allowed,
             limit: self.per_minute,
-            remaining: self.per_minute - entry.1,
+            remaining: self.per_minute - count,
             reset,
             retry_after: reset - now,
         })
@@ -147,5 +194,32 @@ mod tests {
             "the clock is the limiter's"
         );
         assert!(!frozen.check(a).unwrap().allowed);
+    }
+
+    #[test]
+    fn concurrent_checks_allow_exactly_the_limit() {
+        let limiter = std::sync::Arc::new(RateLimiter::new(1_000));
+        let key = Id::new();
+        let t = 1_800_000_000;
+        let allowed: usize = (0..4)
+            .map(|_| {
+                let limiter = limiter.clone();
+                std::thread::spawn(move || (0..500).filter(|_| limiter.check_at(key, t).unwrap().allowed).count())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum();
+        assert_eq!(allowed, 1_000, "2,000 requests from 4 threads, 1,000 allowed");
+    }
+
+    #[test]
+    fn old_windows_are_dropped_past_the_key_bound() {
+        let limiter = RateLimiter::new(5);
+        for _ in 0..MAX_KEYS {
+            limiter.check_at(Id::new(), 0);
+        }
+        limiter.check_at(Id::new(), 60);
+        assert_eq!(limiter.counters.len(), 1, "only the new window's counter is kept");
     }
 }

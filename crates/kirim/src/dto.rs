@@ -9,14 +9,19 @@ pub fn kirim_id(kind: EntityKind, id: Id) -> String {
     id.render(kind, Spelling::Kirim)
 }
 
-fn time(t: Timestamp) -> String {
-    t.to_rfc3339()
+/// A kirim id in a response, written straight into it.
+fn kid(kind: EntityKind, id: Id) -> Rendered {
+    id.rendered(kind, Spelling::Kirim)
+}
+
+fn time(t: Timestamp) -> Rfc3339 {
+    t.rfc3339()
 }
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct ConversationContact {
-    #[schema(example = "ctc_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^ctc_[0-9A-HJKMNP-TV-Z]{26}$")]
-    pub id: String,
+    #[schema(value_type = String, example = "ctc_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^ctc_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub id: Rendered,
     #[schema(example = "+14155550123")]
     pub phone_number: Option<String>,
     pub name: Option<String>,
@@ -30,16 +35,16 @@ pub struct WhatsAppAccountRef {
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct Assignee {
-    #[schema(example = "usr_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^usr_[0-9A-HJKMNP-TV-Z]{26}$")]
-    pub id: String,
+    #[schema(value_type = String, example = "usr_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^usr_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub id: Rendered,
     pub name: Option<String>,
     pub email: Option<String>,
 }
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct ConversationDto {
-    #[schema(example = "cnv_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^cnv_[0-9A-HJKMNP-TV-Z]{26}$")]
-    pub id: String,
+    #[schema(value_type = String, example = "cnv_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^cnv_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub id: Rendered,
     #[schema(inline, value_type = ConversationObjectKind)]
     pub object: &'static str,
     #[schema(inline, value_type = KirimStatus)]
@@ -49,14 +54,14 @@ pub struct ConversationDto {
     /// `null` when unassigned.
     pub assignee: Option<Assignee>,
     pub unread_count: i64,
-    #[schema(format = DateTime)]
-    pub last_message_at: Option<String>,
-    #[schema(format = DateTime)]
-    pub last_inbound_at: Option<String>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_message_at: Option<Rfc3339>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_inbound_at: Option<Rfc3339>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Rfc3339,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Rfc3339,
 }
 
 #[derive(ToSchema, Debug)]
@@ -79,11 +84,11 @@ impl From<ConversationDetail> for ConversationDto {
     fn from(d: ConversationDetail) -> Self {
         let c = d.conversation;
         ConversationDto {
-            id: kirim_id(EntityKind::Conversation, c.id),
+            id: kid(EntityKind::Conversation, c.id),
             object: "conversation",
             status: c.status.project(Dialect::Kirim),
             contact: ConversationContact {
-                id: kirim_id(EntityKind::Contact, d.contact.contact.id),
+                id: kid(EntityKind::Contact, d.contact.contact.id),
                 phone_number: Some(d.contact.contact.phone),
                 name: d.contact.contact.name,
             },
@@ -91,7 +96,7 @@ impl From<ConversationDetail> for ConversationDto {
                 phone_number: Some(d.account.phone_number),
             },
             assignee: d.assignee.map(|u| Assignee {
-                id: kirim_id(EntityKind::User, u.id),
+                id: kid(EntityKind::User, u.id),
                 name: Some(u.name),
                 email: Some(u.email),
             }),
@@ -106,8 +111,8 @@ impl From<ConversationDetail> for ConversationDto {
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct ContactDto {
-    #[schema(example = "ctc_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^ctc_[0-9A-HJKMNP-TV-Z]{26}$")]
-    pub id: String,
+    #[schema(value_type = String, example = "ctc_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^ctc_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub id: Rendered,
     #[schema(inline, value_type = ContactObjectKind)]
     pub object: &'static str,
     #[schema(example = "+14155550123")]
@@ -119,10 +124,10 @@ pub struct ContactDto {
     pub metadata: serde_json::Value,
     /// The account named in the request path.
     pub whatsapp_account: WhatsAppAccountRef,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Rfc3339,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Rfc3339,
 }
 
 #[derive(ToSchema, Debug)]
@@ -135,7 +140,7 @@ pub enum ContactObjectKind {
 impl ContactDto {
     pub fn new(contact: Contact, account: &WhatsAppAccount) -> Self {
         ContactDto {
-            id: kirim_id(EntityKind::Contact, contact.id),
+            id: kid(EntityKind::Contact, contact.id),
             object: "contact",
             phone_number: contact.phone,
             name: contact.name,
@@ -325,12 +330,12 @@ pub struct CreateContact {
 /// A message, in kirim's shape: `msg_` id, `type` and the type's object as Meta names them.
 #[derive(Serialize, ToSchema, Debug)]
 pub struct MessageDto {
-    #[schema(example = "msg_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^msg_[0-9A-HJKMNP-TV-Z]{26}$")]
-    pub id: String,
+    #[schema(value_type = String, example = "msg_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^msg_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub id: Rendered,
     #[schema(inline, value_type = MessageObjectKind)]
     pub object: &'static str,
-    #[schema(example = "cnv_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^cnv_[0-9A-HJKMNP-TV-Z]{26}$")]
-    pub conversation_id: String,
+    #[schema(value_type = String, example = "cnv_01HXYZABCDEFGHJKMNPQRSTVWX", pattern = "^cnv_[0-9A-HJKMNP-TV-Z]{26}$")]
+    pub conversation_id: Rendered,
     /// inbound or outbound.
     pub direction: &'static str,
     /// text, image, video, audio, document, sticker, location, interactive, button, reaction,
@@ -350,10 +355,10 @@ pub struct MessageDto {
     pub context_message_id: Option<String>,
     /// Why an outbound message failed; null otherwise.
     pub error: Option<MessageError>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Rfc3339,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Rfc3339,
 }
 
 #[derive(ToSchema, Debug)]
@@ -433,9 +438,9 @@ impl MessageDto {
             provider_code: m.error_code,
         });
         MessageDto {
-            id: kirim_id(EntityKind::Message, m.id),
+            id: kid(EntityKind::Message, m.id),
             object: "message",
-            conversation_id: kirim_id(EntityKind::Conversation, m.conversation_id),
+            conversation_id: kid(EntityKind::Conversation, m.conversation_id),
             direction: m.direction.as_str(),
             kind: m.content_type.as_str(),
             status: match m.status {

@@ -132,12 +132,16 @@ pub fn tags_of(c: &mut DbConnection, contact_ids: &[Vec<u8>]) -> Result<HashMap<
     let rows: Vec<(Vec<u8>, TagRow)> = crate::per_backend!(c, |conn| contact_tags::table
         .inner_join(tags::table)
         .filter(crate::sql::BlobIn::new(contact_tags::contact_id, contact_ids))
-        .order_by((tags::name.asc(), tags::id.asc()))
         .select((contact_tags::contact_id, TagRow::as_select()))
         .load(conn))
     .map_err(map_error)?;
     for (contact, tag) in rows {
         out.entry(contact).or_default().push(tag.try_into()?);
+    }
+    // Ordered here rather than by the database: a contact has a few tags, and sorting each list
+    // costs less than the statement's sorter over the whole page's.
+    for tags in out.values_mut() {
+        tags.sort_unstable_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     }
     Ok(out)
 }

@@ -2,7 +2,7 @@
 //! backend from the URL's scheme, SQLite's pragmas, and the transaction helpers.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -86,6 +86,17 @@ pub fn redact(url: &str) -> String {
 /// How long a statement waits for SQLite's write lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// KiB of page cache for all of a pool's SQLite connections together, shared out evenly (at least
+/// 1 MiB and at most 8 MiB each). Each connection keeps its own cache, and a pool of 16 at 8 MiB
+/// each walking deep pages of a 1,000,000-conversation database once grew the server to 105 MiB.
+/// (`PRAGMA soft_heap_limit` did not hold the caches back in a measurement here.)
+pub const SQLITE_CACHE_BUDGET_KIB: u32 = 24 * 1024;
+
+/// One SQLite connection's page cache in a pool of `pool_size`, in KiB.
+pub fn sqlite_cache_kib(pool_size: u32) -> u32 {
+    (SQLITE_CACHE_BUDGET_KIB / pool_size.max(1)).clamp(1024, 8192)
+}
+
 /// How long a PostgreSQL statement waits for a row lock before giving up.
 pub const PG_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest a PostgreSQL statement may run.
@@ -94,35 +105,40 @@ pub const PG_STATEMENT_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Debug)]
 pub struct Manager {
     url: DatabaseUrl,
-    /// SQLite: the (device, inode) of the file the first connection opened. A connection is only
-    /// made, or handed out, while that same file is at the path: a database file moved, deleted or
-    /// replaced under a running server makes requests fail with `Error::Unavailable` (503) instead
-    /// of SQLite quietly creating an empty database there, and service resumes when the file is
-    /// back.
-    sqlite_file: OnceLock<(u64, u64)>,
-    /// SQLite: when the file was last found in place (milliseconds since `started`); checked again
-    /// at a checkout only after `SQLITE_FILE_CHECK_EVERY`, so a request does not pay a `stat`.
-    sqlite_checked_at: std::sync::atomic::AtomicU64,
+    /// SQLite: whether the file opened is still in place (shared with the store, which looks
+    /// before it asks the pool).
+    file: Arc<FileWatch>,
+    /// SQLite: each connection's page cache (`sqlite_cache_kib`).
+    sqlite_cache_kib: u32,
+}
+
+/// SQLite: the (device, inode) of the file the first connection opened. A connection is only made,
+/// or handed out, while that same file is at the path: a database file moved, deleted or replaced
+/// under a running server makes requests fail with `Error::Unavailable` (503) instead of SQLite
+/// quietly creating an empty database there, and service resumes when the file is back.
+#[derive(Debug)]
+pub struct FileWatch {
+    identity: OnceLock<(u64, u64)>,
+    /// When the file was last found in place (milliseconds since `started`); looked at again only
+    /// after `SQLITE_FILE_CHECK_EVERY`, so a request does not pay a `stat`.
+    checked_at: std::sync::atomic::AtomicU64,
     started: std::time::Instant,
 }
 
-/// How often a checkout looks at whether the SQLite file is still in place: a file moved away is
-/// answered with 503 within this bound.
-pub const SQLITE_FILE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
-
-impl Manager {
-    pub fn new(url: DatabaseUrl) -> Self {
-        Manager {
-            url,
-            sqlite_file: OnceLock::new(),
-            sqlite_checked_at: std::sync::atomic::AtomicU64::new(0),
+impl Default for FileWatch {
+    fn default() -> Self {
+        FileWatch {
+            identity: OnceLock::new(),
+            checked_at: std::sync::atomic::AtomicU64::new(0),
             started: std::time::Instant::now(),
         }
     }
+}
 
-    /// Whether the file this pool opened is still the one at `path`.
-    fn check_sqlite_file(&self, path: &std::path::Path) -> Result<(), diesel::r2d2::Error> {
-        let Some(expected) = self.sqlite_file.get() else {
+impl FileWatch {
+    /// Whether the file first opened is still the one at `path`.
+    pub fn check(&self, path: &std::path::Path) -> Result<(), diesel::r2d2::Error> {
+        let Some(expected) = self.identity.get() else {
             return Ok(());
         };
         let gone = |why: &str| {
@@ -135,6 +151,56 @@ impl Manager {
             Ok(_) => gone("replaced by another file; restart to serve it"),
             Err(e) => gone(&e.to_string()),
         }
+    }
+
+    /// `check`, at most once every `SQLITE_FILE_CHECK_EVERY` while the file is in place (every
+    /// time while it is not).
+    pub fn check_now_and_then(&self, path: &std::path::Path) -> Result<(), diesel::r2d2::Error> {
+        use std::sync::atomic::Ordering;
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        let last = self.checked_at.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < SQLITE_FILE_CHECK_EVERY.as_millis() as u64 {
+            return Ok(());
+        }
+        self.check(path)?;
+        self.checked_at.store(now, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn opened(&self, path: &std::path::Path) {
+        if self.identity.get().is_none() {
+            if let Ok(meta) = std::fs::metadata(path) {
+                let _ = self.identity.set(file_identity(&meta));
+            }
+        }
+    }
+}
+
+/// How often a checkout looks at whether the SQLite file is still in place: a file moved away is
+/// answered with 503 within this bound.
+pub const SQLITE_FILE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Manager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Manager {
+            url,
+            file: Arc::default(),
+            sqlite_cache_kib: 8192,
+        }
+    }
+
+    /// A manager for a pool of `pool_size` connections: SQLite's page caches share
+    /// `SQLITE_CACHE_BUDGET_KIB` among them.
+    pub fn for_pool(url: DatabaseUrl, pool_size: u32) -> Self {
+        Manager {
+            sqlite_cache_kib: sqlite_cache_kib(pool_size),
+            ..Manager::new(url)
+        }
+    }
+
+    /// What tells whether the SQLite file is still in place.
+    pub fn file_watch(&self) -> Arc<FileWatch> {
+        self.file.clone()
     }
 }
 
@@ -157,28 +223,24 @@ impl r2d2::ManageConnection for Manager {
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         match &self.url {
             DatabaseUrl::Sqlite(path) => {
-                self.check_sqlite_file(path)?;
+                self.file.check(path)?;
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
-                // An 8 MiB page cache per connection: hot index and row pages stay in it, the rest
-                // comes from the OS page cache. At 64 MiB, a walk through a 1,000,000-conversation
-                // database grew the server to 129 MiB (two busy connections' caches filling until
-                // the next write elsewhere emptied them), past the 100 MiB budget.
+                // A page cache of the pool's share of `SQLITE_CACHE_BUDGET_KIB`: hot index and row
+                // pages stay in it, the rest comes from the OS page cache. (At 64 MiB a connection,
+                // a walk through a 1,000,000-conversation database grew the server to 129 MiB.)
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {};
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = NORMAL;
                      PRAGMA foreign_keys = ON;
                      PRAGMA temp_store = MEMORY;
-                     PRAGMA cache_size = -8192;",
-                    SQLITE_BUSY_TIMEOUT.as_millis()
+                     PRAGMA cache_size = -{};",
+                    SQLITE_BUSY_TIMEOUT.as_millis(),
+                    self.sqlite_cache_kib
                 ))
                 .map_err(diesel::r2d2::Error::QueryError)?;
-                if self.sqlite_file.get().is_none() {
-                    if let Ok(meta) = std::fs::metadata(path) {
-                        let _ = self.sqlite_file.set(file_identity(&meta));
-                    }
-                }
+                self.file.opened(path);
                 Ok(DbConnection::Sqlite(conn))
             }
             DatabaseUrl::Postgres(url) => {
@@ -201,16 +263,8 @@ impl r2d2::ManageConnection for Manager {
     /// `SQLITE_FILE_CHECK_EVERY` (an open SQLite connection does not break by itself, so it is not
     /// pinged). PostgreSQL: a ping, since the server or the network may have closed the connection.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        use std::sync::atomic::Ordering;
         if let DatabaseUrl::Sqlite(path) = &self.url {
-            let now = self.started.elapsed().as_millis() as u64 + 1;
-            let last = self.sqlite_checked_at.load(Ordering::Relaxed);
-            if last != 0 && now.saturating_sub(last) < SQLITE_FILE_CHECK_EVERY.as_millis() as u64 {
-                return Ok(());
-            }
-            self.check_sqlite_file(path)?;
-            self.sqlite_checked_at.store(now, Ordering::Relaxed);
-            return Ok(());
+            return self.file.check_now_and_then(path);
         }
         conn.ping().map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
     }

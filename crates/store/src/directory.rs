@@ -23,14 +23,14 @@ pub fn create_organization(c: &mut DbConnection, name: &str) -> Result<Organizat
 }
 
 pub fn get_organization(c: &mut DbConnection, org: Id) -> Result<Organization> {
-    organizations::table
+    crate::per_backend!(c, |conn| organizations::table
         .find(b(org))
         .select(OrganizationRow::as_select())
-        .first(c)
+        .first(conn)
         .optional()
-        .map_err(map_error)?
-        .ok_or(Error::NotFound(EntityKind::Organization))?
-        .try_into()
+        .map_err(map_error))?
+    .ok_or(Error::NotFound(EntityKind::Organization))?
+    .try_into()
 }
 
 pub fn require_organization(c: &mut DbConnection, org: Id) -> Result<()> {

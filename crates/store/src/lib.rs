@@ -97,6 +97,9 @@ pub struct DieselStore {
     /// Seals and opens access tokens; `None` refuses to store one.
     secret_key: Option<secrets::SecretKey>,
     migrations_applied: usize,
+    /// SQLite: whether the file is still in place, looked at (now and then) before the pool is
+    /// asked, so a file gone is a 503 at once rather than after the pool's connection timeout.
+    file_watch: Arc<db::FileWatch>,
 }
 
 impl std::fmt::Debug for DieselStore {
@@ -138,11 +141,13 @@ impl DieselStore {
                 },
             },
         };
+        let manager = Manager::for_pool(parsed.clone(), options.pool_size.max(1));
+        let file_watch = manager.file_watch();
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(options.connection_timeout)
-            .build(Manager::new(parsed.clone()))
+            .build(manager)
             .map_err(|e| OpenError::Connect(e.to_string()))?;
         let write_lock = parsed.is_sqlite().then(|| Arc::new(Mutex::new(())));
         let ingest_queue = match &write_lock {
@@ -161,6 +166,7 @@ impl DieselStore {
             media_links: rosetta_core::media::MediaLinks::new(b"unset"),
             secret_key,
             migrations_applied: 0,
+            file_watch,
         };
         if options.migrate {
             store.migrations_applied = store.migrate()?;
@@ -238,14 +244,29 @@ impl DieselStore {
     }
 
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        self.file_in_place()?;
         let mut conn = self.pool.get().map_err(map_pool_error)?;
         f(&mut conn)
+    }
+
+    /// SQLite: the file is still the one opened (`db::FileWatch`). Without this, a checkout with
+    /// the file gone waited out the pool's connection timeout (5 s) for a connection that could
+    /// not be made before answering 503.
+    fn file_in_place(&self) -> Result<()> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => self
+                .file_watch
+                .check_now_and_then(path)
+                .map_err(|e| Error::Unavailable(e.to_string())),
+            DatabaseUrl::Postgres(_) => Ok(()),
+        }
     }
 
     /// One write transaction. On SQLite this process's writers take their turn on the write lock
     /// first and only then a connection, so a burst of writes never holds the connections the
     /// readers (inline on the async workers) need.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        self.file_in_place()?;
         let _turn = lock_writes(self.write_lock.as_deref());
         let mut conn = self.pool.get().map_err(map_pool_error)?;
         write_transaction(&mut conn, f)
@@ -643,12 +664,14 @@ impl Store for DieselStore {
 
     fn org_version(&self, org: Id) -> Result<OrgVersion> {
         self.read(|c| {
-            let row: Option<(i64, i64)> = schema::org_versions::table
+            // Read before every GET: built per backend, skipping the MultiConnection's query
+            // rewriting (a quarter of `/me`'s instructions went to it).
+            let row: Option<(i64, i64)> = crate::per_backend!(c, |conn| schema::org_versions::table
                 .find(rows::b(org))
                 .select((schema::org_versions::inbox, schema::org_versions::hooks))
-                .first(c)
+                .first(conn)
                 .optional()
-                .map_err(map_error)?;
+                .map_err(map_error))?;
             Ok(row.map_or(OrgVersion::default(), |(inbox, hooks)| OrgVersion { inbox, hooks }))
         })
     }

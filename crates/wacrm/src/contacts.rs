@@ -133,15 +133,14 @@ pub async fn me(req: HttpRequest, wacrm: web::Data<Wacrm>) -> Result<HttpRespons
         },
     )
     .await?;
-    let uuid = |id: Id| id.render(EntityKind::Organization, Spelling::Uuid);
     Ok(rosetta_http::ok_json(MeData {
         data: Me {
             account: MeAccount {
-                id: uuid(org.id),
+                id: org.id.rendered(EntityKind::Organization, Spelling::Uuid),
                 name: org.name,
             },
             key: MeKey {
-                id: uuid(key.id),
+                id: key.id.rendered(EntityKind::ApiKey, Spelling::Uuid),
                 scopes: key.scopes.clone(),
             },
         },

@@ -5,14 +5,15 @@ use rosetta_core::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-fn uuid(id: Id) -> String {
-    id.render(EntityKind::Conversation, Spelling::Uuid)
+/// An id as wacrm writes it (a UUID), written straight into the response.
+fn uuid(id: Id) -> Rendered {
+    id.rendered(EntityKind::Conversation, Spelling::Uuid)
 }
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct TagDto {
-    #[schema(format = Uuid)]
-    pub id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Rendered,
     #[schema(example = "vip")]
     pub name: String,
     #[schema(example = "#3b82f6")]
@@ -22,8 +23,8 @@ pub struct TagDto {
 /// A contact as embedded in a conversation.
 #[derive(Serialize, ToSchema, Debug)]
 pub struct ConversationContactDto {
-    #[schema(format = Uuid)]
-    pub id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Rendered,
     #[schema(example = "+14155550123")]
     pub phone: String,
     pub name: Option<String>,
@@ -34,38 +35,38 @@ pub struct ConversationContactDto {
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct ConversationDto {
-    #[schema(format = Uuid)]
-    pub id: String,
-    #[schema(format = Uuid)]
-    pub contact_id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Rendered,
+    #[schema(value_type = String, format = Uuid)]
+    pub contact_id: Rendered,
     /// open, pending or closed.
     #[schema(example = "open")]
-    pub status: String,
-    #[schema(format = Uuid)]
-    pub assigned_agent_id: Option<String>,
+    pub status: &'static str,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub assigned_agent_id: Option<Rendered>,
     pub last_message_text: Option<String>,
-    #[schema(format = DateTime)]
-    pub last_message_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_message_at: Option<Rfc3339>,
     pub unread_count: i64,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Rfc3339,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Rfc3339,
     pub contact: ConversationContactDto,
 }
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct MessageDto {
-    #[schema(format = Uuid)]
-    pub id: String,
-    #[schema(format = Uuid)]
-    pub conversation_id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Rendered,
+    #[schema(value_type = String, format = Uuid)]
+    pub conversation_id: Rendered,
     /// inbound or outbound.
-    pub direction: String,
+    pub direction: &'static str,
     /// customer, agent, bot or system.
-    pub sender_type: String,
+    pub sender_type: &'static str,
     /// text, image, video, document, audio, location, template, interactive or unsupported.
-    pub content_type: String,
+    pub content_type: &'static str,
     pub content_text: Option<String>,
     /// A received file: a signed link to Rosetta's copy, good for an hour (null until the file is
     /// fetched, or if it could not be). A file sent by link: that link.
@@ -77,12 +78,12 @@ pub struct MessageDto {
     pub template_name: Option<String>,
     pub whatsapp_message_id: Option<String>,
     /// received (inbound), or sending, sent, delivered, read, failed (outbound).
-    pub status: String,
-    #[schema(format = Uuid)]
-    pub reply_to_message_id: Option<String>,
+    pub status: &'static str,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub reply_to_message_id: Option<Rendered>,
     pub interactive_reply_id: Option<String>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Rfc3339,
     /// Why the message failed (only on a failed outbound message): Meta's error code (null when
     /// none came back, e.g. an outcome that stayed unknown) and its message.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,18 +99,18 @@ pub struct MessageErrorDto {
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct ContactDto {
-    #[schema(format = Uuid)]
-    pub id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Rendered,
     pub phone: String,
     pub name: Option<String>,
     pub email: Option<String>,
     pub company: Option<String>,
     pub avatar_url: Option<String>,
     pub tags: Vec<TagDto>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Rfc3339,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Rfc3339,
 }
 
 #[derive(Serialize, ToSchema, Debug)]
@@ -148,15 +149,15 @@ pub struct ContactData {
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct MeAccount {
-    #[schema(format = Uuid)]
-    pub id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Rendered,
     pub name: String,
 }
 
 #[derive(Serialize, ToSchema, Debug)]
 pub struct MeKey {
-    #[schema(format = Uuid)]
-    pub id: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Rendered,
     pub scopes: Vec<String>,
 }
 
@@ -188,13 +189,13 @@ impl From<ConversationDetail> for ConversationDto {
         ConversationDto {
             id: uuid(c.id),
             contact_id: uuid(c.contact_id),
-            status: c.status.project(Dialect::Wacrm).to_owned(),
+            status: c.status.project(Dialect::Wacrm),
             assigned_agent_id: c.assignee_id.map(uuid),
             last_message_text: c.last_message_text,
-            last_message_at: c.last_message_at.map(|t| t.to_rfc3339()),
+            last_message_at: c.last_message_at.map(|t| t.rfc3339()),
             unread_count: c.unread_count,
-            created_at: c.created_at.to_rfc3339(),
-            updated_at: c.updated_at.to_rfc3339(),
+            created_at: c.created_at.rfc3339(),
+            updated_at: c.updated_at.rfc3339(),
             contact: ConversationContactDto {
                 id: uuid(contact.id),
                 phone: contact.phone,
@@ -236,18 +237,18 @@ impl MessageDto {
         MessageDto {
             id: uuid(m.id),
             conversation_id: uuid(m.conversation_id),
-            direction: m.direction.as_str().to_owned(),
-            sender_type: m.sender_type.as_str().to_owned(),
-            content_type: content_type(m.content_type).to_owned(),
+            direction: m.direction.as_str(),
+            sender_type: m.sender_type.as_str(),
+            content_type: content_type(m.content_type),
             content_text: m.body.text,
             media_url,
             media_status: m.media.map(MediaState::as_str),
             template_name: m.body.template_name,
             whatsapp_message_id: m.wamid,
-            status: m.status.as_str().to_owned(),
+            status: m.status.as_str(),
             reply_to_message_id: m.body.reply_to_message_id.map(uuid),
             interactive_reply_id,
-            created_at: m.created_at.to_rfc3339(),
+            created_at: m.created_at.rfc3339(),
             error: (m.status == MessageStatus::Failed).then(|| MessageErrorDto {
                 code: m.error_code,
                 message: m.error_title.unwrap_or_else(|| "The message could not be sent".into()),
@@ -268,8 +269,8 @@ impl From<ContactWithTags> for ContactDto {
             company: c.company,
             avatar_url: c.avatar_url,
             tags,
-            created_at: c.created_at.to_rfc3339(),
-            updated_at: c.updated_at.to_rfc3339(),
+            created_at: c.created_at.rfc3339(),
+            updated_at: c.updated_at.rfc3339(),
         }
     }
 }

@@ -273,7 +273,9 @@ fn assemble(c: &mut DbConnection, rows: Vec<JoinedRow>) -> Result<Vec<Conversati
     distinct(&mut account_ids);
     let mut user_ids: Vec<Vec<u8>> = rows.iter().filter_map(|r| r.0.assignee_id.clone()).collect();
     distinct(&mut user_ids);
-    let tags = contact_ops::tags_of(c, &contact_ids)?;
+    // Each contact's tags are moved into its row, or copied when the page shows the contact twice.
+    let contacts_repeat = contact_ids.len() < rows.len();
+    let mut tags = contact_ops::tags_of(c, &contact_ids)?;
     let accounts = directory::accounts_by_id(c, &account_ids)?;
     let users = directory::users_by_id(c, &user_ids)?;
     rows.into_iter()
@@ -293,7 +295,12 @@ fn assemble(c: &mut DbConnection, rows: Vec<JoinedRow>) -> Result<Vec<Conversati
                 .map(id)
                 .transpose()?
                 .and_then(|user| users.iter().find(|u| u.id == user).cloned());
-            let contact_tags = tags.get(&contact.id).cloned().unwrap_or_default();
+            let contact_tags = if contacts_repeat {
+                tags.get(&contact.id).cloned()
+            } else {
+                tags.remove(&contact.id)
+            }
+            .unwrap_or_default();
             Ok(ConversationDetail {
                 conversation: conversation.try_into()?,
                 contact: ContactWithTags {
