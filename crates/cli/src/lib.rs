@@ -38,12 +38,32 @@ pub fn dialect_main(dialect: ServeDialect, name: &'static str, about: &'static s
 }
 
 /// What every `rosetta` binary's `main` does around its work: logs to stderr (filter from
-/// `ROSETTA_LOG`, default `info`), and turns a failure into one `error:` line and exit code 1.
+/// `ROSETTA_LOG`, default `info`; `ROSETTA_LOG_FORMAT=json` writes one JSON object a line, text
+/// otherwise), and turns a failure into one `error:` line and exit code 1.
 pub fn run_main(work: impl FnOnce() -> Result<(), String>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ROSETTA_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = || tracing_subscriber::EnvFilter::try_from_env("ROSETTA_LOG").unwrap_or_else(|_| "info".into());
+    match std::env::var("ROSETTA_LOG_FORMAT").as_deref() {
+        // {"timestamp", "level", "target", "message" and the event's fields at the top level}: a
+        // request's access line carries request_id, dialect, method, route, status, duration_ms.
+        Ok("json") => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init(),
+        // Colours only on a terminal: a log file or a collector gets plain text.
+        Ok("text") | Err(_) => tracing_subscriber::fmt()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init(),
+        Ok(other) => {
+            eprintln!("error: ROSETTA_LOG_FORMAT must be text or json, not {other:?}");
+            return ExitCode::FAILURE;
+        }
+    }
     match work() {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

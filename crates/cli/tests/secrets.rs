@@ -20,8 +20,18 @@ fn cli(url: &str, args: &[&str]) -> Value {
 }
 
 #[test]
-fn keys_are_hashed_and_logs_carry_no_secret() {
-    let dir = temp_dir("secrets");
+fn keys_are_hashed_and_text_logs_carry_no_secret() {
+    keys_are_hashed_and_logs_carry_no_secret("text");
+}
+
+/// `ROSETTA_LOG_FORMAT=json`: one JSON object a line, and the same secrets kept out.
+#[test]
+fn keys_are_hashed_and_json_logs_carry_no_secret() {
+    keys_are_hashed_and_logs_carry_no_secret("json");
+}
+
+fn keys_are_hashed_and_logs_carry_no_secret(format: &str) {
+    let dir = temp_dir(&format!("secrets-{format}"));
     let db = dir.join("secrets.db");
     let url = format!("sqlite://{}", db.display());
     let org = prepare(&url);
@@ -71,6 +81,7 @@ fn keys_are_hashed_and_logs_carry_no_secret() {
         ])
         .env("WHATSAPP_APP_SECRET", SECRET)
         .env("ROSETTA_JWT_SECRET", JWT_SECRET)
+        .env("ROSETTA_LOG_FORMAT", format)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -152,6 +163,7 @@ fn keys_are_hashed_and_logs_carry_no_secret() {
     server.wait().unwrap();
     let logs = logs.text();
     assert!(logs.contains("rosetta listening"), "the run logged at info: {logs}");
+    check_access_lines(format, &logs);
     for secret in keys
         .iter()
         .map(String::as_str)
@@ -232,4 +244,54 @@ fn a_revoked_key_is_refused_within_a_second_by_every_instance() {
         s.wait().unwrap();
     }
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// Every request a dialect served has its access line: request id, dialect, route (the template,
+/// never the query), status, duration; in JSON, every line is one object with the standard fields.
+fn check_access_lines(format: &str, logs: &str) {
+    if format == "json" {
+        let lines: Vec<Value> = logs
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object a line ({e}): {l}")))
+            .collect();
+        for line in &lines {
+            for field in ["timestamp", "level", "target", "message"] {
+                assert!(line.get(field).is_some(), "{field} missing: {line}");
+            }
+        }
+        let access: Vec<&Value> = lines.iter().filter(|l| l["target"] == "rosetta::access").collect();
+        for dialect in ["wacrm", "kirim", "envelope"] {
+            let line = access
+                .iter()
+                .find(|l| l["dialect"] == dialect)
+                .unwrap_or_else(|| panic!("no access line for {dialect}: {logs}"));
+            assert_eq!(line["level"], "INFO", "{line}");
+            assert_eq!(line["method"], "GET", "{line}");
+            assert!(
+                line["request_id"].as_str().is_some_and(|id| id.starts_with("req_")),
+                "{line}"
+            );
+            assert!(line["status"].as_u64().is_some(), "{line}");
+            assert!(line["duration_ms"].as_f64().is_some(), "{line}");
+            let route = line["route"].as_str().unwrap();
+            assert!(route.ends_with("/conversations") && !route.contains('?'), "{line}");
+        }
+        let kirim = access
+            .iter()
+            .find(|l| l["dialect"] == "kirim" && l["status"] == 400)
+            .unwrap_or_else(|| panic!("the refused kirim cursor is logged with its status: {logs}"));
+        assert_eq!(kirim["route"], "/v1/{phone_number_id}/conversations", "{kirim}");
+    } else {
+        for dialect in ["wacrm", "kirim", "envelope"] {
+            assert!(
+                logs.lines().any(|l| l.contains("rosetta::access")
+                    && l.contains(&format!("dialect=\"{dialect}\""))
+                    && l.contains("route=")
+                    && l.contains("status=")
+                    && l.contains("duration_ms=")),
+                "no access line for {dialect}: {logs}"
+            );
+        }
+    }
 }

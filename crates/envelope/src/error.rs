@@ -82,6 +82,8 @@ impl ResponseError for EnvelopeError {
 }
 
 impl DialectError for EnvelopeError {
+    const DIALECT: &'static str = "envelope";
+
     fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "Unauthorized")
     }

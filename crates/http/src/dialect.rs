@@ -48,6 +48,8 @@ pub trait DialectError: ResponseError + Sized + Send + 'static {
     fn internal() -> Self;
     /// Whether every response carries `X-Request-Id: req_<ULID>` and errors may name it (kirim).
     const REQUEST_IDS: bool = false;
+    /// The dialect's name in logs: `wacrm`, `kirim`, `envelope`.
+    const DIALECT: &'static str;
 }
 
 /// The one mapping from a domain error to a dialect's: faults are logged here, once, and answered
@@ -320,6 +322,7 @@ pub fn scope<E: DialectError>(
                 request_id::log_client_id(&req, &id);
                 id
             });
+            let access = crate::access::Access::start(E::DIALECT, &req, id.as_deref());
             let stamped = id.clone();
             let render = move |status: StatusCode| {
                 let mut response = E::for_status(status).error_response();
@@ -360,6 +363,9 @@ pub fn scope<E: DialectError>(
                 let rate = response.request().extensions().get::<RateDecision>().copied();
                 if let Some(rate) = rate {
                     rate.apply(response.headers_mut());
+                }
+                if let Some(access) = access {
+                    access.finish(&response);
                 }
                 Ok(response)
             }

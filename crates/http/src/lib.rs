@@ -3,6 +3,7 @@
 //! rate limits, request ids, failure shaping, session tokens, documents, Meta's webhook route, and
 //! the liveness/readiness routes. No dialect's JSON shapes live here.
 
+pub mod access;
 pub mod auth;
 pub mod conditional;
 pub mod dialect;

@@ -187,6 +187,8 @@ impl ResponseError for KirimError {
 }
 
 impl DialectError for KirimError {
+    const DIALECT: &'static str = "kirim";
+
     const REQUEST_IDS: bool = true;
 
     fn unauthorized() -> Self {

@@ -148,6 +148,8 @@ impl ResponseError for WacrmError {
 }
 
 impl DialectError for WacrmError {
+    const DIALECT: &'static str = "wacrm";
+
     fn unauthorized() -> Self {
         WacrmError::Unauthorized
     }
