@@ -77,4 +77,7 @@ curl -sf -X POST "$base/webhooks/whatsapp" -H 'Content-Type: application/json' -
 step rosetta tag add --org "$org" --contact "$ctc" --name vip
 rosetta tag add --org "$org" --contact "$ctc" --name vip
 
+step rosetta backup --to "\$work/backup.db"
+rosetta backup --to "$work/backup.db"
+
 echo >&2; echo "walkthrough: ok" >&2

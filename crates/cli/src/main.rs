@@ -43,6 +43,25 @@ enum Command {
     Demo(rosetta::demo::DemoArgs),
     /// Apply pending migrations.
     Migrate,
+    /// Copy a SQLite database while it is served (a consistent snapshot, checked), with its key
+    /// file beside the copy. For PostgreSQL use pg_dump (README, Deployment).
+    Backup {
+        /// Where the copy goes (must not exist); the key file goes to FILE.secret-key.
+        #[arg(long, value_name = "FILE")]
+        to: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a backup in place of the SQLite database at --database-url, which no server may be
+    /// using. The backup is checked first; a database already there is kept beside it
+    /// (`.before-restore-<time>`).
+    Restore {
+        /// The backup (made by `rosetta backup`); its key file FILE.secret-key comes with it.
+        #[arg(long, value_name = "FILE")]
+        from: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Organizations.
     Org {
         #[command(subcommand)]
@@ -328,6 +347,27 @@ fn created(json_out: bool, noun: &str, id: Id, fields: Vec<(&str, Value)>) {
     }
 }
 
+/// What `backup` and `restore` did, as one line or one JSON object.
+fn print_copy(json_out: bool, what: &str, report: &rosetta_store::backup::Report) {
+    let key = report.key_file.as_ref().map(|p| p.display().to_string());
+    if json_out {
+        println!(
+            "{}",
+            json!({"path": report.path.display().to_string(), "bytes": report.bytes,
+                   "schema_version": report.schema_version, "key_file": key})
+        );
+    } else {
+        println!(
+            "{what} {} ({} bytes, schema {}){}",
+            report.path.display(),
+            report.bytes,
+            report.schema_version,
+            key.map(|k| format!(", key file {k}"))
+                .unwrap_or_else(|| ", no key file (the key is ROSETTA_SECRET_KEY's)".into())
+        );
+    }
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     let url = cli.database_url.clone();
     match cli.command {
@@ -338,6 +378,25 @@ fn run(cli: Cli) -> Result<(), String> {
                 store.migrations_applied(),
                 rosetta_store::db::redact(&url)
             );
+            Ok(())
+        }
+        Command::Backup { to, json } => {
+            let store = DieselStore::open_with(
+                &url,
+                rosetta_store::StoreOptions {
+                    pool_size: 1,
+                    migrate: false,
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            let report = rosetta_store::backup::backup(&store, &to)?;
+            print_copy(json, "backed up to", &report);
+            Ok(())
+        }
+        Command::Restore { from, json } => {
+            let report = rosetta_store::backup::restore(&from, &url)?;
+            print_copy(json, "restored", &report);
             Ok(())
         }
         Command::Org {

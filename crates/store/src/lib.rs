@@ -4,6 +4,7 @@
 //! It implements `rosetta_core::Store`. Every query is scoped to an organization; every write is
 //! one transaction.
 
+pub mod backup;
 mod contacts;
 mod conversations;
 pub mod db;
