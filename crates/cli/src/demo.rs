@@ -268,6 +268,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             webhook_disable_after: Vec::new(),
             webhook_lease_secs: 60,
             shared_render_mib: 8,
+            metrics_bind: None,
         },
     )
 }

@@ -133,6 +133,10 @@ pub struct ServeOptions {
     /// page many dashboards poll is rendered once per change); 0 renders every request.
     #[arg(long, env = "ROSETTA_SHARED_RENDER_MIB", default_value_t = 8)]
     pub shared_render_mib: usize,
+    /// Serve `/metrics` (Prometheus' text format) on this address alone, e.g. 127.0.0.1:9464, kept
+    /// off the network the dialects face; without it `/metrics` is on the main address.
+    #[arg(long, env = "ROSETTA_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
     /// Do not dispatch sends, fetch media nor deliver webhooks from this instance (another instance
     /// over the same database does).
     #[arg(long, env = "ROSETTA_NO_DISPATCH")]
@@ -372,6 +376,9 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
                 envelope.jwt_max_lifetime = options.jwt_max_lifetime_secs;
                 actix_web::web::Data::new(envelope)
             });
+            let metrics_apart = options.metrics_bind.clone();
+            let metrics_on_main = metrics_apart.is_none();
+            let metrics_state = app_state.clone();
             let server = actix_web::HttpServer::new(move || {
                 let mut app = actix_web::App::new()
                     .app_data(actix_web::web::Data::new(app_state.clone()))
@@ -387,6 +394,9 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
                 if let Some(envelope) = &envelope {
                     app = app.configure(rosetta_envelope::routes(envelope.clone()));
                 }
+                if metrics_on_main {
+                    app = app.configure(rosetta_http::metrics_routes);
+                }
                 app.default_service(actix_web::web::to(rosetta_http::not_found))
             })
             .workers(workers)
@@ -394,7 +404,30 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             .shutdown_timeout(30)
             .bind(&bind)?
             .run();
+            // `/metrics` on its own address: one worker, nothing else served there.
+            let metrics_server = match &metrics_apart {
+                Some(address) => {
+                    let metrics = actix_web::HttpServer::new(move || {
+                        actix_web::App::new()
+                            .app_data(actix_web::web::Data::new(metrics_state.clone()))
+                            .configure(rosetta_http::metrics_routes)
+                            .default_service(actix_web::web::to(rosetta_http::not_found))
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .bind(address)?
+                    .run();
+                    tracing::info!(bind = %address, "metrics listening");
+                    let handle = metrics.handle();
+                    actix_web::rt::spawn(metrics);
+                    Some(handle)
+                }
+                None => None,
+            };
             let outcome = server.await;
+            if let Some(handle) = metrics_server {
+                handle.stop(true).await;
+            }
             rosetta_http::auth::flush_now(&state).await;
             tracing::info!(
                 hits = state.renders.hits(),

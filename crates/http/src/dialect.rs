@@ -364,9 +364,7 @@ pub fn scope<E: DialectError>(
                 if let Some(rate) = rate {
                     rate.apply(response.headers_mut());
                 }
-                if let Some(access) = access {
-                    access.finish(&response);
-                }
+                access.finish(&response);
                 Ok(response)
             }
         })

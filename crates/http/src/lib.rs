@@ -12,6 +12,7 @@ pub mod errors;
 pub mod events;
 pub mod jwt;
 pub mod media;
+pub mod metrics;
 pub mod rate_limit;
 pub mod renders;
 pub mod request_id;
@@ -49,6 +50,8 @@ pub struct AppState {
     /// Whether webhook endpoints may be plain `http://`, loopback, private or link-local
     /// (`--allow-private-webhook-targets`: local development and tests).
     pub allow_private_webhook_targets: bool,
+    /// What `/metrics` shows.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -69,6 +72,7 @@ impl AppState {
             sending: Arc::new(sending::Sending::default()),
             live: Arc::default(),
             allow_private_webhook_targets: false,
+            metrics: Arc::default(),
         }
     }
 
@@ -174,6 +178,11 @@ async fn tokio_timeout<T>(limit: Duration, fut: impl std::future::Future<Output 
 pub fn health_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz));
+}
+
+/// Mounts `/metrics` (Prometheus' text format), on the main address or on its own.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics::serve));
 }
 
 /// The answer for a path outside every dialect's prefix: no dialect's shape (each dialect answers

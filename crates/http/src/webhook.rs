@@ -130,6 +130,21 @@ async fn verify(query: web::Query<HashMap<String, String>>, config: web::Data<We
 
 async fn receive(
     req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    config: web::Data<WebhookConfig>,
+) -> HttpResponse {
+    let response = take(req, payload, state.clone(), config).await;
+    state.metrics.delivery(match response.status().as_u16() {
+        200 => "stored",
+        400..=499 => "refused",
+        _ => "failed",
+    });
+    response
+}
+
+async fn take(
+    req: HttpRequest,
     mut payload: web::Payload,
     state: web::Data<AppState>,
     config: web::Data<WebhookConfig>,
@@ -200,6 +215,9 @@ async fn receive(
     let count = events.len();
     match state.run(move |store| store.ingest(&events)).await {
         Ok(report) => {
+            state
+                .metrics
+                .delivered(report.messages as u64, report.duplicates as u64);
             if report.messages > 0 {
                 state.sending.received.notify_one();
             }
