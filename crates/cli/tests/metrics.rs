@@ -53,6 +53,8 @@ fn metrics_count_requests_refusals_and_deliveries() {
             &format!("127.0.0.1:{metrics_port}"),
             "--rate-limit-per-minute",
             "3",
+            // Nothing leaves this instance: a received file waits in its queue.
+            "--no-dispatch",
         ])
         .env("WHATSAPP_APP_SECRET", SECRET)
         .stdout(Stdio::null())
@@ -82,6 +84,15 @@ fn metrics_count_requests_refusals_and_deliveries() {
         .unwrap();
     assert_eq!(unsigned, 401);
 
+    let image = String::from_utf8(text_delivery("14155550123", "wamid.metrics.image", "x"))
+        .unwrap()
+        .replace(
+            r#""type":"text","text":{"body":"x"}"#,
+            r#""type":"image","image":{"id":"1234567890","mime_type":"image/jpeg","sha256":"abc"}"#,
+        );
+    assert!(image.contains("image/jpeg"));
+    assert_eq!(meta.deliver(image.as_bytes()).unwrap(), 200);
+
     let (status, text) = get(metrics_port, "/metrics", &[]);
     assert_eq!(status, 200, "{text}");
     for line in [
@@ -89,10 +100,16 @@ fn metrics_count_requests_refusals_and_deliveries() {
         r#"rosetta_http_requests_total{dialect="wacrm",route="/api/v1/conversations",status="4xx"} 2"#,
         r#"rosetta_http_request_duration_seconds_count{dialect="wacrm",route="/api/v1/conversations"} 5"#,
         r#"rosetta_rate_limit_refusals_total{dialect="wacrm"} 1"#,
-        r#"rosetta_webhook_deliveries_total{outcome="stored"} 2"#,
+        r#"rosetta_webhook_deliveries_total{outcome="stored"} 3"#,
         r#"rosetta_webhook_deliveries_total{outcome="refused"} 1"#,
-        r#"rosetta_webhook_messages_total{outcome="stored"} 1"#,
+        r#"rosetta_webhook_messages_total{outcome="stored"} 2"#,
         r#"rosetta_webhook_messages_total{outcome="duplicated"} 1"#,
+        r#"rosetta_queue_depth{queue="sends"} 0"#,
+        r#"rosetta_queue_depth{queue="event_deliveries"} 0"#,
+        r#"rosetta_queue_depth{queue="media_fetches"} 1"#,
+        r#"rosetta_queue_oldest_age_seconds{queue="sends"} 0.0"#,
+        r#"rosetta_webhook_subscriptions_disabled 0"#,
+        r#"rosetta_db_pool_waits_total 0"#,
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
     }
@@ -100,6 +117,20 @@ fn metrics_count_requests_refusals_and_deliveries() {
         text.contains("# TYPE rosetta_http_request_duration_seconds histogram"),
         "{text}"
     );
+    let media_age: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"rosetta_queue_oldest_age_seconds{queue="media_fetches"} "#))
+        .unwrap_or_else(|| panic!("no media age: {text}"))
+        .parse()
+        .unwrap();
+    assert!((0.0..60.0).contains(&media_age), "{media_age}");
+    for state in ["in_use", "idle"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!(r#"rosetta_db_pool_connections{{state="{state}"}} "#))),
+            "{state}: {text}"
+        );
+    }
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
     assert!(
         !text.contains(&key) && !text.contains(&org),

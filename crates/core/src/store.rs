@@ -327,6 +327,16 @@ pub trait Store: Send + Sync + 'static {
     fn prune_webhook_deliveries(&self, before: Timestamp, limit: u32) -> Result<usize>;
     /// The log's newest position across organizations, and whether events wait for the sequencer.
     fn log_mark(&self) -> Result<crate::webhooks::LogMark>;
+    /// The work waiting in each queue, for an operator's metrics (read when they are scraped).
+    fn queues(&self) -> Result<Queues> {
+        Err(crate::Error::Unavailable(
+            "this store does not report its queues".into(),
+        ))
+    }
+    /// The connection pool, for an operator's metrics; `None` where there is none.
+    fn pool(&self) -> Option<PoolState> {
+        None
+    }
     /// The organization's change versions (conditional GETs): each moves in the transaction of
     /// every write to what a GET shows, whichever path made it. `(0, 0)` for one never written to.
     fn org_version(&self, org: Id) -> Result<OrgVersion>;
@@ -380,4 +390,36 @@ pub trait Store: Send + Sync + 'static {
     fn touch_api_keys(&self, used: &[(Id, Timestamp)]) -> Result<()>;
     /// The usable key with this secret (not revoked, not expired), compared by hash in constant time.
     fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>>;
+}
+
+/// Work waiting in one queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Items not finished: due, waiting for a retry, or claimed by a worker.
+    pub depth: u64,
+    /// When the oldest of them was made.
+    pub oldest: Option<Timestamp>,
+}
+
+/// What waits in the queues that leave the process (`Store::queues`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Queues {
+    /// Sends not yet handed to Meta (or waiting to be retried).
+    pub sends: Backlog,
+    /// Event deliveries to customers' webhook endpoints not yet delivered.
+    pub event_deliveries: Backlog,
+    /// Received files not yet fetched from Meta.
+    pub media_fetches: Backlog,
+    /// Webhook subscriptions turned off (by failures or by their owner).
+    pub disabled_subscriptions: u64,
+}
+
+/// A connection pool's state (`Store::pool`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolState {
+    pub size: u32,
+    pub idle: u32,
+    /// Checkouts that waited for a connection (more than a millisecond), and their waits in all.
+    pub waits: u64,
+    pub waited_micros: u64,
 }

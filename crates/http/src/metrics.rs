@@ -1,12 +1,15 @@
 //! What `/metrics` shows, in Prometheus' text format (`prometheus-client`): requests by dialect,
-//! route template and status class with their latency, rate-limit refusals, and Meta's webhook
-//! deliveries by outcome. Labels never name an organization, a key or a path's values.
+//! route template and status class with their latency, rate-limit refusals, Meta's webhook
+//! deliveries by outcome, and, read when scraped, the queues that leave the process (sends, event
+//! deliveries, media fetches: depth and oldest age; disabled subscriptions) and the connection pool
+//! (connections, idle, waits). Labels never name an organization, a key or a path's values.
 
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -35,6 +38,18 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    /// `sends`, `event_deliveries`, `media_fetches`.
+    pub queue: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    /// `in_use`, `idle`.
+    pub state: &'static str,
+}
+
 /// One process's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -44,6 +59,13 @@ pub struct Metrics {
     rate_limited: Family<DialectLabels, Counter>,
     deliveries: Family<OutcomeLabels, Counter>,
     delivered_messages: Family<OutcomeLabels, Counter>,
+    queue_depth: Family<QueueLabels, Gauge>,
+    queue_age: Family<QueueLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    disabled_subscriptions: Gauge,
+    pool_connections: Family<PoolLabels, Gauge>,
+    pool_waits: Counter,
+    pool_waited: Counter<f64, std::sync::atomic::AtomicU64>,
+    queues_unreadable: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -87,6 +109,50 @@ impl Default for Metrics {
             "Messages in Meta's deliveries: stored, or duplicated (a wamid already stored)",
             delivered_messages.clone(),
         );
+        let queue_depth = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "queue_depth",
+            "Items waiting in a queue that leaves the process (due, waiting for a retry, or claimed), read when scraped",
+            queue_depth.clone(),
+        );
+        let queue_age = Family::<QueueLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register_with_unit(
+            "queue_oldest_age",
+            "How long the oldest item of a queue has waited (0 when it is empty)",
+            prometheus_client::registry::Unit::Seconds,
+            queue_age.clone(),
+        );
+        let disabled_subscriptions = Gauge::default();
+        registry.register(
+            "webhook_subscriptions_disabled",
+            "Webhook subscriptions turned off, by their failures or their owner",
+            disabled_subscriptions.clone(),
+        );
+        let pool_connections = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_pool_connections",
+            "Database connections of this instance's pool, in use or idle",
+            pool_connections.clone(),
+        );
+        let pool_waits = Counter::default();
+        registry.register(
+            "db_pool_waits",
+            "Checkouts that waited more than a millisecond for a connection",
+            pool_waits.clone(),
+        );
+        let pool_waited = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "db_pool_wait",
+            "Time those checkouts waited, in all",
+            prometheus_client::registry::Unit::Seconds,
+            pool_waited.clone(),
+        );
+        let queues_unreadable = Counter::default();
+        registry.register(
+            "metrics_queue_read_failures",
+            "Scrapes whose queue figures could not be read (the database was unavailable)",
+            queues_unreadable.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -94,6 +160,13 @@ impl Default for Metrics {
             rate_limited,
             deliveries,
             delivered_messages,
+            queue_depth,
+            queue_age,
+            disabled_subscriptions,
+            pool_connections,
+            pool_waits,
+            pool_waited,
+            queues_unreadable,
         }
     }
 }
@@ -144,6 +217,51 @@ impl Metrics {
             .inc_by(duplicated);
     }
 
+    /// Sets the figures read at scrape time: the queues (`None`: they could not be read, counted),
+    /// and the pool.
+    pub fn refresh(
+        &self,
+        queues: Option<rosetta_core::Queues>,
+        pool: Option<rosetta_core::PoolState>,
+        now: rosetta_core::Timestamp,
+    ) {
+        match queues {
+            Some(q) => {
+                for (queue, backlog) in [
+                    ("sends", q.sends),
+                    ("event_deliveries", q.event_deliveries),
+                    ("media_fetches", q.media_fetches),
+                ] {
+                    let labels = QueueLabels { queue };
+                    self.queue_depth.get_or_create(&labels).set(backlog.depth as i64);
+                    let age = backlog
+                        .oldest
+                        .map_or(0.0, |t| (now.millis() - t.millis()).max(0) as f64 / 1000.0);
+                    self.queue_age.get_or_create(&labels).set(age);
+                }
+                self.disabled_subscriptions.set(q.disabled_subscriptions as i64);
+            }
+            None => {
+                self.queues_unreadable.inc();
+            }
+        }
+        if let Some(pool) = pool {
+            self.pool_connections
+                .get_or_create(&PoolLabels { state: "idle" })
+                .set(i64::from(pool.idle));
+            self.pool_connections
+                .get_or_create(&PoolLabels { state: "in_use" })
+                .set(i64::from(pool.size.saturating_sub(pool.idle)));
+            // Counters only go up: move them to the store's totals.
+            let waits = pool.waits.saturating_sub(self.pool_waits.get());
+            self.pool_waits.inc_by(waits);
+            let waited = pool.waited_micros as f64 / 1e6 - self.pool_waited.get();
+            if waited > 0.0 {
+                self.pool_waited.inc_by(waited);
+            }
+        }
+    }
+
     /// The text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -154,6 +272,13 @@ impl Metrics {
 
 /// `GET /metrics`.
 pub async fn serve(state: actix_web::web::Data<crate::AppState>) -> actix_web::HttpResponse {
+    let queues = state.run(|store| store.queues()).await;
+    if let Err(e) = &queues {
+        tracing::warn!(error = ?e, "metrics: the queues could not be read");
+    }
+    state
+        .metrics
+        .refresh(queues.ok(), state.store.pool(), rosetta_core::Timestamp::now());
     actix_web::HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())

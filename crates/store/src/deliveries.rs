@@ -31,8 +31,8 @@ use crate::secrets::SecretKey;
 use crate::sql::BlobIn;
 use crate::Backend;
 
-const PENDING: &str = "pending";
-const CLAIMED: &str = "claimed";
+pub(crate) const PENDING: &str = "pending";
+pub(crate) const CLAIMED: &str = "claimed";
 const DELIVERED: &str = "delivered";
 const FAILED: &str = "failed";
 

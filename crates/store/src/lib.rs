@@ -101,6 +101,8 @@ pub struct DieselStore {
     /// SQLite: whether the file is still in place, looked at (now and then) before the pool is
     /// asked, so a file gone is a 503 at once rather than after the pool's connection timeout.
     file_watch: Arc<db::FileWatch>,
+    /// Checkouts that waited more than a millisecond for a connection, and their waits (µs).
+    pool_waits: Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
 }
 
 impl std::fmt::Debug for DieselStore {
@@ -168,6 +170,7 @@ impl DieselStore {
             secret_key,
             migrations_applied: 0,
             file_watch,
+            pool_waits: Default::default(),
         };
         if options.migrate {
             store.migrations_applied = store.migrate()?;
@@ -246,8 +249,23 @@ impl DieselStore {
 
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
         self.file_in_place()?;
-        let mut conn = self.pool.get().map_err(map_pool_error)?;
+        let mut conn = self.checkout()?;
         f(&mut conn)
+    }
+
+    /// A pooled connection; a wait longer than a millisecond is counted (`Store::pool`).
+    fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>> {
+        use std::sync::atomic::Ordering;
+        let started = std::time::Instant::now();
+        let conn = self.pool.get().map_err(map_pool_error);
+        let waited = started.elapsed();
+        if waited > Duration::from_millis(1) {
+            self.pool_waits.0.fetch_add(1, Ordering::Relaxed);
+            self.pool_waits
+                .1
+                .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
+        }
+        conn
     }
 
     /// SQLite: the file is still the one opened (`db::FileWatch`). Without this, a checkout with
@@ -269,7 +287,7 @@ impl DieselStore {
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
         self.file_in_place()?;
         let _turn = lock_writes(self.write_lock.as_deref());
-        let mut conn = self.pool.get().map_err(map_pool_error)?;
+        let mut conn = self.checkout()?;
         write_transaction(&mut conn, f)
     }
 
@@ -688,6 +706,54 @@ impl Store for DieselStore {
 
     fn log_mark(&self) -> Result<rosetta_core::webhooks::LogMark> {
         self.read(events::mark)
+    }
+
+    fn queues(&self) -> Result<Queues> {
+        use diesel::dsl::{count_star, min};
+        use schema::{dispatch_jobs as dj, media_files as mf, webhook_deliveries as wd, webhook_subscriptions as ws};
+        let backlog = |(depth, oldest): (i64, Option<i64>)| Backlog {
+            depth: depth.max(0) as u64,
+            oldest: oldest.map(Timestamp),
+        };
+        self.read(|c| {
+            let sends = dj::table
+                .filter(dj::state.eq(outbox::QUEUED).or(dj::state.eq(outbox::CLAIMED)))
+                .select((count_star(), min(dj::created_at)))
+                .first::<(i64, Option<i64>)>(c)
+                .map_err(map_error)?;
+            let event_deliveries = wd::table
+                .filter(wd::state.eq(deliveries::PENDING).or(wd::state.eq(deliveries::CLAIMED)))
+                .select((count_star(), min(wd::created_at)))
+                .first::<(i64, Option<i64>)>(c)
+                .map_err(map_error)?;
+            let media_fetches = mf::table
+                .filter(mf::job.eq(media::QUEUED).or(mf::job.eq(media::CLAIMED)))
+                .select((count_star(), min(mf::created_at)))
+                .first::<(i64, Option<i64>)>(c)
+                .map_err(map_error)?;
+            let disabled: i64 = ws::table
+                .filter(ws::is_active.eq(false))
+                .count()
+                .get_result(c)
+                .map_err(map_error)?;
+            Ok(Queues {
+                sends: backlog(sends),
+                event_deliveries: backlog(event_deliveries),
+                media_fetches: backlog(media_fetches),
+                disabled_subscriptions: disabled.max(0) as u64,
+            })
+        })
+    }
+
+    fn pool(&self) -> Option<PoolState> {
+        use std::sync::atomic::Ordering;
+        let state = self.pool.state();
+        Some(PoolState {
+            size: state.connections,
+            idle: state.idle_connections,
+            waits: self.pool_waits.0.load(Ordering::Relaxed),
+            waited_micros: self.pool_waits.1.load(Ordering::Relaxed),
+        })
     }
 
     fn create_webhook(

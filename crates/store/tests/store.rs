@@ -1290,6 +1290,8 @@ fn every_store_operation_has_a_tenancy_case() {
         "prune_webhook_deliveries",  // retention is the deployment's, across organizations
         "log_mark",                  // the log's end, no tenant data
         "key_version",               // one counter of every key's changes, no tenant data
+        "queues",                    // the operator's metrics: counts across organizations, no tenant data
+        "pool",                      // the operator's metrics: this instance's connections
     ];
     let core = include_str!("../../core/src/store.rs");
     let trait_body = &core[core.find("pub trait Store").unwrap()..];
@@ -2204,6 +2206,14 @@ fn received_media_is_queued_with_its_message_and_fetched_once() {
         };
         s.ingest(&[image("wamid.img1"), image("wamid.img2")]).unwrap();
         s.ingest(&[image("wamid.img1")]).unwrap(); // redelivered: nothing new
+                                                   // The operator's view of the queues (metrics): two files waiting, nothing else.
+        let queues = s.queues().unwrap();
+        assert_eq!(queues.media_fetches.depth, 2);
+        assert!(queues.media_fetches.oldest.is_some_and(|t| t <= Timestamp::now()));
+        assert_eq!(queues.sends, Backlog::default());
+        assert_eq!(queues.event_deliveries, Backlog::default());
+        assert_eq!(queues.disabled_subscriptions, 0);
+        assert!(s.pool().is_some_and(|p| p.size >= 1), "{:?}", s.pool());
         let m1 = s.message_by_wamid(w.org, "wamid.img1").unwrap();
         assert_eq!(m1.media, Some(MediaState::Pending));
         let now = Timestamp::now();
