@@ -252,6 +252,7 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             },
         )
         .with_signals(state.sending.clone())
+        .with_metrics(state.metrics.clone())
         .with_files(std::sync::Arc::new(blobs.clone()))
     });
     let deliverer = match options.no_dispatch {

@@ -86,6 +86,7 @@ pub struct Dispatcher {
     signals: Option<Arc<Sending>>,
     pacer: Arc<Pacer>,
     files: Option<Arc<dyn FileSource>>,
+    metrics: Option<Arc<rosetta_http::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -112,6 +113,7 @@ impl Dispatcher {
             config,
             signals: None,
             files: None,
+            metrics: None,
         }
     }
 
@@ -126,6 +128,12 @@ impl Dispatcher {
     /// tells the requests waiting on a message when its attempt finished.
     pub fn with_signals(mut self, signals: Arc<Sending>) -> Dispatcher {
         self.signals = Some(signals);
+        self
+    }
+
+    /// Counts each recorded outcome in `metrics` (`rosetta_sends_total`).
+    pub fn with_metrics(mut self, metrics: Arc<rosetta_http::metrics::Metrics>) -> Dispatcher {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -201,6 +209,11 @@ impl Dispatcher {
                     actix_web::rt::time::sleep(Duration::from_millis(200 * tries)).await;
                 }
                 Err(e) => return Err(e),
+            }
+        }
+        if let Some(metrics) = &self.metrics {
+            for (_, outcome) in outcomes.iter() {
+                metrics.send(outcome);
             }
         }
         if let Some(signals) = &self.signals {

@@ -39,6 +39,14 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SendLabels {
+    /// `sent`, `retry`, `failed`, `unknown`, `deferred`.
+    pub outcome: &'static str,
+    /// Meta's error code of a failed send, or empty.
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabels {
     /// `sends`, `event_deliveries`, `media_fetches`.
     pub queue: &'static str,
@@ -59,6 +67,7 @@ pub struct Metrics {
     rate_limited: Family<DialectLabels, Counter>,
     deliveries: Family<OutcomeLabels, Counter>,
     delivered_messages: Family<OutcomeLabels, Counter>,
+    sends: Family<SendLabels, Counter>,
     queue_depth: Family<QueueLabels, Gauge>,
     queue_age: Family<QueueLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     disabled_subscriptions: Gauge,
@@ -108,6 +117,12 @@ impl Default for Metrics {
             "webhook_messages",
             "Messages in Meta's deliveries: stored, or duplicated (a wamid already stored)",
             delivered_messages.clone(),
+        );
+        let sends = Family::<SendLabels, Counter>::default();
+        registry.register(
+            "sends",
+            "Dispatch attempts of sends to Meta by outcome (sent, retry, failed, unknown, deferred by pacing) and, for a failure, Meta's error code",
+            sends.clone(),
         );
         let queue_depth = Family::<QueueLabels, Gauge>::default();
         registry.register(
@@ -160,6 +175,7 @@ impl Default for Metrics {
             rate_limited,
             deliveries,
             delivered_messages,
+            sends,
             queue_depth,
             queue_age,
             disabled_subscriptions,
@@ -215,6 +231,19 @@ impl Metrics {
         self.delivered_messages
             .get_or_create(&OutcomeLabels { outcome: "duplicated" })
             .inc_by(duplicated);
+    }
+
+    /// A dispatch attempt's outcome, recorded.
+    pub fn send(&self, outcome: &rosetta_core::DispatchOutcome) {
+        use rosetta_core::DispatchOutcome as O;
+        let (outcome, code) = match outcome {
+            O::Sent { .. } => ("sent", String::new()),
+            O::Retry { .. } => ("retry", String::new()),
+            O::Failed { code, .. } => ("failed", code.map(|c| c.to_string()).unwrap_or_default()),
+            O::Unknown { .. } => ("unknown", String::new()),
+            O::Deferred { .. } => ("deferred", String::new()),
+        };
+        self.sends.get_or_create(&SendLabels { outcome, code }).inc();
     }
 
     /// Sets the figures read at scrape time: the queues (`None`: they could not be read, counted),

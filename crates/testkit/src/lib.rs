@@ -365,6 +365,7 @@ fn dispatcher(state: &AppState, url: &str) -> rosetta_graph::dispatch::Dispatche
         },
     )
     .with_signals(state.sending.clone())
+    .with_metrics(state.metrics.clone())
 }
 
 /// Waits, on the dispatcher's signals (never a sleep), until `message` is no longer `sending`

@@ -75,6 +75,14 @@ async fn sends_reach_meta_once_and_answer_with_the_wamid() {
         assert_eq!(r.status, 201, "{:?}", r.body);
         let received = standin.received();
         assert_eq!(received.len(), 1);
+        // Counted for the operator as it was recorded (before the request was told).
+        let metrics = state.metrics.encode();
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l == r#"rosetta_sends_total{outcome="sent",code=""} 1"#),
+            "{metrics}"
+        );
         let conversations = s
             .list_conversations(
                 org,
@@ -248,6 +256,13 @@ async fn sends_reach_meta_once_and_answer_with_the_wamid() {
                     "Meta API error: (#131026) Injected by the stand-in (injected)"
                 )
             )
+        );
+        let metrics = state.metrics.encode();
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l == r#"rosetta_sends_total{outcome="failed",code="131026"} 1"#),
+            "{metrics}"
         );
     }
 }
