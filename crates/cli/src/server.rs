@@ -257,17 +257,20 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
     });
     let deliverer = match options.no_dispatch {
         true => None,
-        false => Some(rosetta_deliver::Deliverer::new(
-            store.clone(),
-            outbound,
-            rosetta_deliver::DeliverConfig {
-                policies: options.webhook_policies()?,
-                lease: Duration::from_secs(options.webhook_lease_secs.max(1)),
-                allow_private: options.allow_private_webhook_targets,
-                ..Default::default()
-            },
-            state.live.clone(),
-        )?),
+        false => Some(
+            rosetta_deliver::Deliverer::new(
+                store.clone(),
+                outbound,
+                rosetta_deliver::DeliverConfig {
+                    policies: options.webhook_policies()?,
+                    lease: Duration::from_secs(options.webhook_lease_secs.max(1)),
+                    allow_private: options.allow_private_webhook_targets,
+                    ..Default::default()
+                },
+                state.live.clone(),
+            )?
+            .with_metrics(state.metrics.clone()),
+        ),
     };
     let webhook = rosetta_http::webhook::WebhookConfig::new(
         options.whatsapp_app_secret.as_deref(),

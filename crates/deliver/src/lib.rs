@@ -98,6 +98,7 @@ pub struct Deliverer {
     wake: Arc<Notify>,
     /// Attempts running per subscription.
     running: Arc<Mutex<HashMap<Id, usize>>>,
+    metrics: Option<Arc<rosetta_http::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -161,7 +162,14 @@ impl Deliverer {
             live,
             wake: Arc::new(Notify::new()),
             running: Arc::default(),
+            metrics: None,
         })
+    }
+
+    /// Counts each attempt's outcome in `metrics` (`rosetta_webhook_attempts_total`).
+    pub fn with_metrics(mut self, metrics: Arc<rosetta_http::metrics::Metrics>) -> Deliverer {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn policy(&self, dialect: Dialect) -> DeliveryPolicy {
@@ -248,6 +256,17 @@ impl Deliverer {
     /// Records outcomes in one transaction (tried a few times: a lost record leaves the delivery to
     /// its lease, and so to another attempt).
     async fn record(&self, outcomes: Vec<(Id, DeliveryOutcome)>) -> Result<(), Error> {
+        // Counted as made (before they are recorded: an attempt happened whether or not its record
+        // is lost).
+        if let Some(metrics) = &self.metrics {
+            for (_, outcome) in &outcomes {
+                metrics.webhook_attempt(match outcome.next {
+                    rosetta_core::webhooks::DeliveryNext::Delivered => "delivered",
+                    rosetta_core::webhooks::DeliveryNext::Retry { .. } => "retry",
+                    rosetta_core::webhooks::DeliveryNext::Failed => "failed",
+                });
+            }
+        }
         let outcomes = Arc::new(outcomes);
         let mut tries = 0;
         loop {

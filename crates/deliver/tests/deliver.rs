@@ -300,7 +300,8 @@ async fn failures_are_retried_by_the_policy_and_logged() {
             Reply::Status(200),
         ]);
         s.store.ingest(&[customer_says("wamid.1", "hello")]).unwrap();
-        let d = deliverer(&s, local(quick(5, Duration::from_millis(1), 24)));
+        let metrics = Arc::new(rosetta_http::metrics::Metrics::default());
+        let d = deliverer(&s, local(quick(5, Duration::from_millis(1), 24))).with_metrics(metrics.clone());
         deliver_until(&d, &s, &receiver, 5).await;
         let got = receiver.received();
         assert!(got.iter().all(|r| r.path == "/in"), "the redirect was not followed");
@@ -315,6 +316,14 @@ async fn failures_are_retried_by_the_policy_and_logged() {
         let one = &deliveries(&s, Dialect::Kirim, hook.webhook.id)[0];
         let detail = s.store.get_webhook_delivery(s.org, Dialect::Kirim, one.id).unwrap();
         assert_eq!(detail.delivery.state, DeliveryState::Delivered);
+        // Counted for the operator as made: four retried, one delivered.
+        let text = metrics.encode();
+        for line in [
+            r#"rosetta_webhook_attempts_total{outcome="retry"} 4"#,
+            r#"rosetta_webhook_attempts_total{outcome="delivered"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}: {text}");
+        }
         let logged: Vec<(u32, Option<u16>)> = detail
             .attempts
             .iter()

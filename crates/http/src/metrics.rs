@@ -68,6 +68,7 @@ pub struct Metrics {
     deliveries: Family<OutcomeLabels, Counter>,
     delivered_messages: Family<OutcomeLabels, Counter>,
     sends: Family<SendLabels, Counter>,
+    webhook_attempts: Family<OutcomeLabels, Counter>,
     queue_depth: Family<QueueLabels, Gauge>,
     queue_age: Family<QueueLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     disabled_subscriptions: Gauge,
@@ -124,6 +125,12 @@ impl Default for Metrics {
             "Dispatch attempts of sends to Meta by outcome (sent, retry, failed, unknown, deferred by pacing) and, for a failure, Meta's error code",
             sends.clone(),
         );
+        let webhook_attempts = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Attempts to deliver events to customers' webhook endpoints, by outcome (delivered, retry, failed for good)",
+            webhook_attempts.clone(),
+        );
         let queue_depth = Family::<QueueLabels, Gauge>::default();
         registry.register(
             "queue_depth",
@@ -176,6 +183,7 @@ impl Default for Metrics {
             deliveries,
             delivered_messages,
             sends,
+            webhook_attempts,
             queue_depth,
             queue_age,
             disabled_subscriptions,
@@ -244,6 +252,11 @@ impl Metrics {
             O::Deferred { .. } => ("deferred", String::new()),
         };
         self.sends.get_or_create(&SendLabels { outcome, code }).inc();
+    }
+
+    /// An attempt to deliver an event to a customer's endpoint: `delivered`, `retry`, `failed`.
+    pub fn webhook_attempt(&self, outcome: &'static str) {
+        self.webhook_attempts.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     /// Sets the figures read at scrape time: the queues (`None`: they could not be read, counted),
