@@ -384,12 +384,6 @@ pub struct Rendered {
     spelling: Spelling,
 }
 
-impl Rendered {
-    pub fn id(self) -> Id {
-        self.id
-    }
-}
-
 impl fmt::Display for Rendered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Rendered { id, kind, spelling } = *self;

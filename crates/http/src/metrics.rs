@@ -208,19 +208,18 @@ pub fn status_class(status: u16) -> &'static str {
 
 impl Metrics {
     pub fn request(&self, dialect: &'static str, route: &str, status: u16, took: Duration) {
+        let labels = RouteLabels {
+            dialect,
+            route: route.to_owned(),
+        };
+        self.durations.get_or_create(&labels).observe(took.as_secs_f64());
         self.requests
             .get_or_create(&RequestLabels {
                 dialect,
-                route: route.to_owned(),
+                route: labels.route,
                 status: status_class(status),
             })
             .inc();
-        self.durations
-            .get_or_create(&RouteLabels {
-                dialect,
-                route: route.to_owned(),
-            })
-            .observe(took.as_secs_f64());
         if status == 429 {
             self.rate_limited.get_or_create(&DialectLabels { dialect }).inc();
         }

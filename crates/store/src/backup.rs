@@ -138,8 +138,20 @@ pub fn backup(store: &DieselStore, to: &Path) -> Result<Report, String> {
         })
         .map_err(|e| format!("backup into {}: {e}", to.display()))?;
     let schema_version = check(to)?;
-    let key_from = SecretKey::file_beside(&from);
+    with_key(&from, to, schema_version, |_| Ok(()))
+}
+
+/// The key file beside `from` copied beside `to` (after `make_room` clears its place), and what
+/// was done.
+fn with_key(
+    from: &Path,
+    to: &Path,
+    schema_version: String,
+    make_room: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<Report, String> {
+    let (key_from, key_to) = (SecretKey::file_beside(from), SecretKey::file_beside(to));
     let key_file = if key_from.exists() {
+        make_room(&key_to)?;
         copy_key(&key_from, &key_to)?;
         Some(key_to)
     } else {
@@ -195,8 +207,6 @@ pub fn restore(from: &Path, url: &str) -> Result<Report, String> {
         }
         Ok(())
     };
-    let key_from = SecretKey::file_beside(from);
-    let key_to = SecretKey::file_beside(to);
     aside(to)?;
     // A log left beside the old database would be replayed into the new one.
     for suffix in ["-wal", "-shm"] {
@@ -205,17 +215,5 @@ pub fn restore(from: &Path, url: &str) -> Result<Report, String> {
         aside(Path::new(&side))?;
     }
     std::fs::rename(&staging, to).map_err(|e| format!("moving the restored database into {}: {e}", to.display()))?;
-    let key_file = if key_from.exists() {
-        aside(&key_to)?;
-        copy_key(&key_from, &key_to)?;
-        Some(key_to)
-    } else {
-        None
-    };
-    Ok(Report {
-        bytes: std::fs::metadata(to).map(|m| m.len()).unwrap_or(0),
-        path: to.to_owned(),
-        schema_version,
-        key_file,
-    })
+    with_key(from, to, schema_version, aside)
 }
