@@ -69,6 +69,7 @@ pub struct Metrics {
     delivered_messages: Family<OutcomeLabels, Counter>,
     sends: Family<SendLabels, Counter>,
     webhook_attempts: Family<OutcomeLabels, Counter>,
+    media_fetches: Family<OutcomeLabels, Counter>,
     queue_depth: Family<QueueLabels, Gauge>,
     queue_age: Family<QueueLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     disabled_subscriptions: Gauge,
@@ -131,6 +132,12 @@ impl Default for Metrics {
             "Attempts to deliver events to customers' webhook endpoints, by outcome (delivered, retry, failed for good)",
             webhook_attempts.clone(),
         );
+        let media_fetches = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "media_fetches",
+            "Attempts to download a received file from Meta into the media store, by outcome (stored, retry, failed for good)",
+            media_fetches.clone(),
+        );
         let queue_depth = Family::<QueueLabels, Gauge>::default();
         registry.register(
             "queue_depth",
@@ -184,6 +191,7 @@ impl Default for Metrics {
             delivered_messages,
             sends,
             webhook_attempts,
+            media_fetches,
             queue_depth,
             queue_age,
             disabled_subscriptions,
@@ -192,6 +200,16 @@ impl Default for Metrics {
             pool_waited,
             queues_unreadable,
         }
+    }
+}
+
+/// A media fetch outcome's label: `stored`, `retry`, `failed`.
+pub fn media_outcome(outcome: &rosetta_core::media::MediaOutcome) -> &'static str {
+    use rosetta_core::media::MediaOutcome as O;
+    match outcome {
+        O::Stored { .. } => "stored",
+        O::Retry { .. } => "retry",
+        O::Failed { .. } => "failed",
     }
 }
 
@@ -256,6 +274,11 @@ impl Metrics {
     /// An attempt to deliver an event to a customer's endpoint: `delivered`, `retry`, `failed`.
     pub fn webhook_attempt(&self, outcome: &'static str) {
         self.webhook_attempts.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// An attempt to download a received file, recorded (`media_outcome`'s label).
+    pub fn media_fetch(&self, outcome: &'static str) {
+        self.media_fetches.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     /// Sets the figures read at scrape time: the queues (`None`: they could not be read, counted),

@@ -44,6 +44,7 @@ pub struct Fetcher {
     blobs: Blobs,
     config: FetchConfig,
     signals: Option<Arc<rosetta_http::sending::Sending>>,
+    metrics: Option<Arc<rosetta_http::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -74,6 +75,7 @@ impl Fetcher {
             blobs: blobs.into(),
             config,
             signals: None,
+            metrics: None,
         }
     }
 
@@ -81,6 +83,12 @@ impl Fetcher {
     /// next poll).
     pub fn with_signals(mut self, signals: Arc<rosetta_http::sending::Sending>) -> Fetcher {
         self.signals = Some(signals);
+        self
+    }
+
+    /// Counts each attempt's outcome, as it is recorded, in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<rosetta_http::metrics::Metrics>) -> Fetcher {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -97,7 +105,17 @@ impl Fetcher {
         .await;
         for (message, outcome) in outcomes {
             let store = self.store.clone();
-            blocking(move || store.finish_media(message, outcome)).await?;
+            let metrics = self.metrics.clone();
+            // Counted once recorded, as the dispatcher counts its sends.
+            blocking(move || {
+                let label = rosetta_http::metrics::media_outcome(&outcome);
+                store.finish_media(message, outcome)?;
+                if let Some(metrics) = metrics {
+                    metrics.media_fetch(label);
+                }
+                Ok(())
+            })
+            .await?;
         }
         Ok(n)
     }

@@ -100,6 +100,7 @@ async fn received_files_are_fetched_checked_and_kept_once() {
             ..GraphConfig::default()
         })
         .unwrap();
+        let metrics = std::sync::Arc::new(rosetta_http::metrics::Metrics::default());
         let fetcher = Fetcher::new(
             store.clone(),
             graph,
@@ -109,7 +110,8 @@ async fn received_files_are_fetched_checked_and_kept_once() {
                 max_backoff: Duration::from_millis(20),
                 ..FetchConfig::default()
             },
-        );
+        )
+        .with_metrics(metrics.clone());
         let state = |wamid: &str| s.message_by_wamid(org, wamid).unwrap().media;
         let all = [
             "wamid.photo",
@@ -157,6 +159,16 @@ async fn received_files_are_fetched_checked_and_kept_once() {
         // (the three good ones and the tampered one, refused after its check; the oversize one was
         // refused by its declared size, before any download).
         assert_eq!(standin.downloads(), 4);
+        // Counted for the operator as recorded: three kept, three failed for good, the two
+        // retried attempts.
+        let text = metrics.encode();
+        for line in [
+            r#"rosetta_media_fetches_total{outcome="stored"} 3"#,
+            r#"rosetta_media_fetches_total{outcome="failed"} 3"#,
+            r#"rosetta_media_fetches_total{outcome="retry"} 2"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}: {text}");
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }
