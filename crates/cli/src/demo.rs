@@ -244,6 +244,7 @@ The data lives in {db}. To start again, stop this (Ctrl-C) and run `cargo run -p
             workers: None,
             pool_size: 16,
             rate_limit_per_minute: None,
+            rate_limit_scope: None,
             jwt_secret: None,
             jwt_max_lifetime_secs: rosetta_http::jwt::DEFAULT_MAX_LIFETIME_SECS,
             whatsapp_app_secret: Some(app_secret),

@@ -32,6 +32,12 @@ pub struct ServeOptions {
     /// limits off.
     #[arg(long, env = "ROSETTA_RATE_LIMIT_PER_MINUTE")]
     pub rate_limit_per_minute: Option<u32>,
+    /// Whose the rate limits are: `deployment` (every instance over the database together: each
+    /// reserves a fiftieth of a limit at a time, so N instances may refuse up to N fiftieths
+    /// early, never allow more), or `instance` (this process's own count). Default: `deployment`
+    /// on PostgreSQL, `instance` on SQLite.
+    #[arg(long, env = "ROSETTA_RATE_LIMIT_SCOPE", value_enum)]
+    pub rate_limit_scope: Option<RateLimitScope>,
     /// The HS256 secret envelope's session JWTs are signed with (`sub` = a user id). Without it,
     /// envelope takes API keys only.
     #[arg(long, env = "ROSETTA_JWT_SECRET", hide_env_values = true)]
@@ -198,6 +204,13 @@ pub fn outbound(dialect: Dialect) -> rosetta_http::events::Outbound {
 /// How often recorded API key use is written to the database.
 const KEY_USAGE_FLUSH: Duration = Duration::from_secs(5);
 
+/// Whose the rate limits are (`serve --rate-limit-scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RateLimitScope {
+    Deployment,
+    Instance,
+}
+
 pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -> Result<(), String> {
     let store = DieselStore::open_with(
         database_url,
@@ -211,6 +224,10 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
     let store: Arc<dyn rosetta_core::Store> = Arc::new(store);
     let mut state = rosetta_http::AppState::new(store.clone());
     state.inline_reads = backend == "sqlite";
+    state.shared_rate_limits = match options.rate_limit_scope {
+        Some(scope) => scope == RateLimitScope::Deployment,
+        None => backend != "sqlite",
+    };
     state.renders = Arc::new(rosetta_http::renders::Renders::new(options.shared_render_mib << 20));
     state.allow_private_webhook_targets = options.allow_private_webhook_targets;
     state.sending = Arc::new(rosetta_http::sending::Sending {
@@ -235,6 +252,7 @@ pub fn serve(database_url: &str, dialect: ServeDialect, options: ServeOptions) -
             },
         )
         .with_signals(state.sending.clone())
+        .with_metrics(state.metrics.clone())
     });
     let dispatcher = (!options.no_dispatch).then(|| {
         rosetta_graph::dispatch::Dispatcher::new(

@@ -84,8 +84,8 @@ impl Envelope {
     /// The same, to adjust before sharing (`jwt_max_lifetime`).
     pub fn new(state: AppState, rate_limit_per_minute: u32, jwt_secret: Option<&str>) -> Envelope {
         Envelope {
+            limiter: state.limiter("envelope", rate_limit_per_minute),
             state,
-            limiter: Arc::new(RateLimiter::new(rate_limit_per_minute)),
             jwt_secret: jwt_secret.filter(|s| !s.is_empty()).map(|s| s.as_bytes().to_vec()),
             jwt_max_lifetime: rosetta_http::jwt::DEFAULT_MAX_LIFETIME_SECS,
         }

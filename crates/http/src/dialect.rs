@@ -233,10 +233,13 @@ where
         if order == Order::MembershipBeforeRate && !member(store)? {
             return Ok((None, None, Err(E::other_organization())));
         }
-        let rate = limiter.check(match rate_by {
-            RateBy::Key => principal.key.as_ref().map_or(principal.org, |k| k.id),
-            RateBy::Organization => principal.org,
-        });
+        let rate = limiter.check(
+            match rate_by {
+                RateBy::Key => principal.key.as_ref().map_or(principal.org, |k| k.id),
+                RateBy::Organization => principal.org,
+            },
+            store,
+        )?;
         if rate.is_some_and(|d| !d.allowed) {
             return Ok((rate, None, Err(E::rate_limited())));
         }

@@ -52,6 +52,9 @@ pub struct AppState {
     pub allow_private_webhook_targets: bool,
     /// What `/metrics` shows.
     pub metrics: Arc<metrics::Metrics>,
+    /// Whether rate limits are the deployment's, reserved from the store, instead of this
+    /// process's (several instances over one PostgreSQL database: `rate_limit`).
+    pub shared_rate_limits: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -73,7 +76,18 @@ impl AppState {
             live: Arc::default(),
             allow_private_webhook_targets: false,
             metrics: Arc::default(),
+            shared_rate_limits: false,
         }
+    }
+
+    /// A rate limit of `per_minute` (0: off) named `bucket`: the deployment's when the state's
+    /// limits are shared, this process's otherwise.
+    pub fn limiter(&self, bucket: &'static str, per_minute: u32) -> Arc<rate_limit::RateLimiter> {
+        let limiter = rate_limit::RateLimiter::new(per_minute);
+        Arc::new(match self.shared_rate_limits {
+            true => limiter.shared(bucket),
+            false => limiter,
+        })
     }
 
     /// Runs a (blocking, diesel) store operation on actix's blocking pool.

@@ -83,9 +83,9 @@ impl Kirim {
             Some(n) => (n, (n / 10).max(1)),
         };
         web::Data::new(Kirim {
+            reads: state.limiter("kirim.reads", reads),
+            writes: state.limiter("kirim.writes", writes),
             state,
-            reads: Arc::new(RateLimiter::new(reads)),
-            writes: Arc::new(RateLimiter::new(writes)),
             graph,
         })
     }

@@ -695,6 +695,42 @@ impl Store for DieselStore {
         })
     }
 
+    fn reserve_rate(&self, bucket: &str, key: Id, minute: i64, want: u32) -> Result<i64> {
+        use diesel::upsert::excluded;
+        use schema::rate_windows as rw;
+        let (want, id) = (i64::from(want), key.to_bytes());
+        self.write(|c| {
+            let added = diesel::insert_into(rw::table)
+                .values((
+                    rw::bucket.eq(bucket),
+                    rw::key_id.eq(&id[..]),
+                    rw::minute.eq(minute),
+                    rw::asked.eq(want),
+                ))
+                .on_conflict((rw::bucket, rw::key_id, rw::minute))
+                .do_update()
+                .set(rw::asked.eq(rw::asked + excluded(rw::asked)));
+            per_backend!(c, |conn| added.execute(conn)).map_err(map_error)?;
+            // The row is this transaction's until it commits: the total read is the one it made.
+            let asked: i64 = rw::table
+                .find((bucket, &id[..], minute))
+                .select(rw::asked)
+                .first(c)
+                .map_err(map_error)?;
+            if asked == want {
+                diesel::delete(
+                    rw::table
+                        .filter(rw::bucket.eq(bucket))
+                        .filter(rw::key_id.eq(&id[..]))
+                        .filter(rw::minute.lt(minute)),
+                )
+                .execute(c)
+                .map_err(map_error)?;
+            }
+            Ok(asked)
+        })
+    }
+
     fn key_version(&self) -> Result<i64> {
         self.read(|c| {
             schema::key_changes::table

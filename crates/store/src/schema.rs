@@ -267,6 +267,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    rate_windows (bucket, key_id, minute) {
+        bucket -> Text,
+        key_id -> Binary,
+        minute -> BigInt,
+        asked -> BigInt,
+    }
+}
+
+diesel::table! {
     org_versions (org_id) {
         org_id -> Binary,
         inbox -> BigInt,

@@ -1292,6 +1292,7 @@ fn every_store_operation_has_a_tenancy_case() {
         "key_version",               // one counter of every key's changes, no tenant data
         "queues",                    // the operator's metrics: counts across organizations, no tenant data
         "pool",                      // the operator's metrics: this instance's connections
+        "reserve_rate",              // a rate-limit budget by a key or organization id the caller holds, no tenant data
     ];
     let core = include_str!("../../core/src/store.rs");
     let trait_body = &core[core.find("pub trait Store").unwrap()..];

@@ -103,8 +103,8 @@ impl Wacrm {
     /// `rate_limit_per_minute` 0 turns rate limiting off.
     pub fn shared(state: AppState, rate_limit_per_minute: u32) -> web::Data<Wacrm> {
         web::Data::new(Wacrm {
+            limiter: state.limiter("wacrm", rate_limit_per_minute),
             state,
-            limiter: Arc::new(RateLimiter::new(rate_limit_per_minute)),
         })
     }
 }
