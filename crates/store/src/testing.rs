@@ -44,28 +44,28 @@ enum Fresh {
 pub struct TestDb {
     pub store: DieselStore,
     pub url: String,
+    /// Removes the database when dropped (after the store, declared before it).
+    #[allow(dead_code)]
     fresh: Fresh,
     /// The secret key the store opened with (PostgreSQL; SQLite's is the key file beside it).
     secret_key: Option<crate::secrets::SecretKey>,
 }
 
-impl TestDb {
-    pub fn sqlite() -> TestDb {
+impl Fresh {
+    /// A new SQLite file's URL (the file is made when opened).
+    fn sqlite() -> (String, Fresh) {
         let dir = std::env::temp_dir().join(format!("rosetta-test-{}", Id::new().to_string().to_lowercase()));
         std::fs::create_dir_all(&dir).expect("temporary directory");
-        let url = format!("sqlite://{}", dir.join("test.db").display());
-        let store = DieselStore::open(&url).expect("open sqlite");
-        TestDb {
-            store,
-            url,
-            fresh: Fresh::Sqlite(dir),
-            secret_key: None,
-        }
+        (
+            format!("sqlite://{}", dir.join("test.db").display()),
+            Fresh::Sqlite(dir),
+        )
     }
 
-    /// `None` unless `ROSETTA_TEST_DATABASE_URL` is set (a panic instead when
-    /// `ROSETTA_REQUIRE_POSTGRES` is); a server that cannot be reached is always a panic.
-    pub fn postgres() -> Option<TestDb> {
+    /// A new, empty PostgreSQL database's URL; `None` unless `ROSETTA_TEST_DATABASE_URL` is set (a
+    /// panic instead when `ROSETTA_REQUIRE_POSTGRES` is); a server that cannot be reached is always
+    /// a panic.
+    fn postgres() -> Option<(String, Fresh)> {
         let Some(admin_url) = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty()) else {
             assert!(
                 !postgres_required(),
@@ -81,18 +81,49 @@ impl TestDb {
             .execute(&mut admin)
             .expect("create test database");
         let url = replace_database(&admin_url, &name);
-        // PostgreSQL has no key file: each test database gets a fresh secret key of its own.
-        let secret_key = crate::secrets::SecretKey::generate();
-        let options = crate::StoreOptions {
-            secret_key: Some(secret_key.clone()),
-            ..Default::default()
-        };
-        let store = DieselStore::open_with(&url, options).expect("open postgres");
+        Some((url, Fresh::Postgres { admin_url, name }))
+    }
+}
+
+/// A store over `url` as a test opens it: PostgreSQL has no key file, so each test database gets
+/// a fresh secret key of its own.
+fn open_fresh(url: &str) -> (DieselStore, Option<crate::secrets::SecretKey>) {
+    if url.starts_with("sqlite://") {
+        return (DieselStore::open(url).expect("open sqlite"), None);
+    }
+    let secret_key = crate::secrets::SecretKey::generate();
+    let options = crate::StoreOptions {
+        secret_key: Some(secret_key.clone()),
+        ..Default::default()
+    };
+    (
+        DieselStore::open_with(url, options).expect("open postgres"),
+        Some(secret_key),
+    )
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let (url, fresh) = Fresh::sqlite();
+        let (store, secret_key) = open_fresh(&url);
+        TestDb {
+            store,
+            url,
+            fresh,
+            secret_key,
+        }
+    }
+
+    /// `None` unless `ROSETTA_TEST_DATABASE_URL` is set (a panic instead when
+    /// `ROSETTA_REQUIRE_POSTGRES` is); a server that cannot be reached is always a panic.
+    pub fn postgres() -> Option<TestDb> {
+        let (url, fresh) = Fresh::postgres()?;
+        let (store, secret_key) = open_fresh(&url);
         Some(TestDb {
             store,
             url,
-            secret_key: Some(secret_key),
-            fresh: Fresh::Postgres { admin_url, name },
+            secret_key,
+            fresh,
         })
     }
 
@@ -130,9 +161,100 @@ fn replace_database(url: &str, name: &str) -> String {
     }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
+/// A new database with no schema yet, for upgrade tests: `migrate_first` applies the first
+/// migrations, as an earlier release made them, `execute` writes that release's rows, and `open`
+/// opens it as this release does (migrating the rest). Removed when dropped.
+#[derive(Debug)]
+pub struct BlankDb {
+    pub url: String,
+    fresh: Fresh,
+}
+
+impl BlankDb {
+    /// SQLite, then PostgreSQL when configured.
+    pub fn all() -> Vec<BlankDb> {
+        let mut dbs = vec![Fresh::sqlite()];
+        dbs.extend(Fresh::postgres());
+        dbs.into_iter().map(|(url, fresh)| BlankDb { url, fresh }).collect()
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.fresh {
+            Fresh::Sqlite(_) => "sqlite",
+            Fresh::Postgres { .. } => "postgres",
+        }
+    }
+
+    /// The names of this backend's migrations, oldest first (`2026-11-22-000001_initial`, ...).
+    pub fn migrations(&self) -> Vec<String> {
+        use diesel::migration::MigrationSource;
+        let names = match self.fresh {
+            Fresh::Sqlite(_) => MigrationSource::<diesel::sqlite::Sqlite>::migrations(&crate::SQLITE_MIGRATIONS)
+                .expect("migrations")
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect::<Vec<_>>(),
+            Fresh::Postgres { .. } => MigrationSource::<diesel::pg::Pg>::migrations(&crate::POSTGRES_MIGRATIONS)
+                .expect("migrations")
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect(),
+        };
+        let mut names = names;
+        names.sort();
+        names
+    }
+
+    fn connect(&self) -> crate::db::DbConnection {
         match &self.fresh {
+            Fresh::Sqlite(dir) => crate::db::DbConnection::Sqlite(
+                diesel::SqliteConnection::establish(&dir.join("test.db").to_string_lossy()).expect("open sqlite"),
+            ),
+            Fresh::Postgres { .. } => {
+                crate::db::DbConnection::Pg(diesel::PgConnection::establish(&self.url).expect("open postgres"))
+            }
+        }
+    }
+
+    /// Applies the first `n` migrations (those not yet applied of them).
+    pub fn migrate_first(&self, n: usize) {
+        use diesel_migrations::MigrationHarness;
+        let mut conn = self.connect();
+        for _ in 0..n {
+            let pending = match &mut conn {
+                crate::db::DbConnection::Sqlite(c) => c.pending_migrations(crate::SQLITE_MIGRATIONS).unwrap().len(),
+                crate::db::DbConnection::Pg(c) => c.pending_migrations(crate::POSTGRES_MIGRATIONS).unwrap().len(),
+            };
+            if self.migrations().len() - pending >= n {
+                return;
+            }
+            match &mut conn {
+                crate::db::DbConnection::Sqlite(c) => c.run_next_migration(crate::SQLITE_MIGRATIONS).map(|_| ()),
+                crate::db::DbConnection::Pg(c) => c.run_next_migration(crate::POSTGRES_MIGRATIONS).map(|_| ()),
+            }
+            .expect("migrate");
+        }
+    }
+
+    /// Runs `sql` (several statements) on the database as it stands.
+    pub fn execute(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        match &mut self.connect() {
+            crate::db::DbConnection::Sqlite(c) => c.batch_execute(sql),
+            crate::db::DbConnection::Pg(c) => c.batch_execute(sql),
+        }
+        .unwrap_or_else(|e| panic!("{e}: {sql}"));
+    }
+
+    /// Opens it as this release opens a database: the remaining migrations are applied.
+    pub fn open(&self) -> DieselStore {
+        open_fresh(&self.url).0
+    }
+}
+
+impl Drop for Fresh {
+    fn drop(&mut self) {
+        match &self {
             Fresh::Sqlite(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
             }
