@@ -134,6 +134,8 @@ pub fn text_delivery(wa_id: &str, wamid: &str, text: &str) -> Vec<u8> {
 pub struct Client {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
+    /// The last response's headers, names lowercased.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Client {
@@ -144,6 +146,7 @@ impl Client {
         Ok(Client {
             reader: BufReader::new(stream.try_clone()?),
             writer: stream,
+            headers: Vec::new(),
         })
     }
 
@@ -176,6 +179,7 @@ impl Client {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| std::io::Error::other("bad status line"))?;
         let mut length = 0usize;
+        self.headers.clear();
         loop {
             let mut line = String::new();
             if self.reader.read_line(&mut line)? == 0 {
@@ -189,11 +193,17 @@ impl Client {
                 if k.eq_ignore_ascii_case("content-length") {
                     length = v.trim().parse().unwrap_or(0);
                 }
+                self.headers.push((k.to_ascii_lowercase(), v.trim().to_owned()));
             }
         }
         let mut body = vec![0; length];
         self.reader.read_exact(&mut body)?;
         Ok((status, body))
+    }
+
+    /// The last response's header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn deliver(&mut self, body: &[u8]) -> std::io::Result<u16> {
