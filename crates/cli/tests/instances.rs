@@ -2,7 +2,8 @@
 //! spreads requests over three `rosetta serve` processes on loopback ports, and
 //! - every queue item is processed once: each received file is downloaded once, each send reaches
 //!   Meta's stand-in once, each event reaches the customer's endpoint once;
-//! - a cursor and a media link made by one instance work on the others;
+//! - a cursor and a media link made by one instance work on the others, and an idempotent request
+//!   retried on another instance gets the first answer;
 //! - a rate limit holds for the deployment, not per instance (`--rate-limit-scope deployment`, the
 //!   default on PostgreSQL), within the documented tolerance;
 //! - a key revoked through the CLI is refused by every instance within the key watch's bound;
@@ -74,9 +75,23 @@ impl RoundRobin {
 
     /// `None` when the instance is gone.
     fn at(&self, at: usize, method: &str, path: &str, auth: &str, body: &str) -> Option<Answer> {
+        self.at_with(at, method, path, auth, body, &[])
+    }
+
+    /// `at` with more headers.
+    fn at_with(
+        &self,
+        at: usize,
+        method: &str,
+        path: &str,
+        auth: &str,
+        body: &str,
+        more: &[(&str, &str)],
+    ) -> Option<Answer> {
         let mut client = Client::connect(self.ports[at]).ok()?;
         let auth = format!("Bearer {auth}");
-        let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        let mut headers = vec![("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        headers.extend_from_slice(more);
         let (status, answer) = client.request(method, path, &headers, body.as_bytes()).ok()?;
         let json = serde_json::from_slice(&answer).unwrap_or(Value::Null);
         Some((status, json, client.headers))
@@ -262,6 +277,26 @@ fn three_instances_behave_as_one_over_postgres() {
             "instance {at} serves {maker}'s link"
         );
     }
+
+    // An idempotent request retried on another instance gets the first one's answer.
+    let contact = r#"{"phone_number": "+14155550199", "name": "Retried Once"}"#;
+    let once = [("Idempotency-Key", "fleet-retry-1")];
+    let path = format!("/v1/{PNID}/contacts");
+    let answers: Vec<Answer> = (0..3)
+        .map(|at| fleet.at_with(at, "POST", &path, &kirim, contact, &once).unwrap())
+        .collect();
+    assert!(answers[0].0 == 200 || answers[0].0 == 201, "{:?}", answers[0]);
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        v.as_object_mut().map(|o| o.remove("request_id"));
+        v
+    };
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.0 == answers[0].0 && strip(&a.1) == strip(&answers[0].1)),
+        "one contact made, its answer replayed by the others: {answers:?}"
+    );
 
     // 3. The rate limit is the deployment's: a key's requests over three instances are allowed up
     //    to the limit in a minute, never more, and at most 3 batches of 12 short of it.
