@@ -80,3 +80,8 @@ bench-conditional:
 # names another build's binaries).
 bench-depth-rss *args:
     python3 bench/depth-rss.py {{args}}
+
+# One instance against three over one PostgreSQL database (PG_URL, default the local server; a
+# fresh database is made and dropped): list, /me and Meta's deliveries, with CPU shares.
+bench-instances:
+    python3 bench/instances.py

@@ -10,8 +10,9 @@ against one `rosetta serve` (2 workers), then three (2 workers each, one wrk per
 third of the connections, their rates summed: the round robin of a balancer by connection).
 Rate limits are on and shared (`--rate-limit-scope deployment`, a limit no run reaches), so the
 reservations are in the figures. Besides requests a second it reports where the CPU went: the
-Rosetta processes', PostgreSQL's and wrk's share of the CPU seconds the run used (from /proc), the
-way to tell whether the database or the two cores bound the run.
+Rosetta processes' and PostgreSQL's share of the machine's CPU time during the run, and what was left
+idle (from /proc; the rest is wrk and the kernel's), the way to tell whether the database or the two
+cores bound the run.
 
   python3 bench/instances.py            # PG_URL=postgres://postgres@127.0.0.1:5432 RUNS=3 SECONDS=10
 """
@@ -51,20 +52,27 @@ def rosetta(url, *args, stdin=None):
 
 
 def cpu_seconds(pids):
-    """utime + stime of the processes, in seconds (children included)."""
+    """utime + stime of the processes, in seconds."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
         try:
             fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-            total += sum(int(f) for f in fields[11:15])
+            total += sum(int(f) for f in fields[11:13])
         except FileNotFoundError:
             pass
     return total / tick
 
 
+def idle_seconds():
+    """The machine's idle time so far, in seconds (all cores)."""
+    fields = open("/proc/stat").readline().split()[1:]
+    return (int(fields[3]) + int(fields[4])) / os.sysconf("SC_CLK_TCK")
+
+
 def postgres_pids():
-    out = subprocess.run(["pgrep", "-f", "postgres"], capture_output=True, text=True).stdout
+    # By process name: the servers' own command lines name a postgres:// URL.
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
 
 
@@ -138,7 +146,7 @@ def measure(ports, path, headers, scratch, tag=None):
         scripts = [delivery_script(scratch, f"{tag}{r}p{i}") if tag else None for i in range(len(ports))]
         rosetta_pids = [p.pid for p in SERVERS]
         pg = postgres_pids()
-        before = (cpu_seconds(rosetta_pids), cpu_seconds(pg), time.time())
+        before = (cpu_seconds(rosetta_pids), cpu_seconds(pg), time.time(), idle_seconds())
         per = CONNECTIONS // len(ports)
         procs = [wrk(f"http://127.0.0.1:{port}{path}", per, headers, scripts[i]) for i, port in enumerate(ports)]
         outs = [p.communicate()[0] for p in procs]
@@ -146,8 +154,9 @@ def measure(ports, path, headers, scratch, tag=None):
         total = sum(rate(o) for o in outs)
         rosetta_cpu = cpu_seconds(rosetta_pids) - before[0]
         pg_cpu = cpu_seconds(pg) - before[1]
+        idle = idle_seconds() - before[3]
         cores = os.cpu_count() * wall
-        runs.append((total, rosetta_cpu / cores, pg_cpu / cores))
+        runs.append((total, rosetta_cpu / cores, pg_cpu / cores, idle / cores))
     runs.sort()
     return runs[len(runs) // 2]
 
@@ -170,8 +179,8 @@ def main():
         print(f"{os.cpu_count()} cores; PostgreSQL {PG.split('@')[-1]}, {CONVERSATIONS:,} conversations; each instance "
               f"`rosetta serve --workers 2 --pool-size 8`, shared rate limits on; wrk {CONNECTIONS} connections in all "
               f"(three instances: one wrk per instance, a third each, rates summed), {SECONDS}s, median of {RUNS}\n")
-        print("| request | instances | requests/s | Rosetta CPU | PostgreSQL CPU |")
-        print("|---|---|---|---|---|")
+        print("| request | instances | requests/s | Rosetta CPU | PostgreSQL CPU | idle |")
+        print("|---|---|---|---|---|---|")
         results = {}
         for count in (1, 3):
             ports = [18300 + i for i in range(count)]
@@ -183,9 +192,9 @@ def main():
                     ("/api/v1/me", "/api/v1/me", auth, None),
                     ("Meta's deliveries (one new message each)", "/webhooks/whatsapp", [], f"i{count}"),
                 ]:
-                    rps, r_cpu, pg_cpu = measure(ports, path, headers, scratch, tag)
+                    rps, r_cpu, pg_cpu, idle = measure(ports, path, headers, scratch, tag)
                     results[(label, count)] = rps
-                    print(f"| {label} | {count} | {rps:,.0f} | {r_cpu:.0%} | {pg_cpu:.0%} |", flush=True)
+                    print(f"| {label} | {count} | {rps:,.0f} | {r_cpu:.0%} | {pg_cpu:.0%} | {idle:.0%} |", flush=True)
             finally:
                 for s in SERVERS:
                     s.terminate()
