@@ -76,6 +76,9 @@ pub struct Metrics {
     pool_connections: Family<PoolLabels, Gauge>,
     pool_waits: Counter,
     pool_waited: Counter<f64, std::sync::atomic::AtomicU64>,
+    /// Held while the pool's counters are moved to the store's totals, so two scrapes at once
+    /// cannot both add the same difference.
+    pool_moves: std::sync::Mutex<()>,
     queues_unreadable: Counter,
 }
 
@@ -198,6 +201,7 @@ impl Default for Metrics {
             pool_connections,
             pool_waits,
             pool_waited,
+            pool_moves: std::sync::Mutex::new(()),
             queues_unreadable,
         }
     }
@@ -316,7 +320,8 @@ impl Metrics {
             self.pool_connections
                 .get_or_create(&PoolLabels { state: "in_use" })
                 .set(i64::from(pool.size.saturating_sub(pool.idle)));
-            // Counters only go up: move them to the store's totals.
+            // Counters only go up: move them to the store's totals, one scrape at a time.
+            let _moving = self.pool_moves.lock().unwrap_or_else(|e| e.into_inner());
             let waits = pool.waits.saturating_sub(self.pool_waits.get());
             self.pool_waits.inc_by(waits);
             let waited = pool.waited_micros as f64 / 1e6 - self.pool_waited.get();
@@ -346,4 +351,41 @@ pub async fn serve(state: actix_web::web::Data<crate::AppState>) -> actix_web::H
     actix_web::HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_scrapes_move_the_pool_counters_once() {
+        let metrics = std::sync::Arc::new(Metrics::default());
+        let pool = rosetta_core::PoolState {
+            size: 4,
+            idle: 1,
+            waits: 1_000,
+            waited_micros: 2_500_000,
+        };
+        let scrapes: Vec<_> = (0..8)
+            .map(|_| {
+                let metrics = metrics.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        metrics.refresh(None, Some(pool), rosetta_core::Timestamp(0));
+                    }
+                })
+            })
+            .collect();
+        for s in scrapes {
+            s.join().unwrap();
+        }
+        let text = metrics.encode();
+        for line in [
+            "rosetta_db_pool_waits_total 1000",
+            "rosetta_db_pool_wait_seconds_total 2.5",
+            r#"rosetta_db_pool_connections{state="in_use"} 3"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}: {text}");
+        }
+    }
 }
