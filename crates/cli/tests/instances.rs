@@ -42,7 +42,7 @@ fn server(url: &str, port: u16, graph: &str, media: &std::path::Path) -> KillOnD
         .args(["--workers", "2", "--pool-size", "4", "--graph-api-url", graph])
         .args(["--rate-limit-per-minute", &LIMIT.to_string()])
         .args(["--send-rate-per-number", "0", "--recipient-burst", "0"])
-        .args(["--allow-private-webhook-targets", "--media-lease-secs", "5"])
+        .arg("--allow-private-webhook-targets")
         .arg("--media-dir")
         .arg(media)
         .stdout(Stdio::null())
