@@ -6,7 +6,9 @@
 //! account, a user, two contacts, a tag, two conversations, messages, and one key of each style,
 //! whose secrets must still work), the releases up to k migrate it, and then this release opens it.
 //! Every dialect's lists and messages must answer 200 with the rows, byte for byte the same for
-//! every k. On SQLite, and on PostgreSQL when `ROSETTA_TEST_DATABASE_URL` is set.
+//! every k; then the upgraded rows take writes: Meta delivers a new message to the old
+//! conversation, and envelope closes it. On SQLite, and on PostgreSQL when
+//! `ROSETTA_TEST_DATABASE_URL` is set.
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use rosetta_store::testing::BlankDb;
 use rosetta_testkit::{app, send, Dialects};
 
 const PNID: &str = "106540352242922";
+const APP_SECRET: &str = "upgrade-app-secret";
 
 /// The 16-byte ids of the rows (hex).
 const ORG: &str = "019a0000000000000000000000000001";
@@ -97,10 +100,15 @@ fn id(hex: &str) -> Id {
     Id::from_bytes(bytes)
 }
 
-/// What every dialect shows of the rows: (request, status, body).
+/// What every dialect shows of the rows: (request, status, body); then the writes after the
+/// upgrade, checked.
 async fn read_back(store: rosetta_store::DieselStore, secrets: &[String; 3]) -> Vec<(String, u16, String)> {
     let store: Arc<dyn Store> = Arc::new(store);
-    let app = app(rosetta_http::AppState::new(store), Dialects::all()).await;
+    let dialects = Dialects {
+        app_secret: Some(APP_SECRET),
+        ..Dialects::all()
+    };
+    let app = app(rosetta_http::AppState::new(store), dialects).await;
     let [wacrm, kirim, envelope] = secrets;
     let open = id(OPEN);
     let org_header = id(ORG).render(EntityKind::Organization, Spelling::Envelope);
@@ -169,6 +177,62 @@ async fn read_back(store: rosetta_store::DieselStore, secrets: &[String; 3]) -> 
         }
         shown.push((uri, reply.status, reply.body.to_string()));
     }
+
+    // Writes on the upgraded rows: Maria writes again (her conversation gets the message and one
+    // more unread), and envelope closes the conversation.
+    let delivery = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"{PNID}"}},"contacts":[{{"profile":{{"name":"Maria Lopez"}},"wa_id":"16505551234"}}],"messages":[{{"from":"16505551234","id":"wamid.after","timestamp":"1764000100","type":"text","text":{{"body":"Any news?"}}}}]}}}}]}}]}}"#
+    );
+    let signature = rosetta_http::webhook::sign(APP_SECRET, delivery.as_bytes());
+    let reply = rosetta_testkit::send_bytes(
+        &app,
+        "POST",
+        "/webhooks/whatsapp",
+        &[("X-Hub-Signature-256", signature)],
+        "application/json",
+        delivery.into_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let kirim_auth = [("Authorization", format!("Bearer {kirim}"))];
+    let conversation = format!(
+        "/v1/{PNID}/conversations/{}",
+        open.render(EntityKind::Conversation, Spelling::Kirim)
+    );
+    let after = send(&app, "GET", &conversation, &kirim_auth, None).await;
+    assert_eq!(
+        (
+            after.status,
+            &after.body["data"]["unread_count"],
+            &after.body["data"]["last_message_at"]
+        ),
+        (
+            200,
+            &serde_json::json!(2),
+            &serde_json::json!("2025-11-24T16:01:40.000Z")
+        ),
+        "{}",
+        after.body
+    );
+    let messages = send(&app, "GET", &format!("{conversation}/messages"), &kirim_auth, None).await;
+    assert!(messages.body.to_string().contains("Any news?"), "{}", messages.body);
+    let close = send(
+        &app,
+        "POST",
+        &format!(
+            "/api/whatsapp/conversations/{}/close",
+            open.render(EntityKind::Conversation, Spelling::Envelope)
+        ),
+        &[
+            ("Authorization", format!("Bearer {envelope}")),
+            ("x-org-id", org_header),
+        ],
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(close.status, 200, "{}", close.body);
+    let closed = send(&app, "GET", &conversation, &kirim_auth, None).await;
+    assert_eq!(closed.body["data"]["status"], "resolved", "{}", closed.body);
     shown
 }
 
