@@ -209,6 +209,8 @@ impl RateLimiter {
         Some(self.decision(allowed, self.per_minute - count, now))
     }
 
+    /// A check of the deployment's limit `bucket` at `now`, reserving from `store` when this
+    /// instance has spent its grant (what `check` does for a shared limiter; tests give the time).
     pub fn check_shared_at(
         &self,
         bucket: &str,
