@@ -341,9 +341,10 @@ pub trait Store: Send + Sync + 'static {
     /// every write to what a GET shows, whichever path made it. `(0, 0)` for one never written to.
     fn org_version(&self, org: Id) -> Result<OrgVersion>;
     /// A rate-limit reservation shared by every instance over this store: adds `want` requests of
-    /// `key` under the limit `bucket` names in `minute` (unix minutes) to what the deployment has asked for in it, and answers the
-    /// total asked, this request's included (the caller grants itself what fits under its limit).
-    /// The first reservation of a minute removes the key's earlier minutes.
+    /// `key` under the limit `bucket` names in `minute` (unix minutes) to what the deployment has
+    /// asked for in it, and answers the total asked, this request's included (the caller grants
+    /// itself what fits under its limit). The first reservation of a minute removes the key's
+    /// earlier minutes.
     fn reserve_rate(&self, bucket: &str, key: Id, minute: i64, want: u32) -> Result<i64> {
         let _ = (bucket, key, minute, want);
         Err(crate::Error::Unavailable(

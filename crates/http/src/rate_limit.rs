@@ -181,10 +181,6 @@ impl RateLimiter {
         (self.clock)()
     }
 
-    pub fn is_shared(&self) -> bool {
-        self.shared.is_some()
-    }
-
     pub fn per_minute(&self) -> u32 {
         self.per_minute
     }
@@ -192,10 +188,19 @@ impl RateLimiter {
     /// Counts one request for `key`; `None` when limits are off. A shared limiter reserves from
     /// `store` when this instance has spent what it was granted.
     pub fn check(&self, key: Id, store: &dyn rosetta_core::Store) -> rosetta_core::Result<Option<RateDecision>> {
-        let now = self.now();
+        self.check_with(key, self.now(), store)
+    }
+
+    /// `check` at `now` (tests give the time).
+    pub fn check_with(
+        &self,
+        key: Id,
+        now: i64,
+        store: &dyn rosetta_core::Store,
+    ) -> rosetta_core::Result<Option<RateDecision>> {
         match self.shared {
             None => Ok(self.check_at(key, now)),
-            Some(bucket) => self.check_shared_at(bucket, key, now, store),
+            Some(bucket) => self.check_shared(bucket, key, now, store),
         }
     }
 
@@ -210,8 +215,8 @@ impl RateLimiter {
     }
 
     /// A check of the deployment's limit `bucket` at `now`, reserving from `store` when this
-    /// instance has spent its grant (what `check` does for a shared limiter; tests give the time).
-    pub fn check_shared_at(
+    /// instance has spent its grant.
+    fn check_shared(
         &self,
         bucket: &str,
         key: Id,

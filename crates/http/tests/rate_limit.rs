@@ -27,19 +27,13 @@ fn two_instances_allow_the_limit_between_them() {
         let mut allowed = [0, 0];
         for i in 0..300 {
             let (store, limiter) = if i % 2 == 0 { (&a_store, &a) } else { (&b_store, &b) };
-            let decision = limiter
-                .check_shared_at("test", key, T + 10, store.as_ref())
-                .unwrap()
-                .unwrap();
+            let decision = limiter.check_with(key, T + 10, store.as_ref()).unwrap().unwrap();
             if decision.allowed {
                 allowed[i % 2] += 1;
             }
         }
         assert_eq!(allowed, [50, 50], "{}: 100 between them, evenly as asked", db.backend());
-        let refused = a
-            .check_shared_at("test", key, T + 20, a_store.as_ref())
-            .unwrap()
-            .unwrap();
+        let refused = a.check_with(key, T + 20, a_store.as_ref()).unwrap().unwrap();
         assert_eq!(
             (refused.allowed, refused.remaining, refused.limit, refused.retry_after),
             (false, 0, 100, 40)
@@ -49,21 +43,18 @@ fn two_instances_allow_the_limit_between_them() {
         let other = RateLimiter::new(100).shared("other");
         assert!(
             other
-                .check_shared_at("other", key, T + 20, a_store.as_ref())
+                .check_with(key, T + 20, a_store.as_ref())
                 .unwrap()
                 .unwrap()
                 .allowed
         );
         assert!(
-            a.check_shared_at("test", Id::new(), T + 20, a_store.as_ref())
+            a.check_with(Id::new(), T + 20, a_store.as_ref())
                 .unwrap()
                 .unwrap()
                 .allowed
         );
-        let next = b
-            .check_shared_at("test", key, T + 60, b_store.as_ref())
-            .unwrap()
-            .unwrap();
+        let next = b.check_with(key, T + 60, b_store.as_ref()).unwrap().unwrap();
         assert!(next.allowed, "{}: a new minute", db.backend());
         assert_eq!(
             next.remaining,
@@ -86,13 +77,7 @@ fn concurrent_instances_never_allow_more_than_the_limit() {
                     let (store, limiter) = (store.clone(), limiter.clone());
                     std::thread::spawn(move || {
                         (0..400)
-                            .filter(|_| {
-                                limiter
-                                    .check_shared_at("test", key, T + 5, store.as_ref())
-                                    .unwrap()
-                                    .unwrap()
-                                    .allowed
-                            })
+                            .filter(|_| limiter.check_with(key, T + 5, store.as_ref()).unwrap().unwrap().allowed)
                             .count()
                     })
                 })

@@ -188,19 +188,18 @@ impl BlankDb {
     /// The names of this backend's migrations, oldest first (`2026-11-22-000001_initial`, ...).
     pub fn migrations(&self) -> Vec<String> {
         use diesel::migration::MigrationSource;
-        let names = match self.fresh {
+        let mut names: Vec<String> = match self.fresh {
             Fresh::Sqlite(_) => MigrationSource::<diesel::sqlite::Sqlite>::migrations(&crate::SQLITE_MIGRATIONS)
                 .expect("migrations")
                 .iter()
                 .map(|m| m.name().to_string())
-                .collect::<Vec<_>>(),
+                .collect(),
             Fresh::Postgres { .. } => MigrationSource::<diesel::pg::Pg>::migrations(&crate::POSTGRES_MIGRATIONS)
                 .expect("migrations")
                 .iter()
                 .map(|m| m.name().to_string())
                 .collect(),
         };
-        let mut names = names;
         names.sort();
         names
     }
@@ -220,14 +219,12 @@ impl BlankDb {
     pub fn migrate_first(&self, n: usize) {
         use diesel_migrations::MigrationHarness;
         let mut conn = self.connect();
-        for _ in 0..n {
-            let pending = match &mut conn {
-                crate::db::DbConnection::Sqlite(c) => c.pending_migrations(crate::SQLITE_MIGRATIONS).unwrap().len(),
-                crate::db::DbConnection::Pg(c) => c.pending_migrations(crate::POSTGRES_MIGRATIONS).unwrap().len(),
-            };
-            if self.migrations().len() - pending >= n {
-                return;
-            }
+        let pending = match &mut conn {
+            crate::db::DbConnection::Sqlite(c) => c.pending_migrations(crate::SQLITE_MIGRATIONS).unwrap().len(),
+            crate::db::DbConnection::Pg(c) => c.pending_migrations(crate::POSTGRES_MIGRATIONS).unwrap().len(),
+        };
+        let applied = self.migrations().len() - pending;
+        for _ in applied..n {
             match &mut conn {
                 crate::db::DbConnection::Sqlite(c) => c.run_next_migration(crate::SQLITE_MIGRATIONS).map(|_| ()),
                 crate::db::DbConnection::Pg(c) => c.run_next_migration(crate::POSTGRES_MIGRATIONS).map(|_| ()),
