@@ -37,7 +37,9 @@ pub struct KeysetPosition {
 /// Signs and checks cursors with one key.
 #[derive(Clone)]
 pub struct CursorCodec {
-    key: [u8; 32],
+    /// The HMAC keyed once (its inner and outer pads hashed): each cursor clones it, two SHA-256
+    /// blocks fewer than keying it again.
+    keyed: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for CursorCodec {
@@ -48,8 +50,9 @@ impl std::fmt::Debug for CursorCodec {
 
 impl CursorCodec {
     pub fn new(secret: &[u8]) -> Self {
+        let key: [u8; 32] = Sha256::digest(secret).into();
         CursorCodec {
-            key: Sha256::digest(secret).into(),
+            keyed: Hmac::<Sha256>::new_from_slice(&key).expect("any key length"),
         }
     }
 
@@ -94,7 +97,7 @@ impl CursorCodec {
     }
 
     fn mac(&self, payload: &[u8]) -> [u8; MAC_LEN] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        let mut mac = self.keyed.clone();
         mac.update(payload);
         let full = mac.finalize().into_bytes();
         full[..MAC_LEN].try_into().expect("16 bytes")

@@ -152,7 +152,9 @@ pub fn ok_json(value: impl serde::Serialize) -> HttpResponse {
         static LAST: std::cell::Cell<usize> = const { std::cell::Cell::new(1024) };
     }
     let mut body = Vec::with_capacity(LAST.with(|l| l.get()));
-    match serde_json::to_writer(&mut body, &value) {
+    // sonic-rs: serde_json's output, byte for byte, with its strings scanned for escapes 16 or 32
+    // bytes at a time rather than one (serde_json's escaping was ~12% of a 50-row page).
+    match sonic_rs::to_writer(&mut body, &value) {
         Ok(()) => {
             // Sized for the larger of this response and (decaying) those before it.
             LAST.with(|l| l.set(body.len().max(l.get() - l.get() / 8).clamp(256, 1 << 20)));
@@ -210,6 +212,59 @@ mod tests {
     use super::*;
     use actix_web::{test, App};
     use rosetta_core::*;
+
+    /// `ok_json` writes what serde_json writes, byte for byte: every escape, number and nesting a
+    /// response can hold (a contact's metadata is any JSON; a location message has floats).
+    #[actix_web::test]
+    async fn ok_json_writes_serde_jsons_bytes() {
+        let every_ascii: String = (0u8..0x80).map(char::from).collect();
+        let floats = [
+            0.0,
+            -0.0,
+            0.1,
+            1.5,
+            -33.8688197,
+            151.2092955,
+            1e21,
+            1e-7,
+            123_456_789.123_456_78,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
+        let value = json!({
+            "ascii": every_ascii,
+            "unicode": "caf\u{e9} \u{2028}\u{2029} \u{1f600} \u{7f} \u{ffff}",
+            "floats": floats,
+            "ints": [0, -1, i64::MIN, i64::MAX, u64::MAX],
+            "nested": {"z": [null, true, false, {}, [], ""], "a": {"b": {"c": "\"\\/"}}},
+            "empty": {},
+        });
+        #[derive(serde::Serialize)]
+        struct Typed<'a> {
+            id: rosetta_core::id::Rendered,
+            at: rosetta_core::time::Rfc3339,
+            text: Option<&'a str>,
+            none: Option<u8>,
+            float: f32,
+            value: &'a serde_json::Value,
+        }
+        let typed = Typed {
+            id: Id::from_bytes([7; 16]).rendered(EntityKind::Conversation, rosetta_core::id::Spelling::Uuid),
+            at: Timestamp(1_751_384_640_123).rfc3339(),
+            text: Some("line\nbreak \"quoted\"\t"),
+            none: None,
+            float: 0.3,
+            value: &value,
+        };
+        for (ours, theirs) in [
+            (ok_json(&value), serde_json::to_vec(&value).unwrap()),
+            (ok_json(&typed), serde_json::to_vec(&typed).unwrap()),
+        ] {
+            let body = actix_web::body::to_bytes(ours.into_body()).await.unwrap();
+            assert_eq!(String::from_utf8_lossy(&body), String::from_utf8_lossy(&theirs));
+        }
+    }
 
     /// A store whose database is gone.
     struct Down;

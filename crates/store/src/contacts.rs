@@ -132,7 +132,7 @@ pub fn tags_of(c: &mut DbConnection, contact_ids: &[Vec<u8>]) -> Result<HashMap<
     let rows: Vec<(Vec<u8>, TagRow)> = crate::per_backend!(c, |conn| contact_tags::table
         .inner_join(tags::table)
         .filter(crate::sql::BlobIn::new(contact_tags::contact_id, contact_ids))
-        .select((contact_tags::contact_id, TagRow::as_select()))
+        .select(crate::sql::Prerendered((contact_tags::contact_id, TagRow::as_select())))
         .load(conn))
     .map_err(map_error)?;
     for (contact, tag) in rows {

@@ -356,6 +356,43 @@ pub fn write_transaction<T>(
     }
 }
 
+/// Runs a read of several statements (a page, then its tags, accounts and assignees) as one
+/// snapshot. On SQLite that is one deferred read transaction: each statement on its own took and
+/// released WAL's read lock (a mutex and `fcntl`s on the `-shm` file), which cost more than the
+/// `BEGIN`/`COMMIT`, and the page and its tags now come from one version of the database. On
+/// PostgreSQL the statements run as before: a transaction would add two round trips. Inside a
+/// transaction already (a write reading back what it wrote), `f` simply runs in it.
+pub fn read_snapshot<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let DbConnection::Sqlite(c) = conn else {
+        return f(conn);
+    };
+    if AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth() != Ok(None) {
+        return f(conn);
+    }
+    AnsiTransactionManager::begin_transaction(c).map_err(map_error)?;
+    let result = f(conn);
+    let DbConnection::Sqlite(c) = conn else {
+        unreachable!("matched above")
+    };
+    // Nothing was written: COMMIT and ROLLBACK alike end the read.
+    match (result, AnsiTransactionManager::commit_transaction(c)) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Ok(_), Err(e)) => {
+            let _ = AnsiTransactionManager::rollback_transaction(c);
+            Err(map_error(e))
+        }
+        (Err(e), ended) => {
+            if ended.is_err() {
+                let _ = AnsiTransactionManager::rollback_transaction(c);
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Maps a database error to a domain error. Internals go to the log, never to a caller: the
 /// messages an `Error` carries out of here are either Rosetta's own words (`Conflict`) or only ever
 /// logged (`Unavailable`, `Internal`).

@@ -24,23 +24,25 @@ pub fn list(
         PageRequest::Offset { .. } => return Err(Error::Internal("messages are keyset paged only".into())),
     };
     let after = decode_cursor(cursors, &fingerprint, cursor)?;
-    let mut q = messages::table
-        .filter(messages::conversation_id.eq(b(conversation)))
-        .into_boxed();
-    if let Some(p) = after {
-        q = q.filter(crate::sql::RowBefore::new(
-            messages::created_at,
-            messages::id,
-            p.sort,
-            b(p.id),
-        ));
-    }
-    let rows: Vec<MessageRow> = q
-        .order_by((messages::created_at.desc(), messages::id.desc()))
-        .limit(limit + 1)
-        .select(MessageRow::as_select())
-        .load(c)
-        .map_err(map_error)?;
+    // Built per backend, skipping the MultiConnection's rewriting of the statement's text.
+    let rows: Vec<MessageRow> = crate::per_backend!(c, |conn| {
+        let mut q = messages::table
+            .filter(messages::conversation_id.eq(b(conversation)))
+            .into_boxed();
+        if let Some(p) = after {
+            q = q.filter(crate::sql::RowBefore::new(
+                messages::created_at,
+                messages::id,
+                p.sort,
+                b(p.id),
+            ));
+        }
+        q.order_by((messages::created_at.desc(), messages::id.desc()))
+            .limit(limit + 1)
+            .select(crate::sql::Prerendered(MessageRow::as_select()))
+            .load(conn)
+    })
+    .map_err(map_error)?;
     let (rows, next_cursor, has_more) = finish_keyset(rows, limit, |r| {
         Ok(cursors.encode(
             &fingerprint,
@@ -69,9 +71,7 @@ pub fn list_before(
 ) -> Result<Page<Message>> {
     crate::conversations::load(c, org, conversation)?;
     let limit = i64::from(limit.clamp(1, MAX_LIMIT));
-    let mut q = messages::table
-        .filter(messages::conversation_id.eq(b(conversation)))
-        .into_boxed();
+    let mut position = None;
     if let Some(before) = before {
         let (at, id): (i64, Vec<u8>) = messages::table
             .filter(messages::conversation_id.eq(b(conversation)))
@@ -81,14 +81,21 @@ pub fn list_before(
             .optional()
             .map_err(map_error)?
             .ok_or(Error::NotFound(EntityKind::Message))?;
-        q = q.filter(crate::sql::RowBefore::new(messages::created_at, messages::id, at, id));
+        position = Some((at, id));
     }
-    let mut rows: Vec<MessageRow> = q
-        .order_by((messages::created_at.desc(), messages::id.desc()))
-        .limit(limit + 1)
-        .select(MessageRow::as_select())
-        .load(c)
-        .map_err(map_error)?;
+    let mut rows: Vec<MessageRow> = crate::per_backend!(c, |conn| {
+        let mut q = messages::table
+            .filter(messages::conversation_id.eq(b(conversation)))
+            .into_boxed();
+        if let Some((at, id)) = position.clone() {
+            q = q.filter(crate::sql::RowBefore::new(messages::created_at, messages::id, at, id));
+        }
+        q.order_by((messages::created_at.desc(), messages::id.desc()))
+            .limit(limit + 1)
+            .select(crate::sql::Prerendered(MessageRow::as_select()))
+            .load(conn)
+    })
+    .map_err(map_error)?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let total: i64 = messages::table
