@@ -5,6 +5,8 @@
 #
 #   bench/lists-vs-ceiling.sh            # this build (target/release)
 #   BIN=/tmp/base-bin bench/lists-vs-ceiling.sh   # another build's binaries; the ceiling is this one's
+#   DATASETTE=target/bench-venv/bin/datasette bench/lists-vs-ceiling.sh   # Datasette beside them too,
+#       answering the suite's SQL (bench/run.py's datasette_sql) from the same file, in the same sitting
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -17,8 +19,13 @@ print(sqlite3.connect(sys.argv[1]).execute(
 PY
 )
 work=$(mktemp -d)
-echo "| dialect | list | rosetta requests/s | ceiling requests/s | share |"
-echo "|---|---|---|---|---|"
+if [ -n "${DATASETTE:-}" ]; then
+  echo "| dialect | list | rosetta requests/s | ceiling requests/s | share | Datasette requests/s | Rosetta / Datasette |"
+  echo "|---|---|---|---|---|---|---|"
+else
+  echo "| dialect | list | rosetta requests/s | ceiling requests/s | share |"
+  echo "|---|---|---|---|---|"
+fi
 for dialect in wacrm kirim envelope; do
   case $dialect in
     wacrm) path=/api/v1/conversations ;;
@@ -35,6 +42,28 @@ for dialect in wacrm kirim envelope; do
   sleep 1
   theirs=$(measure ceiling "http://127.0.0.1:18196$path" | awk -F'|' '{gsub(/ /,"",$3); print $3}')
   kill "$cpid"; wait "$cpid" 2>/dev/null || true
-  echo "| $dialect | $path ($(wc -c < "$work/$dialect.json") bytes) | $ours | $theirs | $(awk -v a="$ours" -v b="$theirs" 'BEGIN{printf "%.1f%%", 100*a/b}') |"
+  row="| $dialect | $path ($(wc -c < "$work/$dialect.json") bytes) | $ours | $theirs | $(awk -v a="$ours" -v b="$theirs" 'BEGIN{printf "%.1f%%", 100*a/b}') |"
+  if [ -n "${DATASETTE:-}" ]; then
+    dpath=$(python3 - "$DB" "$dialect" "$pnid" <<'PY'
+import sqlite3, sys, urllib.parse
+sys.path.insert(0, "bench")
+from run import datasette_sql
+db, dialect, pnid = sys.argv[1:]
+org = sqlite3.connect(db).execute("select hex(id) from organizations where name='bench'").fetchone()[0]
+order, limit, account = {"wacrm": ("created", 50, None), "kirim": ("last_message", 25, pnid),
+                         "envelope": ("activity", 20, None)}[dialect]
+stem = db.rsplit("/", 1)[-1].removesuffix(".db")
+print(f"/{stem}.json?" + urllib.parse.urlencode({"sql": datasette_sql(org, order, limit, account), "_shape": "array"}))
+PY
+)
+    "$DATASETTE" serve "$DB" --port 18197 --setting sql_time_limit_ms 20000 --setting default_cache_ttl 0 >/dev/null 2>&1 &
+    dpid=$!
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:18197$dpath" -o /dev/null && break; sleep 0.2; done
+    extra=()
+    peer=$(measure datasette "http://127.0.0.1:18197$dpath" | awk -F'|' '{gsub(/ /,"",$3); print $3}')
+    kill "$dpid"; wait "$dpid" 2>/dev/null || true
+    row="$row $peer | $(awk -v a="$ours" -v b="$peer" 'BEGIN{printf "%.1fx", a/b}') |"
+  fi
+  echo "$row"
 done
 rm -rf "$work"
