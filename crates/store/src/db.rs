@@ -453,6 +453,56 @@ pub fn map_pool_error(e: r2d2::Error) -> Error {
 mod tests {
     use super::*;
 
+    /// A read snapshot is one transaction that always ends, sees one version of the file while
+    /// another connection commits, and runs inside a write transaction as it is.
+    #[test]
+    fn a_read_snapshot_is_one_version_and_always_ends() {
+        let dir = std::env::temp_dir().join(format!("rosetta-snapshot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.db");
+        let _ = std::fs::remove_file(&path);
+        let open = || DbConnection::Sqlite(SqliteConnection::establish(path.to_str().unwrap()).unwrap());
+        let (mut reader, mut writer) = (open(), open());
+        writer
+            .batch_execute("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
+            .unwrap();
+        fn depth(c: &mut DbConnection) -> Option<u32> {
+            let DbConnection::Sqlite(s) = c else { unreachable!() };
+            let status = AnsiTransactionManager::transaction_manager_status_mut(s);
+            status.transaction_depth().unwrap().map(|d| d.get())
+        }
+        fn count(c: &mut DbConnection) -> i64 {
+            use diesel::RunQueryDsl;
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT count(*) FROM t)",
+            ))
+            .get_result(c)
+            .unwrap()
+        }
+        let (before, during, after_commit, inside) = read_snapshot(&mut reader, |c| {
+            let before = count(c);
+            writer.batch_execute("INSERT INTO t VALUES (2)").unwrap();
+            Ok((before, count(c), count(&mut writer), depth(c)))
+        })
+        .unwrap();
+        assert_eq!((before, during, after_commit, inside), (1, 1, 2, Some(1)));
+        assert_eq!(depth(&mut reader), None);
+        assert_eq!(count(&mut reader), 2, "the next snapshot sees the commit");
+        let refused = read_snapshot(&mut reader, |_| Err::<(), _>(Error::Conflict("no".into())));
+        assert!(matches!(refused, Err(Error::Conflict(_))));
+        assert_eq!(depth(&mut reader), None, "an error still ends the transaction");
+        write_transaction(&mut reader, |c| {
+            assert_eq!(
+                read_snapshot(c, |c| Ok(depth(c)))?,
+                Some(1),
+                "no savepoint inside a write"
+            );
+            Ok(())
+        })
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn urls() {
         assert_eq!(

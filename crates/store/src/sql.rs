@@ -212,3 +212,42 @@ where
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::{ConversationRow, TagRow};
+    use crate::schema::{contact_tags, conversations, tags};
+    use diesel::debug_query;
+    use diesel::prelude::*;
+
+    /// The statement's text (diesel's key for its prepared statement) is the plain selection's, on
+    /// both backends, the first time (rendered) and after (the kept text).
+    #[test]
+    fn a_prerendered_selection_writes_the_plain_selections_text() {
+        for _ in 0..2 {
+            let plain = conversations::table
+                .filter(conversations::status.eq("open"))
+                .select(ConversationRow::as_select())
+                .into_boxed::<Sqlite>();
+            let kept = conversations::table
+                .filter(conversations::status.eq("open"))
+                .select(Prerendered(ConversationRow::as_select()))
+                .into_boxed::<Sqlite>();
+            let text = debug_query::<Sqlite, _>(&plain).to_string();
+            assert!(text.contains("`conversations`.`last_message_key`"), "{text}");
+            assert_eq!(text, debug_query::<Sqlite, _>(&kept).to_string());
+
+            let plain = contact_tags::table
+                .inner_join(tags::table)
+                .select((contact_tags::contact_id, TagRow::as_select()));
+            let kept = contact_tags::table
+                .inner_join(tags::table)
+                .select(Prerendered((contact_tags::contact_id, TagRow::as_select())));
+            assert_eq!(
+                debug_query::<Pg, _>(&plain).to_string(),
+                debug_query::<Pg, _>(&kept).to_string()
+            );
+        }
+    }
+}
