@@ -76,7 +76,7 @@ attempts=${SCHEMATHESIS_ATTEMPTS:-3}
 for attempt in $(seq 1 "$attempts"); do
   report="$work/junit-$attempt.xml"
   status=0
-  st run "http://127.0.0.1:$port$prefix/openapi.json" \
+  st --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port$prefix/openapi.json" \
     -H "Authorization: Bearer $key" -H "x-org-id: $org_uuid" \
     --checks all --exclude-checks positive_data_acceptance \
     --exclude-path-regex '/events/stream$' \
