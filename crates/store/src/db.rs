@@ -317,28 +317,7 @@ pub fn write_transaction<T>(
     f: impl FnOnce(&mut DbConnection) -> Result<T, Error>,
 ) -> Result<T, Error> {
     match conn {
-        DbConnection::Sqlite(_) => {
-            if let DbConnection::Sqlite(c) = conn {
-                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE").map_err(map_error)?;
-            }
-            let result = f(conn);
-            let DbConnection::Sqlite(c) = conn else {
-                unreachable!("matched above")
-            };
-            match result {
-                Ok(value) => match AnsiTransactionManager::commit_transaction(c) {
-                    Ok(()) => Ok(value),
-                    Err(e) => {
-                        let _ = AnsiTransactionManager::rollback_transaction(c);
-                        Err(map_error(e))
-                    }
-                },
-                Err(e) => {
-                    let _ = AnsiTransactionManager::rollback_transaction(c);
-                    Err(e)
-                }
-            }
-        }
+        DbConnection::Sqlite(_) => sqlite_transaction(conn, "BEGIN IMMEDIATE", f),
         DbConnection::Pg(_) => {
             let mut outcome: Option<Error> = None;
             let result = conn.transaction::<T, DieselError, _>(|c| {
@@ -372,22 +351,34 @@ pub fn read_snapshot<T>(
     if AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth() != Ok(None) {
         return f(conn);
     }
-    AnsiTransactionManager::begin_transaction(c).map_err(map_error)?;
+    sqlite_transaction(conn, "BEGIN", f)
+}
+
+/// `f` in a transaction of a SQLite connection, begun by `begin`: committed when `f` succeeds,
+/// rolled back when it fails or the commit does (for a read, either ends it).
+fn sqlite_transaction<T>(
+    conn: &mut DbConnection,
+    begin: &str,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let DbConnection::Sqlite(c) = conn else {
+        unreachable!("called for SQLite connections only")
+    };
+    AnsiTransactionManager::begin_transaction_sql(c, begin).map_err(map_error)?;
     let result = f(conn);
     let DbConnection::Sqlite(c) = conn else {
-        unreachable!("matched above")
+        unreachable!("a SQLite connection stays one")
     };
-    // Nothing was written: COMMIT and ROLLBACK alike end the read.
-    match (result, AnsiTransactionManager::commit_transaction(c)) {
-        (Ok(value), Ok(())) => Ok(value),
-        (Ok(_), Err(e)) => {
-            let _ = AnsiTransactionManager::rollback_transaction(c);
-            Err(map_error(e))
-        }
-        (Err(e), ended) => {
-            if ended.is_err() {
+    match result {
+        Ok(value) => match AnsiTransactionManager::commit_transaction(c) {
+            Ok(()) => Ok(value),
+            Err(e) => {
                 let _ = AnsiTransactionManager::rollback_transaction(c);
+                Err(map_error(e))
             }
+        },
+        Err(e) => {
+            let _ = AnsiTransactionManager::rollback_transaction(c);
             Err(e)
         }
     }

@@ -24,25 +24,7 @@ pub fn list(
         PageRequest::Offset { .. } => return Err(Error::Internal("messages are keyset paged only".into())),
     };
     let after = decode_cursor(cursors, &fingerprint, cursor)?;
-    // Built per backend, skipping the MultiConnection's rewriting of the statement's text.
-    let rows: Vec<MessageRow> = crate::per_backend!(c, |conn| {
-        let mut q = messages::table
-            .filter(messages::conversation_id.eq(b(conversation)))
-            .into_boxed();
-        if let Some(p) = after {
-            q = q.filter(crate::sql::RowBefore::new(
-                messages::created_at,
-                messages::id,
-                p.sort,
-                b(p.id),
-            ));
-        }
-        q.order_by((messages::created_at.desc(), messages::id.desc()))
-            .limit(limit + 1)
-            .select(crate::sql::Prerendered(MessageRow::as_select()))
-            .load(conn)
-    })
-    .map_err(map_error)?;
+    let rows = newest_first(c, conversation, after.map(|p| (p.sort, b(p.id))), limit + 1)?;
     let (rows, next_cursor, has_more) = finish_keyset(rows, limit, |r| {
         Ok(cursors.encode(
             &fingerprint,
@@ -71,31 +53,20 @@ pub fn list_before(
 ) -> Result<Page<Message>> {
     crate::conversations::load(c, org, conversation)?;
     let limit = i64::from(limit.clamp(1, MAX_LIMIT));
-    let mut position = None;
-    if let Some(before) = before {
-        let (at, id): (i64, Vec<u8>) = messages::table
-            .filter(messages::conversation_id.eq(b(conversation)))
-            .filter(messages::id.eq(b(before)))
-            .select((messages::created_at, messages::id))
-            .first(c)
-            .optional()
-            .map_err(map_error)?
-            .ok_or(Error::NotFound(EntityKind::Message))?;
-        position = Some((at, id));
-    }
-    let mut rows: Vec<MessageRow> = crate::per_backend!(c, |conn| {
-        let mut q = messages::table
-            .filter(messages::conversation_id.eq(b(conversation)))
-            .into_boxed();
-        if let Some((at, id)) = position.clone() {
-            q = q.filter(crate::sql::RowBefore::new(messages::created_at, messages::id, at, id));
-        }
-        q.order_by((messages::created_at.desc(), messages::id.desc()))
-            .limit(limit + 1)
-            .select(crate::sql::Prerendered(MessageRow::as_select()))
-            .load(conn)
-    })
-    .map_err(map_error)?;
+    let position = match before {
+        None => None,
+        Some(before) => Some(
+            messages::table
+                .filter(messages::conversation_id.eq(b(conversation)))
+                .filter(messages::id.eq(b(before)))
+                .select((messages::created_at, messages::id))
+                .first(c)
+                .optional()
+                .map_err(map_error)?
+                .ok_or(Error::NotFound(EntityKind::Message))?,
+        ),
+    };
+    let mut rows = newest_first(c, conversation, position, limit + 1)?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let total: i64 = messages::table
@@ -109,6 +80,30 @@ pub fn list_before(
         has_more,
         total: Some(total as u64),
     })
+}
+
+/// Up to `limit` of a conversation's messages, newest first, after `position` (a message's
+/// `(created_at, id)`) when given. Built per backend, skipping the MultiConnection's rewriting of
+/// the statement's text.
+fn newest_first(
+    c: &mut DbConnection,
+    conversation: Id,
+    position: Option<(i64, Vec<u8>)>,
+    limit: i64,
+) -> Result<Vec<MessageRow>> {
+    crate::per_backend!(c, |conn| {
+        let mut q = messages::table
+            .filter(messages::conversation_id.eq(b(conversation)))
+            .into_boxed();
+        if let Some((at, id)) = position {
+            q = q.filter(crate::sql::RowBefore::new(messages::created_at, messages::id, at, id));
+        }
+        q.order_by((messages::created_at.desc(), messages::id.desc()))
+            .limit(limit)
+            .select(crate::sql::Prerendered(MessageRow::as_select()))
+            .load(conn)
+    })
+    .map_err(map_error)
 }
 
 pub fn find_by_wamid(c: &mut DbConnection, org: Id, wamid: &str) -> Result<Option<MessageRow>> {

@@ -2,7 +2,7 @@
 
 use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{LazyLock, RwLock};
 
 use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
@@ -186,26 +186,25 @@ where
     E: QueryFragment<DB> + 'static,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        static TEXTS: RwLock<Option<HashMap<TypeId, &'static str>>> = RwLock::new(None);
+        // One text per selection type and backend: a handful, kept for the process.
+        static TEXTS: LazyLock<RwLock<HashMap<TypeId, &'static str>>> = LazyLock::new(Default::default);
         let key = TypeId::of::<(E, DB)>();
-        let known = TEXTS
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .and_then(|m| m.get(&key).copied());
+        let known = TEXTS.read().unwrap_or_else(|e| e.into_inner()).get(&key).copied();
         let text = match known {
             Some(text) => text,
             None => {
-                let mut builder = DB::QueryBuilder::default();
-                self.0.to_sql(&mut builder, out.backend())?;
-                let text: &'static str = diesel::query_builder::QueryBuilder::finish(builder).leak();
-                // One text per selection type and backend: a handful, kept for the process.
-                *TEXTS
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert_with(HashMap::new)
-                    .entry(key)
-                    .or_insert(text)
+                // Rendered under the write lock, so only once.
+                let mut texts = TEXTS.write().unwrap_or_else(|e| e.into_inner());
+                match texts.get(&key) {
+                    Some(text) => *text,
+                    None => {
+                        let mut builder = DB::QueryBuilder::default();
+                        self.0.to_sql(&mut builder, out.backend())?;
+                        let text: &'static str = diesel::query_builder::QueryBuilder::finish(builder).leak();
+                        texts.insert(key, text);
+                        text
+                    }
+                }
             }
         };
         out.push_sql(text);
